@@ -1,0 +1,41 @@
+"""userseg: user segmentation from raw data to named, stable, actionable segments.
+
+The public API is listed in ``__all__`` and loaded lazily, so that ``import
+userseg`` (and the ``userseg`` command) starts fast and optional extras are
+imported only when used.
+
+Examples
+--------
+>>> import numpy as np
+>>> from userseg import Segmenter
+>>> rng = np.random.default_rng(0)
+>>> X = np.vstack([rng.normal(0, 1, (100, 3)), rng.normal(6, 1, (100, 3))])
+>>> seg = Segmenter(n_segments=2, random_state=0).fit(X)
+>>> sorted(np.bincount(seg.labels_).tolist())
+[100, 100]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from userseg._version import __version__
+
+# name -> module that defines it; resolved on first attribute access.
+_EXPORTS: dict[str, str] = {}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'userseg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,153 @@
+"""The one exception tree of userseg.
+
+Every error userseg raises on purpose is a :class:`UsersegError`; anything else
+escaping the library is a bug. The command line maps ``exit_code`` onto the
+process exit status (2 for bad input or configuration, 1 for a bug) and the
+service maps ``http_status`` onto its one JSON error shape.
+
+::
+
+    UsersegError                    base; never raised itself
+    ├── DataError                   input data is unreadable, empty or invalid      (exit 2)
+    │   └── SchemaError             a named column is missing or has the wrong kind  (exit 2)
+    ├── ConfigError                 a parameter or config file is invalid            (exit 2)
+    ├── NotFoundError               a run, model, table or segment does not exist    (exit 2)
+    ├── NotFittedError              an estimator was used before ``fit``             (exit 2)
+    ├── DatabaseError               the userseg database cannot be used              (exit 2)
+    │   └── DatabaseLockedError     another process is writing to the database       (exit 2)
+    ├── PrivacyError                an action would expose personal data              (exit 2)
+    └── DependencyError             an optional extra is not installed                (exit 2)
+
+    UsersegWarning                  base of the warnings userseg emits
+    ├── DataQualityWarning          rows dropped or values imputed by a policy
+    └── ConvergenceWarning          an iterative fit stopped at its iteration cap
+
+Errors carry a one-line message saying what is wrong, where, and what was
+expected; ``details`` holds structured context (counts, sample rows) for
+reports and JSON output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "ConfigError",
+    "ConvergenceWarning",
+    "DataError",
+    "DataQualityWarning",
+    "DatabaseError",
+    "DatabaseLockedError",
+    "DependencyError",
+    "NotFittedError",
+    "NotFoundError",
+    "PrivacyError",
+    "SchemaError",
+    "UsersegError",
+    "UsersegWarning",
+]
+
+
+class UsersegError(Exception):
+    """Base class of every error userseg raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        One line: what is wrong, where, and what was expected.
+    details : dict, optional
+        Structured context (counts, first bad rows, available columns) that a
+        report or a ``--json`` consumer can show.
+    """
+
+    exit_code: int = 2
+    http_status: int = 400
+    code: str = "userseg_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the one JSON shape used by the CLI and the service."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class DataError(UsersegError):
+    """Input data is unreadable, empty, or has values that fail validation."""
+
+    code = "data_error"
+    http_status = 422
+
+
+class SchemaError(DataError):
+    """A column named in the mapping or config is absent, or has the wrong kind."""
+
+    code = "schema_error"
+
+
+class ConfigError(UsersegError, ValueError):
+    """A parameter or configuration file is invalid.
+
+    Also a :class:`ValueError`, so scikit-learn style callers that catch
+    ``ValueError`` on bad parameters keep working.
+    """
+
+    code = "config_error"
+    http_status = 422
+
+
+class NotFoundError(UsersegError, LookupError):
+    """A run, model, table or segment that was asked for does not exist."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class NotFittedError(UsersegError, _SklearnNotFittedError):
+    """An estimator was used before ``fit``; also scikit-learn's NotFittedError."""
+
+    code = "not_fitted"
+    http_status = 409
+
+
+class DatabaseError(UsersegError):
+    """The userseg database cannot be opened or is of an unknown schema version."""
+
+    code = "database_error"
+    http_status = 503
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another process holds the database's single writer lock."""
+
+    code = "database_locked"
+
+
+class PrivacyError(UsersegError):
+    """An action would expose personal data or a segment below the minimum size."""
+
+    code = "privacy_error"
+    http_status = 403
+
+
+class DependencyError(UsersegError, ImportError):
+    """An optional extra (``userseg[serve]``, ``userseg[spark]``, …) is not installed."""
+
+    code = "missing_dependency"
+    http_status = 501
+
+
+class UsersegWarning(UserWarning):
+    """Base class of the warnings userseg emits."""
+
+
+class DataQualityWarning(UsersegWarning):
+    """Rows were dropped or values imputed under a stated data policy."""
+
+
+class ConvergenceWarning(UsersegWarning):
+    """An iterative algorithm stopped at its iteration cap before converging."""
