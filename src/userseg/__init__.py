@@ -23,7 +23,41 @@ from typing import Any
 from userseg._version import __version__
 
 # name -> module that defines it; resolved on first attribute access.
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    # estimators
+    "Segmenter": "userseg.segmenter",
+    "Preparer": "userseg.features.prepare",
+    "KMeans": "userseg.cluster.kmeans",
+    "DBSCAN": "userseg.cluster.dbscan",
+    "HDBSCAN": "userseg.cluster.hdbscan",
+    "KPrototypes": "userseg.cluster.kprototypes",
+    "sweep_k": "userseg.cluster.sweep",
+    "silhouette": "userseg.evaluate.silhouette",
+    "choose_k": "userseg.evaluate.choose",
+    # configuration
+    "PipelineConfig": "userseg.config",
+    "Source": "userseg.config",
+    "EventMapping": "userseg.config",
+    "UserMapping": "userseg.config",
+    "RowPolicy": "userseg.config",
+    "FeatureConfig": "userseg.config",
+    "PrepareConfig": "userseg.config",
+    "FitConfig": "userseg.config",
+    "load_pipeline": "userseg.config",
+    # the pipeline over the database
+    "open_db": "userseg.pipeline",
+    "run_pipeline": "userseg.pipeline",
+    # errors
+    "UsersegError": "userseg.errors",
+    "DataError": "userseg.errors",
+    "SchemaError": "userseg.errors",
+    "ConfigError": "userseg.errors",
+    "NotFoundError": "userseg.errors",
+    "NotFittedError": "userseg.errors",
+    "DatabaseError": "userseg.errors",
+    "DatabaseLockedError": "userseg.errors",
+    "DependencyError": "userseg.errors",
+}
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 

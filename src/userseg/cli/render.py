@@ -1,0 +1,163 @@
+"""What the command line shows: Rich tables for people, JSON for scripts, one error shape.
+
+The CLI is a thin shell: commands parse flags, call the library, and hand the
+result here. Errors userseg raises on purpose (:class:`~userseg.errors.UsersegError`)
+become one line on stderr (or the JSON error shape on stdout with ``--json``)
+and their exit code (2); anything else is a bug: exit 1, with the traceback
+shown when ``USERSEG_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from userseg.errors import UsersegError
+
+__all__ = ["console", "errors", "print_json", "progress", "table"]
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _default(o: Any) -> Any:
+    if is_dataclass(o):
+        return asdict(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, dt.date | dt.datetime):
+        return o.isoformat()
+    if isinstance(o, decimal.Decimal):
+        return str(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _clean(o: Any) -> Any:
+    """NaN and infinity are not JSON: write them as null."""
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    return o
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (the only thing on stdout with ``--json``)."""
+    text = json.dumps(data, default=_default)
+    sys.stdout.write(json.dumps(_clean(json.loads(text)), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def errors(as_json: bool = False) -> Iterator[None]:
+    """Turn exceptions into a message and an exit code scripts can trust."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except UsersegError as exc:
+        if as_json:
+            print_json(exc.to_dict())
+        else:
+            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("USERSEG_DEBUG"):
+            traceback.print_exc()
+        msg = f"internal error (a bug in userseg): {type(exc).__name__}: {exc}"
+        if as_json:
+            print_json({"error": {"code": "internal_error", "message": msg, "details": {}}})
+        else:
+            err_console.print(f"[bold red]{msg}[/]\nPlease report it; set USERSEG_DEBUG=1 for "
+                              "the traceback.", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback ``(step, done, total)`` drawing Rich bars on stderr."""
+    bars = Progress(SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=err_console, transient=False,
+                    disable=not enabled or not err_console.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        bars.update(tasks[step], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@contextlib.contextmanager
+def step(label: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner for one step of unknown length, ticked off when done."""
+    if not enabled or not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(label):
+        yield
+    err_console.print(f"[green]✓[/] {label}", markup=True)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
+          right: set[str] | None = None) -> Table:
+    right = right or set()
+    t = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*[("" if v is None else str(v)) for v in r])
+    return t
+
+
+def segments_table(profiles: list[Any], title: str | None = None) -> Table:
+    rows = [[p.segment, p.name, f"{p.size:,}", f"{p.share:.1%}",
+             "; ".join(d.text for d in p.top_features) or "close to the average"]
+            for p in profiles]
+    return table(title, ["#", "segment", "users", "share", "what sets it apart"], rows,
+                 right={"#", "users", "share"})
+
+
+def issues_table(report: Any, title: str) -> Table | None:
+    issues = report.issues if hasattr(report, "issues") else report.get("issues", [])
+    if not issues:
+        return None
+    rows = []
+    for i in issues:
+        d = asdict(i) if is_dataclass(i) else i
+        first = ", ".join(f"row {e['row']} {e['value']!r}" for e in d["examples"][:2]
+                          if "value" in e)
+        rows.append([d["kind"].replace("_", " "), d["column"] or "", f"{d['count']:,}",
+                     d["action"] + (f" (e.g. {first})" if first else "")])
+    return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})

@@ -1,0 +1,189 @@
+"""Assign new users to the segments of a fitted model, from plain arrays (no pickle).
+
+Whatever algorithm found the segments, what is needed to score a new user is
+small: centres (k-means), mixture parameters (Gaussian mixture) or reference
+core points with a radius each (DBSCAN, HDBSCAN). An assigner holds exactly
+that, predicts label and distance, and round-trips through
+``to_state()`` → ``(params, arrays)`` → ``from_state()``, so the model that
+served the training session and the one loaded from the database behave the
+same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KDTree
+
+from userseg.errors import DataError
+
+__all__ = ["Assigner", "CentroidAssigner", "CoreAssigner", "GaussianAssigner", "assigner_from_state"]
+
+
+def _check(X: np.ndarray, n_features: int) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise DataError(f"expected a matrix with {n_features} prepared features; got shape {X.shape}.")
+    if not np.isfinite(X).all():
+        raise DataError("prepared features contain NaN or infinite values.")
+    return X
+
+
+class Assigner:
+    """Base: ``predict(X) -> (labels, distances)``; ``permute`` renumbers segments."""
+
+    kind = "base"
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def permute(self, order: np.ndarray) -> None:  # pragma: no cover
+        """Renumber segments: new segment ``i`` is old segment ``order[i]``."""
+        raise NotImplementedError
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def centers(self) -> np.ndarray:
+        """A representative point per segment (for ordering and maps)."""
+        raise NotImplementedError  # pragma: no cover
+
+
+class CentroidAssigner(Assigner):
+    """Nearest centre (k-means); distance = Euclidean distance to it."""
+
+    kind = "centroid"
+
+    def __init__(self, centers: np.ndarray) -> None:
+        self._centers = np.asarray(centers, dtype=np.float64)
+
+    @property
+    def centers(self) -> np.ndarray:
+        return self._centers
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = _check(X, self._centers.shape[1])
+        labels = np.empty(len(X), dtype=np.int64)
+        dist = np.empty(len(X), dtype=np.float64)
+        c_sq = np.einsum("ij,ij->i", self._centers, self._centers)
+        for start in range(0, len(X), 65536):  # bounded memory: never an n × k matrix at once
+            chunk = X[start:start + 65536]
+            d2 = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2 * chunk @ self._centers.T + c_sq
+            lab = d2.argmin(axis=1)
+            labels[start:start + len(chunk)] = lab
+            dist[start:start + len(chunk)] = np.sqrt(np.maximum(d2[np.arange(len(chunk)), lab], 0))
+        return labels, dist
+
+    def permute(self, order: np.ndarray) -> None:
+        self._centers = self._centers[order]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"kind": self.kind}, {"centers": self._centers}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> CentroidAssigner:
+        return cls(arrays["centers"])
+
+
+class GaussianAssigner(Assigner):
+    """Most probable mixture component; distance = Euclidean distance to its mean."""
+
+    kind = "gaussian"
+
+    def __init__(self, gm: GaussianMixture) -> None:
+        self.gm = gm
+
+    @property
+    def centers(self) -> np.ndarray:
+        return self.gm.means_
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = _check(X, self.gm.means_.shape[1])
+        labels = self.gm.predict(X)
+        dist = np.linalg.norm(X - self.gm.means_[labels], axis=1)
+        return labels, dist
+
+    def permute(self, order: np.ndarray) -> None:
+        gm = self.gm
+        gm.weights_ = gm.weights_[order]
+        gm.means_ = gm.means_[order]
+        if gm.covariance_type in ("full", "diag", "spherical"):
+            gm.covariances_ = gm.covariances_[order]
+            gm.precisions_cholesky_ = gm.precisions_cholesky_[order]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        gm = self.gm
+        return ({"kind": self.kind, "covariance_type": gm.covariance_type},
+                {"weights": gm.weights_, "means": gm.means_, "covariances": gm.covariances_,
+                 "precisions_cholesky": gm.precisions_cholesky_})
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> GaussianAssigner:
+        gm = GaussianMixture(n_components=len(arrays["weights"]),
+                             covariance_type=params["covariance_type"])
+        gm.weights_ = arrays["weights"]
+        gm.means_ = arrays["means"]
+        gm.covariances_ = arrays["covariances"]
+        gm.precisions_cholesky_ = arrays["precisions_cholesky"]
+        gm.n_features_in_ = arrays["means"].shape[1]
+        return cls(gm)
+
+
+class CoreAssigner(Assigner):
+    """Density models: the label of the nearest reference (core) point, if within its radius.
+
+    DBSCAN: the core points, each with radius ``eps``. HDBSCAN: clustered
+    points, each with its core distance. Farther than the radius: noise (-1).
+    """
+
+    kind = "core"
+
+    def __init__(self, points: np.ndarray, labels: np.ndarray, radii: np.ndarray) -> None:
+        self.points = np.asarray(points, dtype=np.float64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.radii = np.asarray(radii, dtype=np.float64)
+        self._tree: KDTree | None = None
+
+    @property
+    def centers(self) -> np.ndarray:
+        k = int(self.labels.max()) + 1 if self.labels.size else 0
+        return np.array([self.points[self.labels == j].mean(axis=0) for j in range(k)])
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = _check(X, self.points.shape[1])
+        if self.points.shape[0] == 0:
+            return np.full(len(X), -1, dtype=np.int64), np.full(len(X), np.inf)
+        if self._tree is None:
+            self._tree = KDTree(self.points)
+        dist, idx = self._tree.query(X, k=1)
+        dist, idx = dist[:, 0], idx[:, 0]
+        labels = np.where(dist <= self.radii[idx], self.labels[idx], -1)
+        return labels, dist
+
+    def permute(self, order: np.ndarray) -> None:
+        inverse = np.full(max(int(self.labels.max(initial=-1)), int(order.max(initial=-1))) + 1,
+                          -1, dtype=np.int64)
+        inverse[order] = np.arange(len(order))
+        self.labels = inverse[self.labels]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"kind": self.kind}, {"points": self.points, "labels": self.labels,
+                                     "radii": self.radii}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> CoreAssigner:
+        return cls(arrays["points"], arrays["labels"], arrays["radii"])
+
+
+_KINDS: dict[str, type] = {c.kind: c for c in (CentroidAssigner, GaussianAssigner, CoreAssigner)}
+
+
+def assigner_from_state(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Assigner:
+    """Rebuild an assigner from what :meth:`Assigner.to_state` returned."""
+    kind = params.get("kind")
+    if kind not in _KINDS:
+        raise DataError(f"unknown assigner kind {kind!r}; expected one of {sorted(_KINDS)}.")
+    return _KINDS[kind].from_state(params, arrays)

@@ -1,0 +1,515 @@
+"""Typed, validated configuration: data sources, column mappings, policies and pipeline steps.
+
+A pipeline file (YAML or TOML) maps onto :class:`PipelineConfig`; the command
+line builds the same dataclasses from its flags, so both paths validate the
+same way. Unknown keys are errors that suggest the closest known key, because
+a misspelt option silently ignored is a wrong segmentation nobody notices.
+
+Example ``pipeline.yaml``::
+
+    database: shop.duckdb
+    events:
+      path: data/events.csv
+      columns: {user_id: customer, time: ts, event: type, amount: value}
+    users:
+      path: data/users.csv
+      user_id: customer
+    features: {as_of: 2024-07-01}
+    fit: {k_min: 2, k_max: 8}
+    report: {out: report.html}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from userseg.errors import ConfigError
+
+__all__ = [
+    "CANONICAL_EVENTS",
+    "EventMapping",
+    "FeatureConfig",
+    "FitConfig",
+    "PipelineConfig",
+    "PrepareConfig",
+    "ReportConfig",
+    "RowPolicy",
+    "Source",
+    "UserMapping",
+    "from_dict",
+    "load_pipeline",
+]
+
+BadValuePolicy = Literal["reject", "drop", "impute"]
+
+#: Canonical event kinds and the raw event names recognised for each (case-insensitive).
+CANONICAL_EVENTS: dict[str, tuple[str, ...]] = {
+    "view": ("view", "page_view", "pageview", "product_viewed", "product_view", "visit"),
+    "cart": ("add_to_cart", "cart", "addtocart", "product_added", "add-to-cart"),
+    "purchase": ("purchase", "order", "order_completed", "checkout", "buy", "transaction"),
+    "refund": ("refund", "return", "order_refunded", "cancellation"),
+    "rating": ("rating", "review", "rate"),
+}
+
+
+@dataclass
+class Source:
+    """Where data comes from: a file (or glob), a table in a DuckDB file, or an SQL query.
+
+    Attributes
+    ----------
+    path : str, optional
+        A file or a glob (``by-day/*.csv``); for ``format="duckdb"`` the DuckDB file.
+    format : {"csv", "parquet", "json", "duckdb", "sql"}, optional
+        Inferred from the file suffix when omitted.
+    delimiter : str, optional
+        CSV delimiter; sniffed when omitted.
+    header : bool
+        Whether the first CSV line holds column names.
+    names : list of str, optional
+        Column names for a header-less CSV (otherwise ``column0``, ``column1``, …).
+    quote : str, optional
+        CSV quote character (default ``"``).
+    table : str, optional
+        Table name, for ``format="duckdb"``.
+    query : str, optional
+        An SQL query run in the userseg database (``format="sql"``).
+    """
+
+    path: str | None = None
+    format: Literal["csv", "parquet", "json", "duckdb", "sql"] | None = None
+    delimiter: str | None = None
+    header: bool = True
+    names: list[str] | None = None
+    quote: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    def describe(self) -> str:
+        if self.query:
+            return f"query: {self.query[:60]}"
+        if self.table:
+            return f"{self.path}::{self.table}"
+        return str(self.path)
+
+
+@dataclass
+class RowPolicy:
+    """What to do with rows that fail validation; stated in the ingest report and the run record.
+
+    Attributes
+    ----------
+    on_bad_value : "reject" | "drop" | "impute", or a mapping column → policy
+        For text in a numeric column, NaN, ±inf, out-of-range numbers and
+        unparseable dates: fail the import, drop the row, or keep the row with
+        the value missing (imputed later by the preparation step).
+    max_bad_fraction : float
+        Above this share of bad rows the import fails whatever the policy:
+        so many bad values mean a wrong mapping or format, not dirty data.
+    max_abs_value : float
+        Numbers beyond this magnitude (e.g. ``1e308``) count as bad values.
+    duplicates : "drop" | "keep"
+        Exact duplicate rows in an event log (or repeated event ids).
+    future : "drop" | "reject"
+        Events later than ``now`` (plus one day of clock skew) are dropped or fail the import.
+    now : datetime, optional
+        The reference time for the future check (the wall clock by default; never
+        used for recency, which uses the explicit as-of date).
+    """
+
+    on_bad_value: BadValuePolicy | dict[str, BadValuePolicy] = "drop"
+    max_bad_fraction: float = 0.01
+    max_abs_value: float = 1e15
+    duplicates: Literal["drop", "keep"] = "drop"
+    future: Literal["drop", "reject"] = "drop"
+    now: dt.datetime | None = None
+
+    def for_column(self, column: str) -> BadValuePolicy:
+        if isinstance(self.on_bad_value, dict):
+            return self.on_bad_value.get(column, "drop")
+        return self.on_bad_value
+
+    def validate(self) -> None:
+        policies = (
+            self.on_bad_value.values() if isinstance(self.on_bad_value, dict) else [self.on_bad_value]
+        )
+        for p in policies:
+            if p not in ("reject", "drop", "impute"):
+                raise ConfigError(f"on_bad_value must be 'reject', 'drop' or 'impute'; got {p!r}.")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ConfigError(
+                f"max_bad_fraction must be within [0, 1]; got {self.max_bad_fraction}."
+            )
+
+
+@dataclass
+class EventMapping:
+    """Which columns of an event log hold what. Only ``user_id`` and ``time`` are required.
+
+    ``amount`` holds money per row; when absent, ``quantity × price`` is used
+    (e.g. an order-line log). Negative amounts are returns. Without an
+    ``event`` column every row with money is a purchase (a transaction log).
+    """
+
+    user_id: str = "user_id"
+    time: str = "timestamp"
+    event: str | None = None
+    amount: str | None = None
+    quantity: str | None = None
+    price: str | None = None
+    category: str | None = None
+    session: str | None = None
+    rating: str | None = None
+    order_id: str | None = None
+    event_id: str | None = None
+    date_format: str | None = None
+    event_values: dict[str, list[str]] | None = None
+
+    def mapped(self) -> dict[str, str]:
+        """Canonical name → source column, for every mapped column."""
+        names = ("user_id", "time", "event", "amount", "quantity", "price", "category",
+                 "session", "rating", "order_id", "event_id")
+        return {n: getattr(self, n) for n in names if getattr(self, n)}
+
+    def event_lookup(self) -> dict[str, str]:
+        """Raw event name (lower-case) → canonical kind."""
+        table = {k: list(v) for k, v in CANONICAL_EVENTS.items()}
+        for kind, values in (self.event_values or {}).items():
+            if kind not in CANONICAL_EVENTS:
+                raise ConfigError(
+                    f"event_values has unknown kind {kind!r}; expected one of "
+                    f"{sorted(CANONICAL_EVENTS)}."
+                )
+            table[kind] = list(values)
+        return {str(v).lower(): kind for kind, values in table.items() for v in values}
+
+
+@dataclass
+class UserMapping:
+    """How to read a user table: one row per user, attribute columns.
+
+    Attributes
+    ----------
+    user_id : str, optional
+        The id column; detected among common names (``user_id``, ``customer_id``,
+        ``CUST_ID``, ``id``…) when omitted, else users are numbered by row.
+    columns : list of str, optional
+        The attribute columns to keep (all others when omitted).
+    exclude : list of str
+        Columns to leave out.
+    categorical, numeric, dates : list of str, optional
+        Force a column's kind (otherwise inferred: numeric when ≥ 90 % of its
+        values are numbers, a date when ≥ 90 % are dates, else categorical).
+    date_format : str, optional
+        strptime format of date columns.
+    """
+
+    user_id: str | None = None
+    columns: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    dates: list[str] | None = None
+    date_format: str | None = None
+
+
+@dataclass
+class FeatureConfig:
+    """Per-user features from the event log.
+
+    Attributes
+    ----------
+    as_of : date, optional
+        The date recency and tenure are measured at; events from this date on are
+        ignored. Default: the day after the last event in the data (never the wall clock).
+    session_gap_minutes : float
+        Without a session column, a gap longer than this starts a new session.
+    top_categories : int
+        Category-share features for this many most frequent categories (+ "other").
+    smoothing : float
+        Funnel rates and category shares are shrunk toward the population's value
+        with a prior worth this many events (0 turns it off): a user with one view
+        and one cart is not a 100 % converter.
+    include, exclude : list of str, optional
+        Feature names to keep or drop before segmentation.
+    """
+
+    as_of: dt.date | None = None
+    session_gap_minutes: float = 30.0
+    top_categories: int = 8
+    smoothing: float = 5.0
+    include: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PrepareConfig:
+    """How features are prepared for distance-based clustering.
+
+    Defaults: missing values imputed with the median plus an indicator; heavy
+    right tails (skew > 1) log1p-transformed; values clipped to the 0.5–99.5 %
+    quantiles; every numeric feature standardised (unscaled, spend in currency
+    would decide every segment); each categorical attribute one-hot encoded and
+    weighted so that its whole block carries ``categorical_weight`` of the
+    variance of one numeric feature (0.5 by default: attributes shape segments
+    but cannot outvote behaviour). A numeric feature correlated above
+    ``max_correlation`` (0.9) with an earlier one is left out of the distance:
+    it would count the same signal twice (``None`` keeps every feature).
+    """
+
+    impute: Literal["median", "mean", "zero"] = "median"
+    indicators: bool = True
+    log: Literal["auto", "none", "all"] = "auto"
+    skew_threshold: float = 1.0
+    clip_quantiles: tuple[float, float] | None = (0.005, 0.995)
+    scale: Literal["standard", "robust", "none"] = "standard"
+    categorical_weight: float = 0.5
+    indicator_weight: float = 0.5
+    max_categories: int = 12
+    min_category_share: float = 0.01
+    max_cardinality: int = 50
+    max_correlation: float | None = 0.9
+
+
+@dataclass
+class FitConfig:
+    """Segmentation step.
+
+    Attributes
+    ----------
+    algorithm : {"kmeans", "gmm", "dbscan", "hdbscan"}
+    k : int, optional
+        Force the number of segments; otherwise chosen over ``k_min..k_max``.
+    silhouette_sample : int
+        Above this many users the silhouette is estimated on a stratified sample.
+    params : dict
+        Extra parameters for the algorithm (``eps``, ``min_samples``, …).
+    """
+
+    algorithm: Literal["kmeans", "gmm", "dbscan", "hdbscan"] = "kmeans"
+    k: int | None = None
+    k_min: int = 2
+    k_max: int = 10
+    random_state: int = 0
+    silhouette_sample: int = 20000
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.k is not None and self.k < 2:
+            raise ConfigError(f"k={self.k} should be >= 2: one segment is no segmentation.")
+        if self.k_min < 2:
+            raise ConfigError(f"k_min={self.k_min} should be >= 2.")
+        if self.k_max < self.k_min:
+            raise ConfigError(f"k_max={self.k_max} should be >= k_min={self.k_min}.")
+
+
+@dataclass
+class ReportConfig:
+    out: str = "userseg-report.html"
+    heatmap: str | None = None  # PNG path; next to the report when omitted
+
+
+@dataclass
+class PipelineConfig:
+    """A whole pipeline: ingest → features → fit → report."""
+
+    database: str = "userseg.duckdb"
+    events: Source | None = None
+    event_columns: EventMapping = field(default_factory=EventMapping)
+    event_policy: RowPolicy = field(default_factory=RowPolicy)
+    users: Source | None = None
+    user_columns: UserMapping = field(default_factory=UserMapping)
+    user_policy: RowPolicy = field(default_factory=lambda: RowPolicy(on_bad_value="impute"))
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+# -- generic dict → dataclass conversion with validation ----------------------------
+
+
+def from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys and value types.
+
+    ``where`` names the place in the config (``"events.columns"``) for messages.
+    """
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping; got {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(fields)}"
+            raise ConfigError(f"unknown key {key!r} in {where}{hint}")
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    obj = cls(**kwargs)
+    for check in ("validate",):
+        if hasattr(obj, check):
+            getattr(obj, check)()
+    return obj
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: invalid value {value!r}.")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {list(args)}; got {value!r}.")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list; got {value!r}.")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ConfigError(f"{where} must be a list of {len(args)} values; got {value!r}.")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping; got {value!r}.")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false; got {value!r}.")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be an integer; got {value!r}.")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number; got {value!r}.")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} must be a string; got {value!r}.")
+    if tp is dt.date:
+        return parse_date(value, where)
+    if tp is dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{where} must be a date-time (YYYY-MM-DD HH:MM); got {value!r}.")
+    return value
+
+
+def parse_date(value: Any, where: str) -> dt.date:
+    """Parse a ``YYYY-MM-DD`` date (or accept a date object)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where} must be a date in YYYY-MM-DD form; got {value!r}.") from None
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read a pipeline file (``.yaml``/``.yml``/``.toml``); relative paths are taken from its folder.
+
+    The file's sections are ``database``, ``events`` (a :class:`Source` plus
+    ``columns`` and ``policy``), ``users`` (a :class:`Source` plus ``user_id``,
+    ``columns``…, ``policy``), ``features``, ``prepare``, ``fit`` and ``report``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"pipeline file {path} not found.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            raw = tomllib.loads(text)
+        else:
+            raw = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections; got {type(raw).__name__}.")
+    raw = dict(raw)
+    base = path.resolve().parent
+    flat: dict[str, Any] = {}
+    for section, (src_key, cols_key, pol_key, mapping_cls) in {
+        "events": ("events", "event_columns", "event_policy", EventMapping),
+        "users": ("users", "user_columns", "user_policy", UserMapping),
+    }.items():
+        sect = raw.pop(section, None)
+        if sect is None:
+            continue
+        if not isinstance(sect, dict):
+            raise ConfigError(f"{section} must be a mapping; got {type(sect).__name__}.")
+        sect = dict(sect)
+        allowed = {f.name for f in dataclasses.fields(Source)} | {"policy"} | (
+            {"columns", "date_format", "event_values"} if mapping_cls is EventMapping
+            else {f.name for f in dataclasses.fields(UserMapping)})
+        for key in sect:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(allowed)}"
+                raise ConfigError(f"unknown key {key!r} in {section}{hint}")
+        policy = sect.pop("policy", None)
+        if mapping_cls is EventMapping:
+            columns = sect.pop("columns", None) or {}
+            for extra in ("date_format", "event_values"):
+                if extra in sect:
+                    columns[extra] = sect.pop(extra)
+        else:
+            mapping_keys = {f.name for f in dataclasses.fields(UserMapping)}
+            columns = {k: sect.pop(k) for k in list(sect) if k in mapping_keys}
+        source = from_dict(Source, sect, section)
+        if source.path and not Path(source.path).is_absolute() and source.format != "sql":
+            source.path = str(base / source.path)
+        flat[src_key] = source
+        flat[cols_key] = from_dict(mapping_cls, columns, f"{section}.columns")
+        if policy is not None:
+            default = {} if section == "events" else {"on_bad_value": "impute"}
+            flat[pol_key] = from_dict(RowPolicy, {**default, **policy}, f"{section}.policy")
+    for key in ("event_columns", "event_policy", "user_columns", "user_policy"):
+        if key in raw:
+            raise ConfigError(f"unknown key {key!r} at top level of {path}; put it under its section.")
+    config = from_dict(PipelineConfig, {**raw, **{}}, str(path))
+    for key, value in flat.items():
+        setattr(config, key, value)
+    if config.database != ":memory:" and not Path(config.database).is_absolute():
+        config.database = str(base / config.database)
+    if not Path(config.report.out).is_absolute():
+        config.report.out = str(base / config.report.out)
+    if config.events is None and config.users is None:
+        raise ConfigError(f"{path} names no data: add an 'events' or a 'users' section.")
+    return config

@@ -1,0 +1,110 @@
+"""Descriptive segment names a marketer understands, generated from what sets a segment apart.
+
+A name is an adjective (when? how engaged?) and a noun (what do they do?):
+"Recent high spenders", "Lapsed one-time buyers", "New window shoppers".
+Both come from the segment's distinguishing features (|z| ≥ 0.5) through a
+small lexicon of behavioural features, in a fixed order of preference: a
+segment is named by its buying behaviour (frequency, spend) before its
+browsing or its taste, and by its recency before its age. Features outside
+the lexicon give a generic "High …"/"Low …" phrase only when nothing better
+applies. Names are deterministic and unique within a run; a person can
+replace any of them (``userseg rename``), and the new name is kept with the run.
+"""
+
+from __future__ import annotations
+
+from userseg.explain.profiles import Distinction, SegmentProfile
+
+__all__ = ["LEXICON", "name_segments"]
+
+#: feature → (role, phrase when higher than average, phrase when lower), in order of preference.
+LEXICON: dict[str, tuple[str, str | None, str | None]] = {
+    # adjectives: when, and how engaged
+    "recency_days": ("adj", "Lapsed", "Recent"),
+    "days_since_purchase": ("adj", None, None),  # non-buyers are "long since": not a name
+    "tenure_days": ("adj", "Long-standing", "New"),
+    "signup_date_days": ("adj", "Long-standing", "New"),
+    "active_days": ("adj", "Highly active", "Quiet"),
+    "n_events": ("adj", "Highly active", "Quiet"),
+    "sessions": ("adj", "Highly active", "Quiet"),
+    "avg_rating": ("adj", "Happy", "Unhappy"),
+    "age": ("adj", "Older", "Younger"),
+    # nouns: what they do
+    "return_rate": ("noun", "serial returners", None),
+    "monetary": ("noun", "high spenders", "low spenders"),
+    "frequency": ("noun", "frequent buyers", "occasional buyers"),
+    "avg_order_value": ("noun", "big-basket buyers", "small-basket buyers"),
+    "view_to_purchase": ("noun", "converters", "window shoppers"),
+    "cart_to_purchase": ("noun", "decisive buyers", "cart abandoners"),
+    "view_to_cart": ("noun", "cart fillers", "browsers"),
+}
+_ORDER = {name: i for i, name in enumerate(LEXICON)}
+_MIN_Z = 0.5
+
+
+def _phrase(d: Distinction, p: SegmentProfile) -> tuple[str, int, str] | None:
+    """(role, preference, phrase) for one distinction, or None when it makes no phrase."""
+    if d.level is not None:  # an over-represented categorical level
+        return ("qual", 900, f"{d.feature.replace('_', ' ')} {d.level}")
+    if d.feature in LEXICON:
+        role, hi, lo = LEXICON[d.feature]
+        text = hi if d.z > 0 else lo
+        if d.feature == "frequency" and d.z < 0:
+            mean = p.means.get("frequency", d.segment_value)
+            if mean < 1.6:  # (almost) nobody buys twice: that defines the segment
+                text = "one-time buyers" if mean >= 0.5 else (
+                    "window shoppers" if "view_to_purchase" in p.means else "non-buyers")
+                return (role, -1, text)
+        return (role, _ORDER[d.feature], text) if text else None
+    if d.feature.startswith("share_") and d.z > 0:
+        return ("noun", 500, f"{d.feature[len('share_'):].replace('_', ' ')} lovers")
+    label = d.feature.replace("_", " ")
+    return ("adj", 1000, f"{'High' if d.z > 0 else 'Low'} {label}")
+
+
+def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
+    """The name of one segment and its spare phrases (for making names unique).
+
+    The adjective is the lexicon adjective of the largest |z| (a generic one only
+    when no lexicon feature distinguishes the segment); the noun the most
+    preferred lexicon noun. A segment of (almost) one-time or non-buyers is named
+    so even when its frequency is not far from the average in z.
+    """
+    strong = [d for d in p.distinctions if abs(d.z) >= _MIN_Z]
+    freq = next((d for d in p.distinctions if d.feature == "frequency"), None)
+    if freq is not None and freq not in strong and freq.z < 0 and \
+            p.means.get("frequency", 9.0) < 1.6 <= freq.population_value:
+        strong.append(freq)
+    found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p))]
+    adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
+    adjs = [(0, text) for *_, text in adjs]
+    nouns = sorted((pref, text) for (role, pref, text), _ in found if role == "noun")
+    found = [ph for ph, _ in found]
+    adj = adjs[0][1] if adjs else None
+    noun = nouns[0][1] if nouns else None
+    spare = [t for _, t in nouns[1:]] + [t.lower() for _, t in adjs[1:]] + [
+        t for role, _, t in found if role == "qual"]
+    if adj is None and noun is None:
+        return "Typical users", spare
+    if noun is None:
+        return f"{adj} users", spare
+    name = f"{adj} {noun}" if adj else noun[0].upper() + noun[1:]
+    return name, spare
+
+
+def name_segments(profiles: list[SegmentProfile]) -> list[str]:
+    """Generate one unique descriptive name per profile (in the profiles' order)."""
+    drafts = [_name_one(p) for p in profiles]
+    names = [n for n, _ in drafts]
+    for i, (name, spare) in enumerate(drafts):
+        if names.count(name) > 1:
+            extra = next((s for s in spare if f"{name}, {s}" not in names), None)
+            if extra:
+                names[i] = f"{name}, {extra}"
+    repeated = {n for n in names if names.count(n) > 1}
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):  # still equal: number them, stably
+        if name in repeated:
+            seen[name] = seen.get(name, 0) + 1
+            names[i] = f"{name} ({seen[name]})"
+    return names

@@ -1,0 +1,111 @@
+"""One self-contained HTML report of a segmentation (works offline: no CDN, no external files).
+
+Pictures are embedded (PNG as data URIs), and Plotly's JavaScript is inlined
+once from the installed ``plotly`` package, so the file can be mailed or
+opened on a plane.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from userseg._version import __version__
+from userseg.explain.charts import heatmap_png, k_choice_figure, k_choice_png, sizes_figure
+from userseg.explain.profiles import SegmentProfile
+
+__all__ = ["ReportInput", "render_report", "write_report"]
+
+
+@dataclass
+class ReportInput:
+    """Everything a report shows, as plain data (the store layer gathers it)."""
+
+    title: str
+    run: dict[str, Any]
+    profiles: list[SegmentProfile]
+    features: list[dict[str, str]] = field(default_factory=list)
+    data_quality: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sections: list[dict[str, str]] = field(default_factory=list)  # extra (title, html) blocks
+
+
+def _fmt_value(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if unit == "money":
+            return f"{v:,.2f}"
+        if unit == "share":
+            return f"{v:.0%}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    return html.escape(str(v))
+
+
+def _data_uri(png: bytes | None) -> str | None:
+    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
+    """The report as one HTML string."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    env = Environment(loader=PackageLoader("userseg", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    env.filters["fmt"] = _fmt_value
+    profiles = data.profiles
+    heatmap = heatmap if heatmap is not None else (heatmap_png(profiles) if profiles else None)
+    k_choice = data.run.get("k_choice", {})
+    figs = []
+    if profiles:
+        figs.append(pio.to_html(sizes_figure(profiles), include_plotlyjs=False, full_html=False,
+                                config={"displaylogo": False}))
+    kfig = k_choice_figure(k_choice)
+    units = {f["name"]: f.get("unit", "") for f in data.features}
+    numeric = list(profiles[0].zscores) if profiles else []
+    template = env.get_template("report.html")
+    return template.render(
+        title=data.title, run=data.run, profiles=profiles, numeric=numeric, units=units,
+        features=data.features, data_quality=data.data_quality, notes=data.notes,
+        sections=data.sections, heatmap=_data_uri(heatmap),
+        kchoice_png=_data_uri(k_choice_png(k_choice)),
+        kchoice_html=pio.to_html(kfig, include_plotlyjs=False, full_html=False,
+                                 config={"displaylogo": False}) if kfig else None,
+        figures=figs, plotly_js=get_plotlyjs() if (figs or kfig) else "",
+        k_choice=k_choice, metrics=data.run.get("metrics", {}), version=__version__,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def write_report(data: ReportInput, out: str | Path, *, heatmap_path: str | Path | None = None
+                 ) -> tuple[Path, Path | None]:
+    """Write the HTML report (and the heatmap PNG beside it); returns both paths.
+
+    The HTML is written to a temporary name first and renamed, so a failure
+    never leaves half a report behind.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        out = out.with_suffix(".html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = heatmap_png(data.profiles) if data.profiles else None
+    png_path = None
+    if png is not None:
+        png_path = Path(heatmap_path) if heatmap_path else out.with_name(out.stem + "-heatmap.png")
+        tmp_png = png_path.with_name(png_path.name + ".tmp")
+        tmp_png.write_bytes(png)
+        tmp_png.replace(png_path)
+    text = render_report(data, heatmap=png)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out, png_path

@@ -1,0 +1,194 @@
+"""Build the per-user feature table: event features joined with user attributes.
+
+The result is one DuckDB table (``features`` by default), one row per user,
+with money kept as exact decimals; :class:`FeatureSet` describes it. Storing
+its description with a run is the store layer's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from userseg.config import FeatureConfig
+from userseg.errors import ConfigError, DataError
+from userseg.features.events import FeatureInfo, default_as_of, event_feature_sql
+from userseg.io.database import Database, quote_ident
+
+__all__ = ["FeatureSet", "build_features", "load_features", "table_fingerprint"]
+
+
+@dataclass
+class FeatureSet:
+    """A built feature table and what is in it."""
+
+    table: str
+    as_of: dt.date | None
+    n_users: int
+    features: list[FeatureInfo]
+    fingerprint: str
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    feature_set_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature_set_id": self.feature_set_id, "table": self.table,
+            "as_of": self.as_of.isoformat() if self.as_of else None, "n_users": self.n_users,
+            "features": [f.to_dict() for f in self.features], "fingerprint": self.fingerprint,
+            "notes": self.notes, "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSet:
+        return cls(
+            table=d["table"], as_of=dt.date.fromisoformat(d["as_of"]) if d.get("as_of") else None,
+            n_users=int(d["n_users"]), features=[FeatureInfo(**f) for f in d["features"]],
+            fingerprint=d["fingerprint"], notes=list(d.get("notes", [])),
+            seconds=float(d.get("seconds", 0.0)), feature_set_id=d.get("feature_set_id"),
+        )
+
+
+def table_fingerprint(db: Database, table: str) -> str:
+    """An order-independent fingerprint of a table's content (row count + XOR of row hashes)."""
+    cols = ", ".join(quote_ident(c) for c in db.columns(table))
+    n, h = db.execute(f"SELECT count(*), bit_xor(hash({cols})) FROM {quote_ident(table)}").fetchone()
+    return f"{n}:{(h or 0):016x}"
+
+
+def _attribute_columns(db: Database, users: str) -> list[tuple[str, str]]:
+    """(column, kind) of the usable attribute columns of the user table."""
+    if not db.table_exists("userseg_columns"):
+        return [(c, "categorical") for c in db.columns(users) if c != "user_id"]
+    return [(c, k) for c, k in db.rows(
+        "SELECT column_name, kind FROM userseg_columns WHERE table_name = ? AND usable",
+        [users])]
+
+
+def build_features(
+    db: Database,
+    config: FeatureConfig | None = None,
+    *,
+    events: str = "events",
+    users: str = "users",
+    out: str = "features",
+) -> FeatureSet:
+    """Compute one row of features per user into table ``out``.
+
+    Parameters
+    ----------
+    db : Database
+    config : FeatureConfig
+        As-of date, session gap, number of category shares, include/exclude.
+    events, users : str
+        Source tables (either may be absent, not both).
+    out : str
+        The feature table to (re)create.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    config = config or FeatureConfig()
+    t0 = time.perf_counter()
+    has_events = db.table_exists(events)
+    has_users = db.table_exists(users)
+    if not has_events and not has_users:
+        raise DataError(
+            f"no data in {db.path}: neither an {events!r} nor a {users!r} table; "
+            "run `userseg ingest` first."
+        )
+    notes: list[str] = []
+    feats: list[FeatureInfo] = []
+    as_of = config.as_of
+    if has_events:
+        as_of = as_of or default_as_of(db, events)
+        event_sql, feats = event_feature_sql(
+            db, as_of, table=events, session_gap_minutes=config.session_gap_minutes,
+            top_categories=config.top_categories, smoothing=config.smoothing)
+    attrs = _attribute_columns(db, users) if has_users else []
+    if as_of is None and any(k == "date" for _, k in attrs):
+        latest = db.scalar("SELECT max(greatest(" + ", ".join(
+            f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k in attrs if k == "date") +
+            f")) FROM {quote_ident(users)}")
+        as_of = latest.date() + dt.timedelta(days=1) if latest else None
+
+    taken = {f.name for f in feats}
+    attr_select: list[str] = []
+    for col, kind in attrs:
+        if kind == "date":
+            if as_of is None:
+                continue
+            name = f"{col}_days"
+            expr = (f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
+                    f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0")
+            info = FeatureInfo(name, "numeric", "days", f"days since {col}", "users")
+        elif kind == "numeric":
+            name, expr = col, f"u.{quote_ident(col)}"
+            info = FeatureInfo(name, "numeric", "value", col.replace("_", " "), "users")
+        else:
+            name, expr = col, f"u.{quote_ident(col)}"
+            info = FeatureInfo(name, "categorical", "category", col.replace("_", " "), "users")
+        if name in taken:
+            name = f"{name}_attr"
+            info = FeatureInfo(name, info.kind, info.unit, info.description, info.source)
+        taken.add(name)
+        attr_select.append(f"{expr} AS {quote_ident(name)}")
+        feats.append(info)
+
+    wanted = [f.name for f in feats]
+    unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
+    if unknown:
+        raise ConfigError(
+            f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
+        )
+    keep = [f for f in feats if (config.include is None or f.name in config.include)
+            and f.name not in config.exclude]
+    if not keep:
+        raise ConfigError("no features left after include/exclude.")
+
+    if has_events:
+        attr_part = ", " + ", ".join(attr_select) if attr_select else ""
+        join = f"LEFT JOIN {quote_ident(users)} u USING (user_id)" if has_users else ""
+        body = f"SELECT e.*{attr_part} FROM ({event_sql}) e {join}"
+        if has_users:
+            orphans = db.scalar(
+                f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
+                f"(SELECT DISTINCT user_id FROM {quote_ident(events)} WHERE ts < "
+                f"TIMESTAMP '{as_of.isoformat()}')")
+            if orphans:
+                notes.append(f"{orphans} users of the user table have no events before {as_of}: "
+                             "not segmented")
+    else:
+        body = f"SELECT u.user_id, {', '.join(attr_select)} FROM {quote_ident(users)} u"
+    cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
+    with db.transaction():
+        db.execute(f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
+                   f"SELECT {cols} FROM ({body}) ORDER BY user_id")
+    n_users = int(db.scalar(f"SELECT count(*) FROM {quote_ident(out)}"))
+    if n_users == 0:
+        raise DataError("the feature table is empty: no users to segment.")
+    return FeatureSet(
+        table=out, as_of=as_of, n_users=n_users, features=keep,
+        fingerprint=table_fingerprint(db, out), notes=notes, seconds=time.perf_counter() - t0,
+    )
+
+
+def load_features(db: Database, features: FeatureSet | None = None,
+                  table: str = "features") -> pd.DataFrame:
+    """The feature table as a DataFrame indexed by ``user_id`` (money as float64 for modelling)."""
+    table = features.table if features else table
+    db.require_table(table, "run `userseg features` first.")
+    df = db.execute(f"SELECT * FROM {quote_ident(table)} ORDER BY user_id").df()
+    df = df.set_index("user_id")
+    for col in df.columns:
+        if df[col].dtype == object and features is not None:
+            info = next((f for f in features.features if f.name == col), None)
+            if info is not None and info.kind == "numeric":
+                df[col] = pd.to_numeric(df[col]).astype(np.float64)
+    return df

@@ -1,0 +1,262 @@
+"""The pipeline steps over the userseg database: ingest → features → fit → report, and assign.
+
+Each function is one step of the command line (``userseg ingest``, ``features``,
+``fit``, ``report``, ``assign``, ``run``) with the same power from Python:
+
+>>> from userseg import pipeline, demo                              # doctest: +SKIP
+>>> paths = demo.write_demo("demo-data", n_users=5000)               # doctest: +SKIP
+>>> db = pipeline.open_db("shop.duckdb")                             # doctest: +SKIP
+>>> pipeline.ingest(db, Source(path=paths["events"]), kind="events",
+...                 mapping=demo.EVENT_MAPPING)                      # doctest: +SKIP
+>>> fs = pipeline.features(db)                                       # doctest: +SKIP
+>>> run_id, seg = pipeline.fit(db)                                   # doctest: +SKIP
+>>> pipeline.report(db, run_id, "report.html")                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from userseg.config import (
+    EventMapping,
+    FeatureConfig,
+    FitConfig,
+    PipelineConfig,
+    PrepareConfig,
+    RowPolicy,
+    Source,
+    UserMapping,
+)
+from userseg.errors import ConfigError, DataError
+from userseg.explain.report import ReportInput, write_report
+from userseg.features.build import FeatureSet, build_features, load_features
+from userseg.io.database import Database
+from userseg.io.ingest import IngestReport, ingest_events, ingest_users
+from userseg.io.readers import read_raw
+from userseg.segmenter import Segmenter
+from userseg.store import (
+    get_feature_set,
+    get_run,
+    latest_feature_set,
+    load_model,
+    load_profiles,
+    open_database,
+    record_feature_set,
+    record_ingest,
+    save_run,
+)
+
+__all__ = ["assign", "features", "fit", "ingest", "open_db", "report", "run_pipeline"]
+
+Progress = Callable[[str, int, int], None]
+
+
+def open_db(path: str | Path, *, read_only: bool = False) -> Database:
+    """Open (creating and migrating when needed) the userseg database."""
+    return open_database(path, read_only=read_only)
+
+
+def _asdict(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def ingest(
+    db: Database,
+    source: Source,
+    *,
+    kind: str = "events",
+    mapping: EventMapping | UserMapping | None = None,
+    policy: RowPolicy | None = None,
+    table: str | None = None,
+    mode: str = "replace",
+) -> IngestReport:
+    """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import."""
+    if kind not in ("events", "users"):
+        raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
+    with db.transaction():  # the data and its import record commit together
+        if kind == "events":
+            if mapping is not None and not isinstance(mapping, EventMapping):
+                raise ConfigError("an event log needs an EventMapping.")
+            report = ingest_events(db, source, mapping, policy, table=table or "events", mode=mode)
+        else:
+            if mapping is not None and not isinstance(mapping, UserMapping):
+                raise ConfigError("a user table needs a UserMapping.")
+            if mode != "replace":
+                raise ConfigError("user tables are always replaced (mode='replace').")
+            report = ingest_users(db, source, mapping, policy, table=table or "users")
+        record_ingest(db, report)
+    return report
+
+
+def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
+    """Build the feature table from the imported data and record its description."""
+    config = config or FeatureConfig()
+    with db.transaction():
+        fs = build_features(db, config)
+        ingests = {t: i for t, i in db.rows(
+            "SELECT table_name, max(ingest_id) FROM userseg_ingests GROUP BY 1")}
+        record_feature_set(db, fs, {"features": _asdict(config), "ingests": ingests})
+    return fs
+
+
+def fit(
+    db: Database,
+    config: FitConfig | None = None,
+    prepare: PrepareConfig | None = None,
+    *,
+    feature_set_id: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, Segmenter]:
+    """Segment the users of a feature set (the latest by default) and store the run."""
+    config = config or FitConfig()
+    config.validate()
+    prepare = prepare or PrepareConfig()
+    fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
+    df = load_features(db, fs)
+    units = {f.name: f.unit for f in fs.features}
+    categorical = [f.name for f in fs.features if f.kind == "categorical"]
+    seg = Segmenter(
+        n_segments=config.k, k_min=config.k_min, k_max=config.k_max, algorithm=config.algorithm,
+        prepare=prepare, categorical=categorical, units=units,
+        algorithm_params=config.params or None, silhouette_sample=config.silhouette_sample,
+        random_state=config.random_state,
+    )
+    t0 = time.perf_counter()
+    seg.fit(df, progress=progress)
+    seg.notes_ = [*fs.notes, *seg.notes_]
+    timings = dict(seg.timings_)
+    t1 = time.perf_counter()
+    run_id = save_run(db, seg, df.index, feature_set=fs,
+                      config={"fit": _asdict(config), "prepare": _asdict(prepare),
+                              "feature_set_id": fs.feature_set_id, "as_of": fs.as_of},
+                      timings=timings)
+    timings["store"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+    db.execute("UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
+               [pd.Series(timings).to_json(), run_id])
+    return run_id, seg
+
+
+def _data_quality(db: Database, feature_set: FeatureSet | None) -> list[dict[str, Any]]:
+    import json
+
+    if feature_set is None or feature_set.feature_set_id is None:
+        return []
+    cfg = db.scalar("SELECT config FROM userseg_feature_sets WHERE feature_set_id = ?",
+                    [feature_set.feature_set_id])
+    ingests = (json.loads(cfg) if isinstance(cfg, str) else cfg or {}).get("ingests", {})
+    rows = []
+    for ingest_id in ingests.values():
+        rep = db.scalar("SELECT report FROM userseg_ingests WHERE ingest_id = ?", [ingest_id])
+        rep = json.loads(rep) if isinstance(rep, str) else rep
+        for issue in (rep or {}).get("issues", []):
+            rows.append({"source": Path(rep["source"]).name if rep.get("source") else "",
+                         **issue})
+    return rows
+
+
+def report(db: Database, run_id: int | None = None, out: str | Path = "userseg-report.html",
+           *, heatmap: str | Path | None = None) -> tuple[Path, Path | None]:
+    """Write the run's self-contained HTML report and heatmap PNG; returns their paths."""
+    run = get_run(db, run_id)
+    profiles = load_profiles(db, run.run_id)
+    fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
+    data = ReportInput(
+        title=f"userseg — {run.n_segments} segments of {run.n_users:,} users",
+        run=run.to_dict(), profiles=profiles,
+        features=[f.to_dict() for f in fs.features] if fs else [],
+        data_quality=_data_quality(db, fs),
+        notes=list(run.notes),
+    )
+    return write_report(data, out, heatmap_path=heatmap)
+
+
+def assign(
+    db: Database,
+    run_id: int | None,
+    source: Source,
+    *,
+    user_id: str | None = None,
+) -> pd.DataFrame:
+    """Score the users of ``source`` (one row per user, the model's feature columns) with a stored run.
+
+    Returns a DataFrame with ``user_id, segment, name, distance`` in input order.
+    """
+    run = get_run(db, run_id)
+    model = load_model(db, run.run_id)
+    scratch = Database(":memory:")
+    try:
+        cols = read_raw(scratch, source, "__assign")
+        frame = scratch.execute("SELECT * FROM __assign ORDER BY __row").df()
+    finally:
+        scratch.close()
+    id_col = user_id or next((c for c in cols if c.lower() in ("user_id", "userid", "customer_id",
+                                                                  "id")), None)
+    if user_id and user_id not in cols:
+        raise DataError(f"{source.describe()}: user id column {user_id!r} not found; "
+                        f"available: {cols}.")
+    ids = frame[id_col].to_numpy() if id_col else np.arange(1, len(frame) + 1).astype(str)
+    needed = list(model.preparer_.feature_names_in_)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source.describe()}: missing feature column(s) {missing}; run {run.run_id}"
+                        f" was fitted on {needed}.", details={"missing": missing,
+                                                              "available": cols})
+    X = frame[needed].copy()
+    for step in model.preparer_.steps_:
+        if step["kind"] == "numeric":
+            text = X[step["name"]].astype("string").str.strip()
+            num = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+            bad = num.isna() & text.notna() & (text != "")
+            if bad.any():
+                first = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(
+                    f"{source.describe()}: column {step['name']!r} should be numeric; row "
+                    f"{first + 1} has {text.iloc[first]!r} ({int(bad.sum())} such rows).",
+                    details={"column": step["name"], "count": int(bad.sum())})
+            X[step["name"]] = num.astype("float64")
+    labels, dist = model.predict_with_distance(X)
+    names = np.array([*model.names_, "noise"], dtype=object)
+    return pd.DataFrame({"user_id": ids, "segment": labels,
+                         "name": names[np.where(labels >= 0, labels, len(model.names_))],
+                         "distance": dist})
+
+
+def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run ingest → features → fit → report from one configuration; returns a summary."""
+    db = open_db(config.database)
+    summary: dict[str, Any] = {"database": config.database, "ingests": []}
+    try:
+        t0 = time.perf_counter()
+        if config.events is not None:
+            rep = ingest(db, config.events, kind="events", mapping=config.event_columns,
+                         policy=config.event_policy)
+            summary["ingests"].append(rep.to_dict())
+        if config.users is not None:
+            rep = ingest(db, config.users, kind="users", mapping=config.user_columns,
+                         policy=config.user_policy)
+            summary["ingests"].append(rep.to_dict())
+        if progress:
+            progress("ingest", 1, 1)
+        fs = features(db, config.features)
+        summary["features"] = fs.to_dict()
+        if progress:
+            progress("features", 1, 1)
+        run_id, seg = fit(db, config.fit, config.prepare, progress=progress)
+        html, png = report(db, run_id, config.report.out, heatmap=config.report.heatmap)
+        if progress:
+            progress("report", 1, 1)
+        summary.update(run=get_run(db, run_id).to_dict(), report=str(html),
+                       heatmap=str(png) if png else None,
+                       segments=[p.to_dict() for p in load_profiles(db, run_id)],
+                       seconds=time.perf_counter() - t0)
+    finally:
+        db.close()
+    return summary

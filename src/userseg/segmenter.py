@@ -1,0 +1,420 @@
+"""``Segmenter``: prepared features → segments → metrics → profiles and names, in one estimator.
+
+This is the Python face of ``userseg fit``: scikit-learn shaped (``fit``,
+``predict``, ``labels_``), it prepares the features (:class:`~userseg.features.prepare.Preparer`),
+chooses the number of segments by a consensus of metrics
+(:func:`~userseg.evaluate.choose.choose_k`), clusters, numbers the segments in
+a documented order (by size, largest first; ties by centre), profiles and names
+them. Its fitted state is JSON plus NumPy arrays (:meth:`Segmenter.to_state`),
+never a pickle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from userseg._version import __version__
+from userseg.cluster.assigners import (
+    Assigner,
+    CentroidAssigner,
+    CoreAssigner,
+    GaussianAssigner,
+    assigner_from_state,
+)
+from userseg.config import PrepareConfig
+from userseg.errors import ConfigError, DataError, NotFittedError
+from userseg.evaluate.choose import choose_k
+from userseg.evaluate.indices import (
+    calinski_harabasz_from_stats,
+    davies_bouldin_from_stats,
+    partition_stats,
+)
+from userseg.evaluate.silhouette import silhouette
+from userseg.explain.naming import name_segments
+from userseg.explain.profiles import SegmentProfile, profile_segments
+from userseg.features.prepare import Preparer, as_frame
+
+__all__ = ["ALGORITHMS", "Segmenter"]
+
+ALGORITHMS = ("kmeans", "gmm", "dbscan", "hdbscan")
+FORMAT_VERSION = 1
+Progress = Callable[[str, int, int], None]
+
+
+def _score(Z: np.ndarray, labels: np.ndarray, centers: np.ndarray | None, *, sample: int,
+           seed: int) -> dict[str, Any]:
+    """Silhouette (sampled above ``sample`` users, with its interval), CH and DB of a labelling."""
+    keep = labels >= 0
+    k = len(np.unique(labels[keep]))
+    out: dict[str, Any] = {"k": k, "noise_share": float(1 - keep.mean())}
+    if k < 2 or keep.sum() <= k:
+        return out | {"silhouette": float("nan"), "calinski_harabasz": float("nan"),
+                      "davies_bouldin": float("nan")}
+    sil = silhouette(Z, labels, sample_size=sample if keep.sum() > sample else None,
+                     random_state=seed)
+    stats = partition_stats(Z, labels, centers)
+    return out | {
+        "silhouette": sil.value, "silhouette_low": sil.low, "silhouette_high": sil.high,
+        "silhouette_exact": sil.exact, "silhouette_n": sil.n_used,
+        "calinski_harabasz": calinski_harabasz_from_stats(stats),
+        "davies_bouldin": davies_bouldin_from_stats(stats),
+        "inertia": float(stats.sq_dist_sums.sum()),
+    }
+
+
+class Segmenter(ClusterMixin, BaseEstimator):
+    """Segment users from their features, choose the number of segments, explain them.
+
+    Parameters
+    ----------
+    n_segments : int, optional
+        Force the number of segments; otherwise chosen in ``k_min..k_max``.
+    k_min, k_max : int
+        The range searched when ``n_segments`` is None (capped below the number of users).
+    algorithm : {"kmeans", "gmm", "dbscan", "hdbscan"}
+        k-means (userseg's fast core), Gaussian mixture, or a density method
+        (which finds the number of segments itself and may call users noise, -1).
+    prepare : PrepareConfig or dict, optional
+        Feature preparation (impute, log, clip, scale, categorical weight).
+    categorical : list of str, optional
+        Columns to treat as categorical (others are inferred from dtypes).
+    weights : dict, optional
+        Extra weight per feature.
+    units : dict, optional
+        Feature → unit ("money", "days", "count", …), for wording profiles.
+    algorithm_params : dict, optional
+        Passed to the algorithm (``eps``, ``min_samples``, ``covariance_type``…).
+    silhouette_sample : int
+        Above this many users, the silhouette is estimated on a stratified sample.
+    random_state : int
+        Seed; the same data, parameters and seed give the same segment numbers.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_users,)
+        Segment of each training user (0 is the largest segment; -1 noise).
+    distances_ : ndarray of shape (n_users,)
+        Distance of each user to its segment (centre, mean or core point).
+    n_segments_ : int
+    profiles_ : list of SegmentProfile
+    names_ : list of str
+    metrics_ : dict
+        Silhouette (with its interval), Calinski-Harabasz, Davies-Bouldin of the
+        result, measured on the numeric features when there are categorical ones
+        (``metrics_["scored_on"]`` says which): one-hot columns would reward
+        splitting every segment by region.
+    k_choice_ : dict
+        The per-k metrics table, the chosen k and the reason.
+    preparer_ : Preparer
+    assigner_ : Assigner
+    timings_ : dict
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"spend": np.r_[rng.gamma(2, 10, 300), rng.gamma(2, 500, 100)],
+    ...                    "visits": np.r_[rng.poisson(2, 300), rng.poisson(30, 100)]})
+    >>> seg = Segmenter(random_state=0).fit(df)
+    >>> seg.n_segments_
+    2
+    >>> seg.predict(df.head(3)).tolist()
+    [0, 0, 0]
+    """
+
+    def __init__(
+        self,
+        n_segments: int | None = None,
+        *,
+        k_min: int = 2,
+        k_max: int = 10,
+        algorithm: str = "kmeans",
+        prepare: PrepareConfig | dict | None = None,
+        categorical: list[str] | None = None,
+        weights: dict[str, float] | None = None,
+        units: dict[str, str] | None = None,
+        algorithm_params: dict[str, Any] | None = None,
+        silhouette_sample: int = 20000,
+        random_state: int = 0,
+    ) -> None:
+        self.n_segments = n_segments
+        self.k_min = k_min
+        self.k_max = k_max
+        self.algorithm = algorithm
+        self.prepare = prepare
+        self.categorical = categorical
+        self.weights = weights
+        self.units = units
+        self.algorithm_params = algorithm_params
+        self.silhouette_sample = silhouette_sample
+        self.random_state = random_state
+
+    # -- validation before any work --------------------------------------------------
+    def _candidate_ks(self, n: int) -> list[int]:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm={self.algorithm!r} is not one of {list(ALGORITHMS)}.")
+        if self.algorithm in ("dbscan", "hdbscan"):
+            if self.n_segments is not None:
+                raise ConfigError(f"{self.algorithm} finds the number of segments itself; "
+                                  "do not pass n_segments (k).")
+            return []
+        if self.n_segments is not None:
+            k = self.n_segments
+            if not isinstance(k, int | np.integer) or k < 2:
+                raise ConfigError(f"n_segments={k!r} should be an integer >= 2.")
+            if k > n:
+                raise ConfigError(f"n_segments={k} should be <= the number of users={n}.")
+            return [int(k)]
+        if self.k_min < 2 or self.k_max < self.k_min:
+            raise ConfigError(f"need 2 <= k_min <= k_max; got k_min={self.k_min}, "
+                              f"k_max={self.k_max}.")
+        if n < 3:
+            raise ConfigError(f"need at least 3 users to choose a number of segments; got {n}.")
+        return list(range(self.k_min, min(self.k_max, n - 1) + 1))
+
+    # -- fitting --------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, *, progress: Progress | None = None) -> Segmenter:
+        """Prepare ``X``, choose k, cluster, order, profile and name the segments.
+
+        ``X`` is a DataFrame (one row per user; numeric and categorical
+        columns) or a numeric array; it is never modified.
+        ``progress(step, done, total)`` is called as candidates are fitted.
+        """
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        df = as_frame(X)
+        ks = self._candidate_ks(len(df))
+        if len(df) < 2:
+            raise DataError(f"need at least 2 users; got {len(df)}.")
+        self.preparer_ = Preparer(self.prepare, categorical=self.categorical,
+                                  weights=self.weights).fit(df)
+        Z = self.preparer_.transform(df)
+        timings["prepare"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        seed = int(self.random_state)
+        notes = list(self.preparer_.notes_)
+        # Quality is measured on the numeric (behavioural) columns: one-hot and
+        # missing-indicator columns split users into perfectly separated groups, and a
+        # silhouette over them rewards splitting every segment by region or gender.
+        numeric = np.array([k == "numeric" for k in self.preparer_.output_kinds()])
+        S = Z if numeric.all() or not numeric.any() else np.ascontiguousarray(Z[:, numeric])
+        self.scored_on_ = "all features" if S is Z else "numeric features"
+        if self.n_segments is None and self.algorithm in ("kmeans", "gmm") \
+                and self.k_max > len(df) - 1:
+            notes.append(f"k_max lowered to {len(df) - 1} (number of users - 1)")
+        if self.algorithm == "kmeans":
+            assigner, labels, table = self._fit_kmeans(Z, S, ks, seed, progress)
+        elif self.algorithm == "gmm":
+            assigner, labels, table = self._fit_gmm(Z, S, ks, seed, progress)
+        else:
+            assigner, labels, table = self._fit_density(Z, S, seed, progress)
+        timings["cluster"] = time.perf_counter() - t1
+
+        if len(table) > 1:
+            k, reason, table = choose_k(table)
+        else:
+            k = int(table[0]["k"]) if table else 0
+            reason = (f"k={k} was given." if self.n_segments is not None else
+                      f"{self.algorithm} found {k} segments and "
+                      f"{table[0].get('noise_share', 0):.1%} noise." if table else "")
+            table = [dict(r, mean_rank=1.0) for r in table]
+        if self.algorithm in ("kmeans", "gmm") and len(ks) > 1:
+            assigner, labels = assigner[k], labels[k]
+        self.k_choice_ = {"table": table, "chosen": k, "reason": reason,
+                          "candidates": ks, "algorithm": self.algorithm}
+
+        # Number segments by size (largest first), ties by the centre's coordinates.
+        labels = np.asarray(labels, dtype=np.int64)
+        present = np.unique(labels[labels >= 0])
+        sizes = np.bincount(labels[labels >= 0], minlength=len(assigner.centers))
+        centers = assigner.centers
+        order = np.array(sorted(present, key=lambda j: (-sizes[j], *np.round(centers[j], 9))))
+        if len(order) < len(centers):  # empty segments are dropped, not kept as ghosts
+            notes.append(f"{len(centers) - len(order)} empty segment(s) dropped")
+        assigner.permute(order)  # keeps only the present segments, in the new order
+        relabel = np.full(max(len(centers), 1), -1, dtype=np.int64)
+        relabel[order] = np.arange(len(order))
+        labels = np.where(labels >= 0, relabel[np.maximum(labels, 0)], -1)
+        self.assigner_ = assigner
+        self.labels_ = labels
+        self.n_segments_ = len(order)
+        _, self.distances_ = assigner.predict(Z)
+
+        t2 = time.perf_counter()
+        self.metrics_ = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
+        self.metrics_["scored_on"] = self.scored_on_
+        timings["evaluate"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        self._explain(df, labels)
+        timings["explain"] = time.perf_counter() - t3
+        timings["total"] = time.perf_counter() - t0
+        self.timings_ = timings
+        self.notes_ = notes
+        self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
+        self.n_features_in_ = len(df.columns)
+        return self
+
+    def _fit_kmeans(self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int,
+                    progress: Progress | None) -> tuple[Any, Any, list[dict[str, Any]]]:
+        from userseg.cluster import KMeans
+
+        params = dict(self.algorithm_params or {})
+        if len(ks) == 1:
+            km = KMeans(n_clusters=ks[0], random_state=seed, **params).fit(Z)
+            row = _score(S, km.labels_, None, sample=self.silhouette_sample, seed=seed)
+            if progress:
+                progress("fit", 1, 1)
+            return CentroidAssigner(km.cluster_centers_), km.labels_, [row | {"k": ks[0]}]
+        from userseg.cluster import sweep_k
+
+        result = sweep_k(
+            Z, ks, random_state=seed,
+            silhouette_sample_size=self.silhouette_sample if len(Z) > self.silhouette_sample
+            else None,
+            progress=(lambda k: progress("fit", ks.index(k) + 1, len(ks))) if progress else None,
+            **params)
+        if S is Z:
+            table = [dict(m) for m in result.metrics]
+        else:
+            table = [_score(S, result.models[k].labels_, None, sample=self.silhouette_sample,
+                            seed=seed) | {"k": k, "inertia": result.models[k].inertia_}
+                     for k in ks]
+        assigners = {k: CentroidAssigner(m.cluster_centers_) for k, m in result.models.items()}
+        labels = {k: m.labels_ for k, m in result.models.items()}
+        return assigners, labels, table
+
+    def _fit_gmm(self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int,
+                 progress: Progress | None) -> tuple[Any, Any, list[dict[str, Any]]]:
+        from sklearn.mixture import GaussianMixture
+
+        params = {"covariance_type": "full", "reg_covar": 1e-4, "n_init": 1} | dict(
+            self.algorithm_params or {})
+        assigners, labels, table = {}, {}, []
+        for i, k in enumerate(ks):
+            gm = GaussianMixture(n_components=k, random_state=seed, **params).fit(Z)
+            lab = gm.predict(Z)
+            row = _score(S, lab, None, sample=self.silhouette_sample, seed=seed)
+            row.update(k=k, bic=float(gm.bic(Z)))
+            table.append(row)
+            assigners[k], labels[k] = GaussianAssigner(gm), lab
+            if progress:
+                progress("fit", i + 1, len(ks))
+        if len(ks) == 1:
+            return assigners[ks[0]], labels[ks[0]], table
+        return assigners, labels, table
+
+    def _fit_density(self, Z: np.ndarray, S: np.ndarray, seed: int,
+                     progress: Progress | None) -> tuple[Assigner, np.ndarray, list[dict[str, Any]]]:
+        from userseg.cluster import DBSCAN, HDBSCAN
+
+        params = dict(self.algorithm_params or {})
+        if self.algorithm == "dbscan":
+            params.setdefault("eps", "auto")
+            model = DBSCAN(**params).fit(Z)
+            labels = model.labels_
+            core = model.core_sample_indices_
+            eps = float(getattr(model, "eps_", model.eps))
+            assigner = CoreAssigner(Z[core], labels[core], np.full(len(core), eps))
+        else:
+            model = HDBSCAN(**params).fit(Z)
+            labels = model.labels_
+            points, ref_labels, radii = model.reference_points_, model.reference_labels_, \
+                model.reference_radii_
+            assigner = CoreAssigner(points, ref_labels, radii)
+        if progress:
+            progress("fit", 1, 1)
+        if not (labels >= 0).any():
+            raise DataError(
+                f"{self.algorithm} found no segments: every user is noise. Try a larger eps "
+                "or a smaller min_samples / min_cluster_size.")
+        row = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
+        return assigner, labels, [row]
+
+    def _explain(self, df: pd.DataFrame, labels: np.ndarray) -> None:
+        categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
+        zscores = self.preparer_.numeric_zscores(df)
+        self.profiles_ = profile_segments(df, labels, zscores, units=self.units,
+                                          categorical=categorical)
+        for p, name in zip(self.profiles_, name_segments(self.profiles_), strict=True):
+            p.name = name
+        self.names_ = [p.name for p in self.profiles_]
+
+    # -- using ----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "assigner_"):
+            raise NotFittedError("this Segmenter is not fitted yet; call fit first.")
+
+    def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Segment and distance to it for each user of ``X`` (raw features, as in fit)."""
+        self._check_fitted()
+        return self.assigner_.predict(self.preparer_.transform(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of each user of ``X`` (-1: noise, for density models)."""
+        return self.predict_with_distance(X)[0]
+
+    def profiles_frame(self) -> pd.DataFrame:
+        """One row per segment: name, size, share, top features and every feature mean."""
+        self._check_fitted()
+        rows = []
+        for p in self.profiles_:
+            row = {"segment": p.segment, "name": p.name, "size": p.size, "share": p.share,
+                   "top_features": "; ".join(d.text for d in p.top_features)}
+            row.update({f"mean_{k}": v for k, v in p.means.items()})
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("segment")
+
+    def rename(self, segment: int, name: str) -> None:
+        """Replace a segment's generated name (kept when the model is stored)."""
+        self._check_fitted()
+        if not name.strip():
+            raise ConfigError("a segment name cannot be empty.")
+        for p in self.profiles_:
+            if p.segment == segment:
+                p.name, p.name_source = name.strip(), "user"
+                self.names_ = [q.name for q in self.profiles_]
+                return
+        raise ConfigError(f"segment {segment} does not exist; segments are 0..{self.n_segments_ - 1}.")
+
+    # -- persistence ----------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted model as (JSON-able params, named NumPy arrays); no pickle."""
+        self._check_fitted()
+        assigner_params, arrays = self.assigner_.to_state()
+        params = {
+            "format_version": FORMAT_VERSION, "kind": "segmenter", "userseg_version": __version__,
+            "params": {k: v for k, v in self.get_params().items()
+                       if k != "prepare" or not isinstance(v, PrepareConfig)},
+            "preparer": self.preparer_.to_dict(), "assigner": assigner_params,
+            "n_segments": self.n_segments_, "names": self.names_,
+            "metrics": self.metrics_, "k_choice": self.k_choice_,
+        }
+        return params, {f"assigner.{k}": v for k, v in arrays.items()}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
+                   profiles: list[SegmentProfile] | None = None) -> Segmenter:
+        """Rebuild a fitted segmenter from :meth:`to_state`'s output (predict-ready)."""
+        if params.get("kind") != "segmenter" or params.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"not a userseg model of format {FORMAT_VERSION}: "
+                            f"kind={params.get('kind')!r}, "
+                            f"format_version={params.get('format_version')!r}.")
+        obj = cls(**params["params"])
+        obj.preparer_ = Preparer.from_dict(params["preparer"])
+        obj.assigner_ = assigner_from_state(
+            params["assigner"],
+            {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("assigner.")})
+        obj.n_segments_ = int(params["n_segments"])
+        obj.names_ = list(params["names"])
+        obj.metrics_ = params.get("metrics", {})
+        obj.k_choice_ = params.get("k_choice", {})
+        obj.profiles_ = profiles or []
+        obj.feature_names_in_ = obj.preparer_.feature_names_in_
+        obj.n_features_in_ = len(obj.feature_names_in_)
+        return obj

@@ -1,0 +1,87 @@
+"""Versioned migrations of userseg's own tables in the userseg database.
+
+Each migration is applied once, in its own transaction, and recorded in
+``userseg_schema``. A database written by a newer userseg is refused rather
+than misread.
+"""
+
+from __future__ import annotations
+
+from userseg.errors import DatabaseError
+from userseg.io.database import Database
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "runs, models, assignments, profiles, ingests, feature sets", [
+        """CREATE TABLE IF NOT EXISTS userseg_ingests (
+            ingest_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL,
+            table_name VARCHAR NOT NULL, source VARCHAR, rows_read BIGINT, rows_loaded BIGINT,
+            users BIGINT, report JSON)""",
+        """CREATE TABLE IF NOT EXISTS userseg_columns (
+            table_name VARCHAR, column_name VARCHAR, kind VARCHAR, source_column VARCHAR,
+            usable BOOLEAN)""",
+        """CREATE TABLE IF NOT EXISTS userseg_feature_sets (
+            feature_set_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL,
+            table_name VARCHAR NOT NULL, as_of DATE, n_users BIGINT, features JSON,
+            config JSON, fingerprint VARCHAR, seconds DOUBLE)""",
+        """CREATE TABLE IF NOT EXISTS userseg_runs (
+            run_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL, algorithm VARCHAR,
+            n_segments INTEGER, n_users BIGINT, feature_set_id INTEGER, config JSON,
+            data_fingerprint VARCHAR, metrics JSON, k_choice JSON, timings JSON,
+            library_version VARCHAR, notes JSON)""",
+        """CREATE TABLE IF NOT EXISTS userseg_models (
+            run_id INTEGER PRIMARY KEY, format_version INTEGER NOT NULL, kind VARCHAR NOT NULL,
+            params JSON NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS userseg_model_arrays (
+            run_id INTEGER NOT NULL, name VARCHAR NOT NULL, dtype VARCHAR NOT NULL,
+            shape JSON NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name))""",
+        """CREATE TABLE IF NOT EXISTS userseg_assignments (
+            run_id INTEGER NOT NULL, user_id VARCHAR NOT NULL, segment INTEGER NOT NULL,
+            distance DOUBLE)""",
+        """CREATE TABLE IF NOT EXISTS userseg_profiles (
+            run_id INTEGER NOT NULL, segment INTEGER NOT NULL, name VARCHAR NOT NULL,
+            name_source VARCHAR NOT NULL, size BIGINT NOT NULL, share DOUBLE NOT NULL,
+            profile JSON NOT NULL, PRIMARY KEY (run_id, segment))""",
+    ]),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(db: Database) -> int:
+    """The schema version recorded in ``db`` (0 for a database userseg never touched)."""
+    if not db.table_exists("userseg_schema"):
+        return 0
+    return int(db.scalar("SELECT coalesce(max(version), 0) FROM userseg_schema"))
+
+
+def migrate(db: Database) -> int:
+    """Apply every pending migration; return the resulting schema version."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{db.path} has userseg schema version {current}, newer than this userseg "
+            f"understands ({SCHEMA_VERSION}); upgrade userseg."
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    if db.read_only:
+        raise DatabaseError(
+            f"{db.path} has schema version {current} but this userseg needs {SCHEMA_VERSION}; "
+            "open it once without read-only to upgrade it."
+        )
+    with db.transaction():
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS userseg_schema (version INTEGER PRIMARY KEY, "
+            "description VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        with db.transaction():
+            for sql in statements:
+                db.execute(sql)
+            db.execute("INSERT INTO userseg_schema (version, description) VALUES (?, ?)",
+                       [version, description])
+    return SCHEMA_VERSION
