@@ -19,8 +19,10 @@ def shared(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with the reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not available: {path} is absent (it lives outside the repo, "
-                    "in ../shared/data, and is never copied in)")
+        pytest.skip(
+            f"real data not available: {path} is absent (it lives outside the repo, "
+            "in ../shared/data, and is never copied in)"
+        )
     return path
 
 

@@ -25,8 +25,11 @@ def test_a_clear_silhouette_winner_is_chosen_even_if_ch_prefers_two() -> None:
 
 
 def test_ties_within_the_interval_go_to_the_consensus() -> None:
-    rows = [_row(3, 0.300, 500, 1.2, 0.29, 0.31), _row(4, 0.302, 800, 0.9, 0.292, 0.312),
-            _row(5, 0.25, 900, 0.8, 0.24, 0.26)]
+    rows = [
+        _row(3, 0.300, 500, 1.2, 0.29, 0.31),
+        _row(4, 0.302, 800, 0.9, 0.292, 0.312),
+        _row(5, 0.25, 900, 0.8, 0.24, 0.26),
+    ]
     k, reason, table = choose_k(rows)
     assert k == 4  # 3 and 4 are indistinguishable by silhouette; 4 wins on CH and DB
     assert "among the k the silhouette cannot tell apart (3, 4)" in reason

@@ -23,20 +23,24 @@ def test_unknown_key_suggests_the_closest() -> None:
         from_dict(FitConfig, {"k_mx": 5}, "fit")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"k": "five"}, "fit.k must be an integer"),
-    ({"algorithm": "spectral"}, r"fit.algorithm must be one of \['kmeans'"),
-    ({"k": 1}, "k=1 should be >= 2"),
-    ({"k_min": 5, "k_max": 3}, "k_max=3 should be >= k_min=5"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"k": "five"}, "fit.k must be an integer"),
+        ({"algorithm": "spectral"}, r"fit.algorithm must be one of \['kmeans'"),
+        ({"k": 1}, "k=1 should be >= 2"),
+        ({"k_min": 5, "k_max": 3}, "k_max=3 should be >= k_min=5"),
+    ],
+)
 def test_fit_config_validation(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         from_dict(FitConfig, data, "fit")
 
 
 def test_types_are_coerced_where_safe() -> None:
-    cfg = from_dict(PrepareConfig, {"clip_quantiles": [0.01, 0.99], "categorical_weight": 1},
-                    "prepare")
+    cfg = from_dict(
+        PrepareConfig, {"clip_quantiles": [0.01, 0.99], "categorical_weight": 1}, "prepare"
+    )
     assert cfg.clip_quantiles == (0.01, 0.99)
     assert cfg.categorical_weight == 1.0
     fc = from_dict(FeatureConfig, {"as_of": "2024-03-01"}, "features")
@@ -71,7 +75,8 @@ def test_load_pipeline_yaml_resolves_paths_relative_to_the_file(tmp_path) -> Non
         "events:\n  path: data/events.csv\n  columns: {user_id: cust, time: ts}\n"
         "  date_format: '%d/%m/%Y'\n  policy: {on_bad_value: reject}\n"
         "users:\n  path: users.csv\n  user_id: cust\n"
-        "fit: {k_max: 6}\nreport: {out: out/r.html}\n")
+        "fit: {k_max: 6}\nreport: {out: out/r.html}\n"
+    )
     cfg = load_pipeline(f)
     assert cfg.database == str(tmp_path / "conf" / "shop.duckdb")
     assert cfg.events.path == str(tmp_path / "conf" / "data" / "events.csv")
@@ -90,12 +95,15 @@ def test_load_pipeline_toml(tmp_path) -> None:
     assert cfg.fit.k == 3 and cfg.events is None
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("fit: [1, 2", "is not valid YAML"),
-    ("- a\n- b\n", "must hold a mapping"),
-    ("fit: {k: 3}\n", "names no data"),
-    ("events: {path: e.csv, colums: {}}\n", "did you mean 'columns'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fit: [1, 2", "is not valid YAML"),
+        ("- a\n- b\n", "must hold a mapping"),
+        ("fit: {k: 3}\n", "names no data"),
+        ("events: {path: e.csv, colums: {}}\n", "did you mean 'columns'"),
+    ],
+)
 def test_load_pipeline_errors(tmp_path, text: str, message: str) -> None:
     f = tmp_path / "p.yaml"
     f.write_text(text)

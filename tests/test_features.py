@@ -23,15 +23,17 @@ b,2024-01-09 08:00:00,view,,books,
 b,2024-01-09 08:05:00,view,,books,
 c,2024-01-20 08:00:00,view,,toys,
 """
-MAP = EventMapping(user_id="user", time="ts", event="type", amount="amount", category="cat",
-                   order_id="order")
+MAP = EventMapping(
+    user_id="user", time="ts", event="type", amount="amount", category="cat", order_id="order"
+)
 
 
 @pytest.fixture
 def log_db(write) -> Database:
     db = Database(":memory:")
-    ingest_events(db, Source(path=str(write("e.csv", LOG))), MAP,
-                  RowPolicy(now=dt.datetime(2025, 1, 1)))
+    ingest_events(
+        db, Source(path=str(write("e.csv", LOG))), MAP, RowPolicy(now=dt.datetime(2025, 1, 1))
+    )
     return db
 
 
@@ -84,8 +86,10 @@ def test_no_events_before_as_of(log_db) -> None:
 
 
 def test_include_exclude(log_db) -> None:
-    fs = build_features(log_db, FeatureConfig(include=["recency_days", "frequency", "monetary"],
-                                              exclude=["monetary"]))
+    fs = build_features(
+        log_db,
+        FeatureConfig(include=["recency_days", "frequency", "monetary"], exclude=["monetary"]),
+    )
     assert [f.name for f in fs.features] == ["recency_days", "frequency"]
     assert log_db.columns("features") == ["user_id", "recency_days", "frequency"]
     with pytest.raises(ConfigError, match=r"unknown feature\(s\) \['spend'\]"):
@@ -93,8 +97,11 @@ def test_include_exclude(log_db) -> None:
 
 
 def test_attributes_are_joined_and_dates_become_days(log_db, write) -> None:
-    p = write("u.csv", "user,region,signup,recency_days\na,north,2023-12-01,1\n"
-                       "b,south,2024-01-01,2\nz,east,2024-01-01,3\n")
+    p = write(
+        "u.csv",
+        "user,region,signup,recency_days\na,north,2023-12-01,1\n"
+        "b,south,2024-01-01,2\nz,east,2024-01-01,3\n",
+    )
     ingest_users(log_db, Source(path=str(p)))
     fs = build_features(log_db, FeatureConfig(as_of=dt.date(2024, 1, 21)))
     kinds = {f.name: f.kind for f in fs.features}
@@ -115,11 +122,16 @@ def test_user_table_alone(write) -> None:
 
 def test_transaction_log_without_event_column(write) -> None:
     db = Database(":memory:")
-    p = write("t.csv", "c,t,q,p,inv\nx,2024-01-01,2,1.50,i1\nx,2024-01-01,1,2.00,i1\n"
-                       "x,2024-01-03,-1,2.00,i2\n")
-    ingest_events(db, Source(path=str(p)),
-                  EventMapping(user_id="c", time="t", quantity="q", price="p", order_id="inv"),
-                  RowPolicy(now=dt.datetime(2025, 1, 1)))
+    p = write(
+        "t.csv",
+        "c,t,q,p,inv\nx,2024-01-01,2,1.50,i1\nx,2024-01-01,1,2.00,i1\nx,2024-01-03,-1,2.00,i2\n",
+    )
+    ingest_events(
+        db,
+        Source(path=str(p)),
+        EventMapping(user_id="c", time="t", quantity="q", price="p", order_id="inv"),
+        RowPolicy(now=dt.datetime(2025, 1, 1)),
+    )
     fs = build_features(db)
     names = [f.name for f in fs.features]
     assert "view_to_cart" not in names and "sessions" not in names

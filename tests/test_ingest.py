@@ -29,8 +29,11 @@ def mem() -> Database:
 
 
 def test_clean_log_loads_with_canonical_columns(mem, write) -> None:
-    p = write("e.csv", "user,ts,type,amount\nu1,2024-01-01 10:00:00,view,\n"
-                       "u1,2024-01-01 10:05:00,purchase,19.99\nu2,2024-01-02,order,5\n")
+    p = write(
+        "e.csv",
+        "user,ts,type,amount\nu1,2024-01-01 10:00:00,view,\n"
+        "u1,2024-01-01 10:05:00,purchase,19.99\nu2,2024-01-02,order,5\n",
+    )
     rep = _events(mem, p)
     assert (rep.rows_read, rep.rows_loaded, rep.users) == (3, 3, 2)
     assert rep.issues == []
@@ -42,8 +45,9 @@ def test_clean_log_loads_with_canonical_columns(mem, write) -> None:
 
 def test_money_is_exact_to_the_cent(mem, write) -> None:
     amounts = ["0.10", "0.20", "0.30", "1234567.89", "0.01"] * 200
-    lines = "".join(f"u{i % 7},2024-01-01 00:00:{i % 60:02d},purchase,{a}\n"
-                    for i, a in enumerate(amounts))
+    lines = "".join(
+        f"u{i % 7},2024-01-01 00:00:{i % 60:02d},purchase,{a}\n" for i, a in enumerate(amounts)
+    )
     p = write("e.csv", "user,ts,type,amount\n" + lines)
     _events(mem, p, duplicates="keep")
     total = mem.scalar("SELECT sum(amount) FROM events")
@@ -54,16 +58,24 @@ def test_quantity_times_price(mem, write) -> None:
     p = write("e.csv", "c,t,q,p\nx,2024-01-01,3,0.001\nx,2024-01-02,-2,2.55\n")
     rep = _events(mem, p, mapping=EventMapping(user_id="c", time="t", quantity="q", price="p"))
     assert mem.rows("SELECT event, amount FROM events ORDER BY ts") == [
-        ("purchase", Decimal("0.003")), ("refund", Decimal("-5.10"))]
+        ("purchase", Decimal("0.003")),
+        ("refund", Decimal("-5.10")),
+    ]
     assert _issue(rep, "negative_amount").count == 1
 
 
 def test_negative_amounts_are_kept_as_returns(mem, write) -> None:
-    p = write("e.csv", "user,ts,type,amount\nu1,2024-01-01,purchase,10\nu1,2024-01-02,purchase,-4\n"
-                       "u1,2024-01-03,refund,3\n")
+    p = write(
+        "e.csv",
+        "user,ts,type,amount\nu1,2024-01-01,purchase,10\nu1,2024-01-02,purchase,-4\n"
+        "u1,2024-01-03,refund,3\n",
+    )
     rep = _events(mem, p)
     assert mem.rows("SELECT event, amount FROM events ORDER BY ts") == [
-        ("purchase", Decimal("10")), ("refund", Decimal("-4")), ("refund", Decimal("-3"))]
+        ("purchase", Decimal("10")),
+        ("refund", Decimal("-4")),
+        ("refund", Decimal("-3")),
+    ]
     assert "returns" in _issue(rep, "negative_amount").action
     assert any("stored as negative" in n for n in rep.notes)
 
@@ -78,8 +90,10 @@ def test_duplicates_are_dropped_and_counted(mem, write) -> None:
 
 def test_duplicate_event_ids_and_idempotent_append(mem, write) -> None:
     m = EventMapping(user_id="user", time="ts", event="type", event_id="id")
-    p1 = write("a.csv", "id,user,ts,type\ne1,u1,2024-01-01,view\ne1,u1,2024-01-01,view\n"
-                        "e2,u1,2024-01-02,view\n")
+    p1 = write(
+        "a.csv",
+        "id,user,ts,type\ne1,u1,2024-01-01,view\ne1,u1,2024-01-01,view\ne2,u1,2024-01-02,view\n",
+    )
     rep = _events(mem, p1, mapping=m)
     assert _issue(rep, "duplicate_rows").count == 1
     p2 = write("b.csv", "id,user,ts,type\ne2,u1,2024-01-02,view\ne3,u2,2024-01-03,view\n")
@@ -90,8 +104,12 @@ def test_duplicate_event_ids_and_idempotent_append(mem, write) -> None:
 
 def test_missing_ids_future_and_bad_dates_are_dropped_with_examples(mem, write) -> None:
     good = "".join(f"u{i},2024-01-01,view,\n" for i in range(300))
-    p = write("e.csv", "user,ts,type,amount\n" + good +
-              ",2024-01-01,view,\nu1,2099-01-01,view,\nu1,31/12/2024,view,\n")
+    p = write(
+        "e.csv",
+        "user,ts,type,amount\n"
+        + good
+        + ",2024-01-01,view,\nu1,2099-01-01,view,\nu1,31/12/2024,view,\n",
+    )
     rep = _events(mem, p)
     assert _issue(rep, "missing_user_id").count == 1
     fut = _issue(rep, "future_time")
@@ -103,8 +121,11 @@ def test_missing_ids_future_and_bad_dates_are_dropped_with_examples(mem, write) 
 
 
 def test_date_formats_timezones_and_epochs(mem, write) -> None:
-    p = write("e.csv", "user,ts\na,2024-03-01T10:00:00+02:00\nb,2024-03-01T10:00:00Z\n"
-                       "c,1709287200\nd,1709287200000\ne,2024-03-01\n")
+    p = write(
+        "e.csv",
+        "user,ts\na,2024-03-01T10:00:00+02:00\nb,2024-03-01T10:00:00Z\n"
+        "c,1709287200\nd,1709287200000\ne,2024-03-01\n",
+    )
     _events(mem, p, mapping=EventMapping(user_id="user", time="ts"))
     got = dict(mem.rows("SELECT user_id, ts FROM events"))
     assert got["a"] == dt.datetime(2024, 3, 1, 8)  # converted to UTC
@@ -149,9 +170,15 @@ def test_reject_policy_writes_nothing(mem, write) -> None:
 
 
 def test_too_many_bad_rows_fail_whatever_the_policy(mem, write) -> None:
-    p = write("e.csv", "user,ts,type,amount\n" + "u1,2024-01-01,purchase,1\n" * 10 +
-              "u1,2024-01-01,purchase,x\n" * 2)
-    with pytest.raises(DataError, match=r"2 of 12 rows \(16.7%\) have bad values, over the 1% limit"):
+    p = write(
+        "e.csv",
+        "user,ts,type,amount\n"
+        + "u1,2024-01-01,purchase,1\n" * 10
+        + "u1,2024-01-01,purchase,x\n" * 2,
+    )
+    with pytest.raises(
+        DataError, match=r"2 of 12 rows \(16.7%\) have bad values, over the 1% limit"
+    ):
         _events(mem, p)
     assert not mem.table_exists("events")
 
@@ -188,27 +215,40 @@ def test_all_ids_missing(mem, write) -> None:
 def test_bad_mode_and_quantity_without_price(mem, write) -> None:
     p = write("e.csv", "user,ts\nu,2024-01-01\n")
     with pytest.raises(ConfigError, match="mode"):
-        ingest_events(mem, Source(path=str(p)), EventMapping(user_id="user", time="ts"),
-                      mode="merge")
+        ingest_events(
+            mem, Source(path=str(p)), EventMapping(user_id="user", time="ts"), mode="merge"
+        )
     with pytest.raises(ConfigError, match="quantity needs price"):
-        ingest_events(mem, Source(path=str(p)),
-                      EventMapping(user_id="user", time="ts", quantity="q"))
+        ingest_events(
+            mem, Source(path=str(p)), EventMapping(user_id="user", time="ts", quantity="q")
+        )
 
 
 # -- user tables ---------------------------------------------------------------------------
 
 
 def test_user_table_kinds_names_and_detected_id(mem, write) -> None:
-    p = write("u.csv", "Customer ID,Browsing Time,purchase.frequency,plan,joined,email\n"
-                       "c1,12.5,3,gold,2024-01-03,a@x.io\nc2,,1,basic,2024-02-01,b@x.io\n"
-                       "c3,7,2,basic,2024-03-01,c@x.io\n")
+    p = write(
+        "u.csv",
+        "Customer ID,Browsing Time,purchase.frequency,plan,joined,email\n"
+        "c1,12.5,3,gold,2024-01-03,a@x.io\nc2,,1,basic,2024-02-01,b@x.io\n"
+        "c3,7,2,basic,2024-03-01,c@x.io\n",
+    )
     rep = ingest_users(mem, Source(path=str(p)))
     assert rep.columns["user_id"] == "Customer ID"
     kinds = dict(mem.rows("SELECT column_name, kind FROM userseg_columns"))
-    assert kinds == {"browsing_time": "numeric", "purchase_frequency": "numeric",
-                     "plan": "categorical", "joined": "date", "email": "categorical"}
+    assert kinds == {
+        "browsing_time": "numeric",
+        "purchase_frequency": "numeric",
+        "plan": "categorical",
+        "joined": "date",
+        "email": "categorical",
+    }
     assert mem.rows("SELECT user_id, browsing_time FROM users ORDER BY user_id") == [
-        ("c1", 12.5), ("c2", None), ("c3", 7.0)]
+        ("c1", 12.5),
+        ("c2", None),
+        ("c3", 7.0),
+    ]
 
 
 def test_identifier_like_columns_are_kept_out(mem, write) -> None:
@@ -223,8 +263,10 @@ def test_duplicate_users_are_merged(mem, write) -> None:
     p = write("u.csv", "user_id,age,region\nu1,,north\nu2,30,south\nu1,41,\n")
     rep = ingest_users(mem, Source(path=str(p)))
     assert _issue(rep, "duplicate_user_id").count == 1
-    assert mem.rows("SELECT * FROM users ORDER BY user_id") == [("u1", 41.0, "north"),
-                                                                 ("u2", 30.0, "south")]
+    assert mem.rows("SELECT * FROM users ORDER BY user_id") == [
+        ("u1", 41.0, "north"),
+        ("u2", 30.0, "south"),
+    ]
 
 
 def test_user_bad_values_impute_by_default_drop_or_reject(mem, write) -> None:
@@ -235,8 +277,9 @@ def test_user_bad_values_impute_by_default_drop_or_reject(mem, write) -> None:
     assert issue.count == 1 and issue.examples[0]["value"] == "lots"
     assert mem.scalar("SELECT visits FROM users WHERE user_id = 'ux'") is None
     with pytest.raises(DataError, match="import rejected"):
-        ingest_users(Database(":memory:"), Source(path=str(p)),
-                     policy=RowPolicy(on_bad_value="reject"))
+        ingest_users(
+            Database(":memory:"), Source(path=str(p)), policy=RowPolicy(on_bad_value="reject")
+        )
     other = Database(":memory:")
     ingest_users(other, Source(path=str(p)), policy=RowPolicy(on_bad_value="drop"))
     assert other.scalar("SELECT count(*) FROM users") == 150

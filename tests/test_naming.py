@@ -15,19 +15,31 @@ def _p(seg, dists, means=None):
     return SegmentProfile(seg, 10, 0.1, means or {}, {}, {}, ds)
 
 
-@pytest.mark.parametrize(("dists", "means", "name"), [
-    ([("recency_days", -1.2, 3, 40), ("monetary", 1.5, 900, 200)], {}, "Recent high spenders"),
-    ([("recency_days", 1.6, 200, 40), ("frequency", -0.3, 1.1, 3.1)], {"frequency": 1.1},
-     "Lapsed one-time buyers"),
-    ([("view_to_purchase", -1.4, 0.01, 0.1), ("frequency", -1.3, 0.1, 3)],
-     {"frequency": 0.1, "view_to_purchase": 0.01}, "Window shoppers"),
-    ([("tenure_days", -1.9, 20, 200), ("recency_days", -1.0, 2, 60)], {}, "New users"),
-    ([("return_rate", 2.5, 0.4, 0.1), ("avg_rating", -1.7, 2.4, 3.7)], {},
-     "Unhappy serial returners"),
-    ([("share_toys", 1.2, 0.5, 0.1)], {}, "Toys lovers"),
-    ([("income", 1.1, 9, 5)], {}, "High income users"),
-    ([("income", 0.2, 5.1, 5)], {}, "Typical users"),
-])
+@pytest.mark.parametrize(
+    ("dists", "means", "name"),
+    [
+        ([("recency_days", -1.2, 3, 40), ("monetary", 1.5, 900, 200)], {}, "Recent high spenders"),
+        (
+            [("recency_days", 1.6, 200, 40), ("frequency", -0.3, 1.1, 3.1)],
+            {"frequency": 1.1},
+            "Lapsed one-time buyers",
+        ),
+        (
+            [("view_to_purchase", -1.4, 0.01, 0.1), ("frequency", -1.3, 0.1, 3)],
+            {"frequency": 0.1, "view_to_purchase": 0.01},
+            "Window shoppers",
+        ),
+        ([("tenure_days", -1.9, 20, 200), ("recency_days", -1.0, 2, 60)], {}, "New users"),
+        (
+            [("return_rate", 2.5, 0.4, 0.1), ("avg_rating", -1.7, 2.4, 3.7)],
+            {},
+            "Unhappy serial returners",
+        ),
+        ([("share_toys", 1.2, 0.5, 0.1)], {}, "Toys lovers"),
+        ([("income", 1.1, 9, 5)], {}, "High income users"),
+        ([("income", 0.2, 5.1, 5)], {}, "Typical users"),
+    ],
+)
 def test_names(dists, means, name) -> None:
     assert name_segments([_p(0, dists, means)]) == [name]
 
@@ -45,8 +57,9 @@ def test_names_are_unique() -> None:
 def test_profile_segments_numbers_and_categories() -> None:
     raw = pd.DataFrame({"spend": [1.0, 2.0, 100.0, 120.0], "region": ["n", "n", "s", "s"]})
     z = pd.DataFrame({"spend": [-1.0, -0.9, 0.9, 1.0]})
-    prof = profile_segments(raw, np.array([0, 0, 1, 1]), z, units={"spend": "money"},
-                            categorical=["region"])
+    prof = profile_segments(
+        raw, np.array([0, 0, 1, 1]), z, units={"spend": "money"}, categorical=["region"]
+    )
     assert [p.size for p in prof] == [2, 2] and prof[0].share == 0.5
     assert prof[1].means["spend"] == 110.0
     assert prof[1].zscores["spend"] == pytest.approx(0.95)

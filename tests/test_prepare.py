@@ -17,11 +17,13 @@ def _frame(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     spend = rng.lognormal(3, 1.5, n)
     spend[rng.choice(n, 50, replace=False)] = np.nan
-    return pd.DataFrame({
-        "spend": spend,
-        "visits": rng.normal(10, 2, n),
-        "region": rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1]),
-    })
+    return pd.DataFrame(
+        {
+            "spend": spend,
+            "visits": rng.normal(10, 2, n),
+            "region": rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
 
 
 def test_defaults_impute_log_scale_and_weight() -> None:
@@ -30,8 +32,15 @@ def test_defaults_impute_log_scale_and_weight() -> None:
     prep = Preparer().fit(df)
     Z = prep.transform(df)
     names = list(prep.get_feature_names_out())
-    assert names == ["spend", "spend_missing", "visits", "region=east", "region=north",
-                     "region=south", "region=west"]
+    assert names == [
+        "spend",
+        "spend_missing",
+        "visits",
+        "region=east",
+        "region=north",
+        "region=south",
+        "region=west",
+    ]
     pd.testing.assert_frame_equal(df, before)  # the caller's data is never changed
     step = prep.steps_[0]
     assert step["log"] == "log1p" and step["fill"] == pytest.approx(np.nanmedian(df.spend))
@@ -75,8 +84,9 @@ def test_constant_features_are_left_out_and_all_constant_is_an_error() -> None:
 def test_correlated_features_are_pruned_keeping_the_first() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=500)
-    df = pd.DataFrame({"orders": x, "sessions": x * 2 + rng.normal(0, 0.01, 500),
-                       "other": rng.normal(size=500)})
+    df = pd.DataFrame(
+        {"orders": x, "sessions": x * 2 + rng.normal(0, 0.01, 500), "other": rng.normal(size=500)}
+    )
     prep = Preparer({"log": "none"}).fit(df)
     assert list(prep.get_feature_names_out()) == ["orders", "other"]
     assert any("sessions: left out of the distance, it repeats orders" in n for n in prep.notes_)
@@ -96,8 +106,7 @@ def test_round_trip_through_json_gives_identical_output() -> None:
 
 def test_new_data_unseen_levels_and_missing() -> None:
     prep = Preparer().fit(_frame())
-    new = pd.DataFrame({"spend": [np.nan, 10.0], "visits": [10.0, 12.0],
-                        "region": ["mars", None]})
+    new = pd.DataFrame({"spend": [np.nan, 10.0], "visits": [10.0, 12.0], "region": ["mars", None]})
     Z = prep.transform(new)
     assert Z.shape == (2, 7) and np.isfinite(Z).all()
 
@@ -106,8 +115,9 @@ def test_bad_input_to_transform() -> None:
     prep = Preparer().fit(_frame())
     with pytest.raises(DataError, match=r"missing feature column\(s\) \['visits'\]"):
         prep.transform(pd.DataFrame({"spend": [1.0], "region": ["north"]}))
-    with pytest.raises(DataError, match="column 'spend' should be numeric; found text such as "
-                                        "'lots'"):
+    with pytest.raises(
+        DataError, match="column 'spend' should be numeric; found text such as 'lots'"
+    ):
         prep.transform(pd.DataFrame({"spend": ["lots"], "visits": [1.0], "region": ["north"]}))
     with pytest.raises(DataError, match="column 'visits' has 1 infinite values"):
         prep.transform(pd.DataFrame({"spend": [1.0], "visits": [np.inf], "region": ["north"]}))

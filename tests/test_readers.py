@@ -48,8 +48,9 @@ def test_parquet_and_jsonl(tmp_path) -> None:
     pq.write_table(pa.table({"u": ["a", "b"], "x": [1.5, 2.0]}), tmp_path / "d.parquet")
     cols, rows = _read(tmp_path / "d.parquet")
     assert cols == ["u", "x"] and rows == [("a", "1.5"), ("b", "2.0")]
-    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in
-                                                [{"u": "a", "x": 1}, {"u": "b", "x": 2}]))
+    (tmp_path / "d.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in [{"u": "a", "x": 1}, {"u": "b", "x": 2}])
+    )
     cols, rows = _read(tmp_path / "d.jsonl")
     assert cols == ["u", "x"] and rows == [("a", "1"), ("b", "2")]
 
@@ -85,11 +86,14 @@ def test_infer_format() -> None:
         infer_format(Source(path="x.xlsx"))
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "file not found"),
-    ("", "file is empty"),
-    ("a,b\n", "has a header but no data rows"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "file not found"),
+        ("", "file is empty"),
+        ("a,b\n", "has a header but no data rows"),
+    ],
+)
 def test_broken_files_give_one_line_errors(tmp_path, content, message) -> None:
     path = tmp_path / "in.csv"
     if content is not None:

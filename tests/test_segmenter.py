@@ -22,8 +22,9 @@ def _behaviour(n_per: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarra
     visits = rng.poisson(np.array([2, 15, 60])[groups]).astype(float)
     recency = rng.gamma(4, np.array([40, 8, 1])[groups])
     region = rng.choice(["north", "south", "east", "west"], len(groups))
-    df = pd.DataFrame({"monetary": spend, "visits": visits, "recency_days": recency,
-                       "region": region})
+    df = pd.DataFrame(
+        {"monetary": spend, "visits": visits, "recency_days": recency, "region": region}
+    )
     return df, groups
 
 
@@ -72,7 +73,7 @@ def test_predict_in_the_training_session_and_after_a_round_trip() -> None:
     params = json.loads(json.dumps(params))  # what the store keeps: JSON and arrays
     again = Segmenter.from_state(params, arrays)
     np.testing.assert_array_equal(again.predict(df), seg.labels_)
-    labels, dist = again.predict_with_distance(df.head(5))
+    _labels, dist = again.predict_with_distance(df.head(5))
     np.testing.assert_allclose(dist, seg.distances_[:5])
     assert again.names_ == seg.names_
 
@@ -105,13 +106,16 @@ def test_gmm_and_forced_k() -> None:
     np.testing.assert_array_equal(again.predict(df), seg.predict(df))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_segments": 1}, "n_segments=1 should be an integer >= 2"),
-    ({"n_segments": 5000}, "n_segments=5000 should be <= the number of users=1200"),
-    ({"algorithm": "magic"}, "algorithm='magic' is not one of"),
-    ({"k_min": 5, "k_max": 3}, "need 2 <= k_min <= k_max"),
-    ({"algorithm": "dbscan", "n_segments": 3}, "finds the number of segments itself"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_segments": 1}, "n_segments=1 should be an integer >= 2"),
+        ({"n_segments": 5000}, "n_segments=5000 should be <= the number of users=1200"),
+        ({"algorithm": "magic"}, "algorithm='magic' is not one of"),
+        ({"k_min": 5, "k_max": 3}, "need 2 <= k_min <= k_max"),
+        ({"algorithm": "dbscan", "n_segments": 3}, "finds the number of segments itself"),
+    ],
+)
 def test_bad_parameters_fail_before_any_work(kwargs, message) -> None:
     df, _ = _behaviour()
     with pytest.raises(ConfigError, match=message):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from userseg._version import __version__
+from userseg._version import __version__ as __version__
 
 # name -> module that defines it; resolved on first attribute access.
 _EXPORTS: dict[str, str] = {

@@ -141,7 +141,9 @@ class RowPolicy:
 
     def validate(self) -> None:
         policies = (
-            self.on_bad_value.values() if isinstance(self.on_bad_value, dict) else [self.on_bad_value]
+            self.on_bad_value.values()
+            if isinstance(self.on_bad_value, dict)
+            else [self.on_bad_value]
         )
         for p in policies:
             if p not in ("reject", "drop", "impute"):
@@ -177,8 +179,19 @@ class EventMapping:
 
     def mapped(self) -> dict[str, str]:
         """Canonical name → source column, for every mapped column."""
-        names = ("user_id", "time", "event", "amount", "quantity", "price", "category",
-                 "session", "rating", "order_id", "event_id")
+        names = (
+            "user_id",
+            "time",
+            "event",
+            "amount",
+            "quantity",
+            "price",
+            "category",
+            "session",
+            "rating",
+            "order_id",
+            "event_id",
+        )
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 
     def event_lookup(self) -> dict[str, str]:
@@ -426,7 +439,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         try:
             return dt.datetime.fromisoformat(str(value))
         except ValueError:
-            raise ConfigError(f"{where} must be a date-time (YYYY-MM-DD HH:MM); got {value!r}.")
+            raise ConfigError(
+                f"{where} must be a date-time (YYYY-MM-DD HH:MM); got {value!r}."
+            ) from None
     return value
 
 
@@ -443,7 +458,7 @@ def parse_date(value: Any, where: str) -> dt.date:
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:
-    """Read a pipeline file (``.yaml``/``.yml``/``.toml``); relative paths are taken from its folder.
+    """Read a pipeline file (``.yaml``/``.yml``/``.toml``); relative paths start at its folder.
 
     The file's sections are ``database``, ``events`` (a :class:`Source` plus
     ``columns`` and ``policy``), ``users`` (a :class:`Source` plus ``user_id``,
@@ -454,10 +469,7 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} not found.")
     text = path.read_text(encoding="utf-8")
     try:
-        if path.suffix.lower() == ".toml":
-            raw = tomllib.loads(text)
-        else:
-            raw = yaml.safe_load(text)
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
     if not isinstance(raw, dict):
@@ -475,13 +487,21 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         if not isinstance(sect, dict):
             raise ConfigError(f"{section} must be a mapping; got {type(sect).__name__}.")
         sect = dict(sect)
-        allowed = {f.name for f in dataclasses.fields(Source)} | {"policy"} | (
-            {"columns", "date_format", "event_values"} if mapping_cls is EventMapping
-            else {f.name for f in dataclasses.fields(UserMapping)})
+        allowed = (
+            {f.name for f in dataclasses.fields(Source)}
+            | {"policy"}
+            | (
+                {"columns", "date_format", "event_values"}
+                if mapping_cls is EventMapping
+                else {f.name for f in dataclasses.fields(UserMapping)}
+            )
+        )
         for key in sect:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(allowed)}"
+                hint = (
+                    f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(allowed)}"
+                )
                 raise ConfigError(f"unknown key {key!r} in {section}{hint}")
         policy = sect.pop("policy", None)
         if mapping_cls is EventMapping:
@@ -502,7 +522,9 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
             flat[pol_key] = from_dict(RowPolicy, {**default, **policy}, f"{section}.policy")
     for key in ("event_columns", "event_policy", "user_columns", "user_policy"):
         if key in raw:
-            raise ConfigError(f"unknown key {key!r} at top level of {path}; put it under its section.")
+            raise ConfigError(
+                f"unknown key {key!r} at top level of {path}; put it under its section."
+            )
     config = from_dict(PipelineConfig, {**raw, **{}}, str(path))
     for key, value in flat.items():
         setattr(config, key, value)

@@ -54,25 +54,109 @@ class Persona:
 
 
 PERSONAS: tuple[Persona, ...] = (
-    Persona("loyal_high_spenders", 0.12, 12, 2.0, 0.45, 0.80, 140.0, 0.03, 4.6,
-            (0.35, 0.30, 0.05, 0.05, 0.10, 0.10, 0.02, 0.03), (300, 365), (0, 10), 46),
-    Persona("bargain_hunters", 0.20, 9, 2.0, 0.40, 0.75, 22.0, 0.06, 3.9,
-            (0.04, 0.10, 0.12, 0.32, 0.04, 0.04, 0.12, 0.22), (200, 365), (0, 20), 34),
-    Persona("window_shoppers", 0.23, 7, 4.0, 0.06, 0.10, 45.0, 0.05, 3.5,
-            (0.25, 0.20, 0.20, 0.05, 0.10, 0.10, 0.05, 0.05), (120, 365), (0, 25), 31),
-    Persona("lapsed_one_time", 0.23, 1.5, 1.5, 0.50, 0.95, 55.0, 0.05, 3.2,
-            (0.15, 0.20, 0.15, 0.10, 0.15, 0.10, 0.10, 0.05), (250, 365), (180, 300), 41,
-            first_purchase=True),
-    Persona("new_users", 0.12, 3, 2.5, 0.30, 0.50, 40.0, 0.05, 4.0,
-            (0.15, 0.10, 0.20, 0.15, 0.10, 0.10, 0.15, 0.05), (3, 30), (0, 3), 27,
-            first_purchase=True),
-    Persona("serial_returners", 0.10, 7, 2.0, 0.45, 0.80, 90.0, 0.6, 2.4,
-            (0.04, 0.04, 0.72, 0.10, 0.02, 0.05, 0.01, 0.02), (150, 365), (0, 30), 33),
+    Persona(
+        "loyal_high_spenders",
+        0.12,
+        12,
+        2.0,
+        0.45,
+        0.80,
+        140.0,
+        0.03,
+        4.6,
+        (0.35, 0.30, 0.05, 0.05, 0.10, 0.10, 0.02, 0.03),
+        (300, 365),
+        (0, 10),
+        46,
+    ),
+    Persona(
+        "bargain_hunters",
+        0.20,
+        9,
+        2.0,
+        0.40,
+        0.75,
+        22.0,
+        0.06,
+        3.9,
+        (0.04, 0.10, 0.12, 0.32, 0.04, 0.04, 0.12, 0.22),
+        (200, 365),
+        (0, 20),
+        34,
+    ),
+    Persona(
+        "window_shoppers",
+        0.23,
+        7,
+        4.0,
+        0.06,
+        0.10,
+        45.0,
+        0.05,
+        3.5,
+        (0.25, 0.20, 0.20, 0.05, 0.10, 0.10, 0.05, 0.05),
+        (120, 365),
+        (0, 25),
+        31,
+    ),
+    Persona(
+        "lapsed_one_time",
+        0.23,
+        1.5,
+        1.5,
+        0.50,
+        0.95,
+        55.0,
+        0.05,
+        3.2,
+        (0.15, 0.20, 0.15, 0.10, 0.15, 0.10, 0.10, 0.05),
+        (250, 365),
+        (180, 300),
+        41,
+        first_purchase=True,
+    ),
+    Persona(
+        "new_users",
+        0.12,
+        3,
+        2.5,
+        0.30,
+        0.50,
+        40.0,
+        0.05,
+        4.0,
+        (0.15, 0.10, 0.20, 0.15, 0.10, 0.10, 0.15, 0.05),
+        (3, 30),
+        (0, 3),
+        27,
+        first_purchase=True,
+    ),
+    Persona(
+        "serial_returners",
+        0.10,
+        7,
+        2.0,
+        0.45,
+        0.80,
+        90.0,
+        0.6,
+        2.4,
+        (0.04, 0.04, 0.72, 0.10, 0.02, 0.05, 0.01, 0.02),
+        (150, 365),
+        (0, 30),
+        33,
+    ),
 )
 
 EVENT_MAPPING = EventMapping(
-    user_id="user_id", time="timestamp", event="event_type", amount="amount",
-    category="category", session="session_id", rating="rating", order_id="order_id",
+    user_id="user_id",
+    time="timestamp",
+    event="event_type",
+    amount="amount",
+    category="category",
+    session="session_id",
+    rating="rating",
+    order_id="order_id",
     event_id="event_id",
 )
 USER_MAPPING = UserMapping(user_id="user_id")
@@ -83,8 +167,9 @@ def _persona_mix(personas: tuple[Persona, ...]) -> np.ndarray:
     return shares / shares.sum()
 
 
-def generate(n_users: int = 50_000, *, seed: int = 0, messy: bool = True
-             ) -> tuple[pa.Table, pa.Table, pa.Table]:
+def generate(
+    n_users: int = 50_000, *, seed: int = 0, messy: bool = True
+) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Simulate users, events and the persona truth; returns three Arrow tables.
 
     Parameters
@@ -101,8 +186,10 @@ def generate(n_users: int = 50_000, *, seed: int = 0, messy: bool = True
     rng = np.random.default_rng(seed)
     P = len(PERSONAS)
     persona = rng.choice(P, size=n_users, p=_persona_mix(PERSONAS))
-    par = {f: np.array([getattr(p, f) for p in PERSONAS], dtype=np.float64)
-           for f in ("sessions", "views", "cart", "buy", "aov", "returns", "rating", "age")}
+    par = {
+        f: np.array([getattr(p, f) for p in PERSONAS], dtype=np.float64)
+        for f in ("sessions", "views", "cart", "buy", "aov", "returns", "rating", "age")
+    }
     # Each user's own version of their persona: multiplicative noise makes personas overlap.
     jitter = lambda sd: np.exp(rng.normal(0.0, sd, n_users))  # noqa: E731
     u_sessions = par["sessions"][persona] * jitter(0.35)
@@ -202,30 +289,49 @@ def generate(n_users: int = 50_000, *, seed: int = 0, messy: bool = True
     # User attributes: weakly tied to personas, with missing values.
     age = np.round(np.clip(rng.normal(par["age"][persona], 9.0), 18, 85))
     signup_days = act_from + rng.uniform(0, 20, n_users)
-    signup = (np.datetime64(END.date(), "D") - signup_days.astype("timedelta64[D]"))
+    signup = np.datetime64(END.date(), "D") - signup_days.astype("timedelta64[D]")
     users = {
         "user_id": user_ids,
         "age": np.where(rng.uniform(size=n_users) < 0.05, "", age.astype(int).astype(str)),
-        "gender": rng.choice(np.array(["female", "male", "other", ""], dtype=object), n_users,
-                             p=[0.49, 0.46, 0.02, 0.03]),
-        "region": rng.choice(np.array(["north", "south", "east", "west", "central"], dtype=object),
-                             n_users, p=[0.22, 0.25, 0.18, 0.2, 0.15]),
+        "gender": rng.choice(
+            np.array(["female", "male", "other", ""], dtype=object),
+            n_users,
+            p=[0.49, 0.46, 0.02, 0.03],
+        ),
+        "region": rng.choice(
+            np.array(["north", "south", "east", "west", "central"], dtype=object),
+            n_users,
+            p=[0.22, 0.25, 0.18, 0.2, 0.15],
+        ),
         "signup_date": np.datetime_as_string(signup, unit="D").astype(object),
-        "channel": np.where(persona == 4,
-                            rng.choice(np.array(["social", "search", "referral", "email"],
-                                                dtype=object), n_users, p=[0.5, 0.3, 0.15, 0.05]),
-                            rng.choice(np.array(["social", "search", "referral", "email"],
-                                                dtype=object), n_users, p=[0.25, 0.4, 0.15, 0.2])),
+        "channel": np.where(
+            persona == 4,
+            rng.choice(
+                np.array(["social", "search", "referral", "email"], dtype=object),
+                n_users,
+                p=[0.5, 0.3, 0.15, 0.05],
+            ),
+            rng.choice(
+                np.array(["social", "search", "referral", "email"], dtype=object),
+                n_users,
+                p=[0.25, 0.4, 0.15, 0.2],
+            ),
+        ),
     }
     if messy:
         cols, users = _make_messy(cols, users, rng)
-    truth = pa.table({"user_id": user_ids,
-                      "persona": np.array([p.name for p in PERSONAS], dtype=object)[persona]})
+    truth = pa.table(
+        {
+            "user_id": user_ids,
+            "persona": np.array([p.name for p in PERSONAS], dtype=object)[persona],
+        }
+    )
     return pa.table(users), pa.table(cols), truth
 
 
-def _make_messy(cols: dict[str, np.ndarray], users: dict[str, np.ndarray],
-                rng: np.random.Generator) -> tuple[dict, dict]:
+def _make_messy(
+    cols: dict[str, np.ndarray], users: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[dict, dict]:
     """Duplicate ~0.1 % of event rows, add a handful of bad rows, repeat a few user rows."""
     n = len(cols["user_id"])
     dup = rng.choice(n, size=max(1, n // 1000), replace=False)
@@ -236,12 +342,12 @@ def _make_messy(cols: dict[str, np.ndarray], users: dict[str, np.ndarray],
     k = max(1, n // 200_000)
     bad_amount = rng.choice(purchases, size=3 * k, replace=False)
     cols["amount"][bad_amount[:k]] = "12,50"  # decimal comma: not a number here
-    cols["amount"][bad_amount[k:2 * k]] = "abc"
-    cols["amount"][bad_amount[2 * k:]] = "NaN"
+    cols["amount"][bad_amount[k : 2 * k]] = "abc"
+    cols["amount"][bad_amount[2 * k :]] = "NaN"
     rest = rng.choice(np.setdiff1d(np.arange(n), bad_amount), size=3 * k, replace=False)
     cols["timestamp"][rest[:k]] = "31/12/2025 10:00"  # a date in another format
-    cols["user_id"][rest[k:2 * k]] = ""  # an anonymous event
-    cols["timestamp"][rest[2 * k:]] = "2099-01-01 00:00:00"  # clock error: in the future
+    cols["user_id"][rest[k : 2 * k]] = ""  # an anonymous event
+    cols["timestamp"][rest[2 * k :]] = "2099-01-01 00:00:00"  # clock error: in the future
     m = len(users["user_id"])
     again = rng.choice(m, size=max(1, m // 2000), replace=False)
     users = {c: np.concatenate([v, v[again]]) for c, v in users.items()}
@@ -249,16 +355,23 @@ def _make_messy(cols: dict[str, np.ndarray], users: dict[str, np.ndarray],
     return cols, users
 
 
-def write_demo(out: str | Path, n_users: int = 50_000, *, seed: int = 0, messy: bool = True
-               ) -> dict[str, Path]:
+def write_demo(
+    out: str | Path, n_users: int = 50_000, *, seed: int = 0, messy: bool = True
+) -> dict[str, Path]:
     """Write ``events.csv``, ``users.csv`` and ``personas.csv`` into folder ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     users, events, truth = generate(n_users, seed=seed, messy=messy)
-    paths = {"events": out / "events.csv", "users": out / "users.csv",
-             "personas": out / "personas.csv"}
-    for table, path in ((events, paths["events"]), (users, paths["users"]),
-                        (truth, paths["personas"])):
+    paths = {
+        "events": out / "events.csv",
+        "users": out / "users.csv",
+        "personas": out / "personas.csv",
+    }
+    for table, path in (
+        (events, paths["events"]),
+        (users, paths["users"]),
+        (truth, paths["personas"]),
+    ):
         tmp = path.with_name(path.name + ".tmp")
         pacsv.write_csv(table, tmp)
         tmp.replace(path)

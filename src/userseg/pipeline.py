@@ -100,8 +100,10 @@ def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
     config = config or FeatureConfig()
     with db.transaction():
         fs = build_features(db, config)
-        ingests = {t: i for t, i in db.rows(
-            "SELECT table_name, max(ingest_id) FROM userseg_ingests GROUP BY 1")}
+        ingests = {
+            t: i
+            for t, i in db.rows("SELECT table_name, max(ingest_id) FROM userseg_ingests GROUP BY 1")
+        }
         record_feature_set(db, fs, {"features": _asdict(config), "ingests": ingests})
     return fs
 
@@ -123,9 +125,15 @@ def fit(
     units = {f.name: f.unit for f in fs.features}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
     seg = Segmenter(
-        n_segments=config.k, k_min=config.k_min, k_max=config.k_max, algorithm=config.algorithm,
-        prepare=prepare, categorical=categorical, units=units,
-        algorithm_params=config.params or None, silhouette_sample=config.silhouette_sample,
+        n_segments=config.k,
+        k_min=config.k_min,
+        k_max=config.k_max,
+        algorithm=config.algorithm,
+        prepare=prepare,
+        categorical=categorical,
+        units=units,
+        algorithm_params=config.params or None,
+        silhouette_sample=config.silhouette_sample,
         random_state=config.random_state,
     )
     t0 = time.perf_counter()
@@ -133,14 +141,25 @@ def fit(
     seg.notes_ = [*fs.notes, *seg.notes_]
     timings = dict(seg.timings_)
     t1 = time.perf_counter()
-    run_id = save_run(db, seg, df.index, feature_set=fs,
-                      config={"fit": _asdict(config), "prepare": _asdict(prepare),
-                              "feature_set_id": fs.feature_set_id, "as_of": fs.as_of},
-                      timings=timings)
+    run_id = save_run(
+        db,
+        seg,
+        df.index,
+        feature_set=fs,
+        config={
+            "fit": _asdict(config),
+            "prepare": _asdict(prepare),
+            "feature_set_id": fs.feature_set_id,
+            "as_of": fs.as_of,
+        },
+        timings=timings,
+    )
     timings["store"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
-    db.execute("UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
-               [pd.Series(timings).to_json(), run_id])
+    db.execute(
+        "UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
+        [pd.Series(timings).to_json(), run_id],
+    )
     return run_id, seg
 
 
@@ -149,28 +168,35 @@ def _data_quality(db: Database, feature_set: FeatureSet | None) -> list[dict[str
 
     if feature_set is None or feature_set.feature_set_id is None:
         return []
-    cfg = db.scalar("SELECT config FROM userseg_feature_sets WHERE feature_set_id = ?",
-                    [feature_set.feature_set_id])
+    cfg = db.scalar(
+        "SELECT config FROM userseg_feature_sets WHERE feature_set_id = ?",
+        [feature_set.feature_set_id],
+    )
     ingests = (json.loads(cfg) if isinstance(cfg, str) else cfg or {}).get("ingests", {})
     rows = []
     for ingest_id in ingests.values():
         rep = db.scalar("SELECT report FROM userseg_ingests WHERE ingest_id = ?", [ingest_id])
         rep = json.loads(rep) if isinstance(rep, str) else rep
         for issue in (rep or {}).get("issues", []):
-            rows.append({"source": Path(rep["source"]).name if rep.get("source") else "",
-                         **issue})
+            rows.append({"source": Path(rep["source"]).name if rep.get("source") else "", **issue})
     return rows
 
 
-def report(db: Database, run_id: int | None = None, out: str | Path = "userseg-report.html",
-           *, heatmap: str | Path | None = None) -> tuple[Path, Path | None]:
+def report(
+    db: Database,
+    run_id: int | None = None,
+    out: str | Path = "userseg-report.html",
+    *,
+    heatmap: str | Path | None = None,
+) -> tuple[Path, Path | None]:
     """Write the run's self-contained HTML report and heatmap PNG; returns their paths."""
     run = get_run(db, run_id)
     profiles = load_profiles(db, run.run_id)
     fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
     data = ReportInput(
         title=f"userseg — {run.n_segments} segments of {run.n_users:,} users",
-        run=run.to_dict(), profiles=profiles,
+        run=run.to_dict(),
+        profiles=profiles,
         features=[f.to_dict() for f in fs.features] if fs else [],
         data_quality=_data_quality(db, fs),
         notes=list(run.notes),
@@ -185,7 +211,7 @@ def assign(
     *,
     user_id: str | None = None,
 ) -> pd.DataFrame:
-    """Score the users of ``source`` (one row per user, the model's feature columns) with a stored run.
+    """Score the users of ``source`` (one row per user, the model's features) with a stored run.
 
     Returns a DataFrame with ``user_id, segment, name, distance`` in input order.
     """
@@ -197,18 +223,22 @@ def assign(
         frame = scratch.execute("SELECT * FROM __assign ORDER BY __row").df()
     finally:
         scratch.close()
-    id_col = user_id or next((c for c in cols if c.lower() in ("user_id", "userid", "customer_id",
-                                                                  "id")), None)
+    id_col = user_id or next(
+        (c for c in cols if c.lower() in ("user_id", "userid", "customer_id", "id")), None
+    )
     if user_id and user_id not in cols:
-        raise DataError(f"{source.describe()}: user id column {user_id!r} not found; "
-                        f"available: {cols}.")
+        raise DataError(
+            f"{source.describe()}: user id column {user_id!r} not found; available: {cols}."
+        )
     ids = frame[id_col].to_numpy() if id_col else np.arange(1, len(frame) + 1).astype(str)
     needed = list(model.preparer_.feature_names_in_)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise DataError(f"{source.describe()}: missing feature column(s) {missing}; run {run.run_id}"
-                        f" was fitted on {needed}.", details={"missing": missing,
-                                                              "available": cols})
+        raise DataError(
+            f"{source.describe()}: missing feature column(s) {missing}; run {run.run_id}"
+            f" was fitted on {needed}.",
+            details={"missing": missing, "available": cols},
+        )
     X = frame[needed].copy()
     for step in model.preparer_.steps_:
         if step["kind"] == "numeric":
@@ -220,13 +250,19 @@ def assign(
                 raise DataError(
                     f"{source.describe()}: column {step['name']!r} should be numeric; row "
                     f"{first + 1} has {text.iloc[first]!r} ({int(bad.sum())} such rows).",
-                    details={"column": step["name"], "count": int(bad.sum())})
+                    details={"column": step["name"], "count": int(bad.sum())},
+                )
             X[step["name"]] = num.astype("float64")
     labels, dist = model.predict_with_distance(X)
     names = np.array([*model.names_, "noise"], dtype=object)
-    return pd.DataFrame({"user_id": ids, "segment": labels,
-                         "name": names[np.where(labels >= 0, labels, len(model.names_))],
-                         "distance": dist})
+    return pd.DataFrame(
+        {
+            "user_id": ids,
+            "segment": labels,
+            "name": names[np.where(labels >= 0, labels, len(model.names_))],
+            "distance": dist,
+        }
+    )
 
 
 def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -236,12 +272,22 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
     try:
         t0 = time.perf_counter()
         if config.events is not None:
-            rep = ingest(db, config.events, kind="events", mapping=config.event_columns,
-                         policy=config.event_policy)
+            rep = ingest(
+                db,
+                config.events,
+                kind="events",
+                mapping=config.event_columns,
+                policy=config.event_policy,
+            )
             summary["ingests"].append(rep.to_dict())
         if config.users is not None:
-            rep = ingest(db, config.users, kind="users", mapping=config.user_columns,
-                         policy=config.user_policy)
+            rep = ingest(
+                db,
+                config.users,
+                kind="users",
+                mapping=config.user_columns,
+                policy=config.user_policy,
+            )
             summary["ingests"].append(rep.to_dict())
         if progress:
             progress("ingest", 1, 1)
@@ -249,14 +295,17 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
         summary["features"] = fs.to_dict()
         if progress:
             progress("features", 1, 1)
-        run_id, seg = fit(db, config.fit, config.prepare, progress=progress)
+        run_id, _seg = fit(db, config.fit, config.prepare, progress=progress)
         html, png = report(db, run_id, config.report.out, heatmap=config.report.heatmap)
         if progress:
             progress("report", 1, 1)
-        summary.update(run=get_run(db, run_id).to_dict(), report=str(html),
-                       heatmap=str(png) if png else None,
-                       segments=[p.to_dict() for p in load_profiles(db, run_id)],
-                       seconds=time.perf_counter() - t0)
+        summary.update(
+            run=get_run(db, run_id).to_dict(),
+            report=str(html),
+            heatmap=str(png) if png else None,
+            segments=[p.to_dict() for p in load_profiles(db, run_id)],
+            seconds=time.perf_counter() - t0,
+        )
     finally:
         db.close()
     return summary

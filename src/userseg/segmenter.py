@@ -47,21 +47,29 @@ FORMAT_VERSION = 1
 Progress = Callable[[str, int, int], None]
 
 
-def _score(Z: np.ndarray, labels: np.ndarray, centers: np.ndarray | None, *, sample: int,
-           seed: int) -> dict[str, Any]:
+def _score(
+    Z: np.ndarray, labels: np.ndarray, centers: np.ndarray | None, *, sample: int, seed: int
+) -> dict[str, Any]:
     """Silhouette (sampled above ``sample`` users, with its interval), CH and DB of a labelling."""
     keep = labels >= 0
     k = len(np.unique(labels[keep]))
     out: dict[str, Any] = {"k": k, "noise_share": float(1 - keep.mean())}
     if k < 2 or keep.sum() <= k:
-        return out | {"silhouette": float("nan"), "calinski_harabasz": float("nan"),
-                      "davies_bouldin": float("nan")}
-    sil = silhouette(Z, labels, sample_size=sample if keep.sum() > sample else None,
-                     random_state=seed)
+        return out | {
+            "silhouette": float("nan"),
+            "calinski_harabasz": float("nan"),
+            "davies_bouldin": float("nan"),
+        }
+    sil = silhouette(
+        Z, labels, sample_size=sample if keep.sum() > sample else None, random_state=seed
+    )
     stats = partition_stats(Z, labels, centers)
     return out | {
-        "silhouette": sil.value, "silhouette_low": sil.low, "silhouette_high": sil.high,
-        "silhouette_exact": sil.exact, "silhouette_n": sil.n_used,
+        "silhouette": sil.value,
+        "silhouette_low": sil.low,
+        "silhouette_high": sil.high,
+        "silhouette_exact": sil.exact,
+        "silhouette_n": sil.n_used,
         "calinski_harabasz": calinski_harabasz_from_stats(stats),
         "davies_bouldin": davies_bouldin_from_stats(stats),
         "inertia": float(stats.sq_dist_sums.sum()),
@@ -161,8 +169,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
             raise ConfigError(f"algorithm={self.algorithm!r} is not one of {list(ALGORITHMS)}.")
         if self.algorithm in ("dbscan", "hdbscan"):
             if self.n_segments is not None:
-                raise ConfigError(f"{self.algorithm} finds the number of segments itself; "
-                                  "do not pass n_segments (k).")
+                raise ConfigError(
+                    f"{self.algorithm} finds the number of segments itself; "
+                    "do not pass n_segments (k)."
+                )
             return []
         if self.n_segments is not None:
             k = self.n_segments
@@ -172,8 +182,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 raise ConfigError(f"n_segments={k} should be <= the number of users={n}.")
             return [int(k)]
         if self.k_min < 2 or self.k_max < self.k_min:
-            raise ConfigError(f"need 2 <= k_min <= k_max; got k_min={self.k_min}, "
-                              f"k_max={self.k_max}.")
+            raise ConfigError(
+                f"need 2 <= k_min <= k_max; got k_min={self.k_min}, k_max={self.k_max}."
+            )
         if n < 3:
             raise ConfigError(f"need at least 3 users to choose a number of segments; got {n}.")
         return list(range(self.k_min, min(self.k_max, n - 1) + 1))
@@ -192,8 +203,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         ks = self._candidate_ks(len(df))
         if len(df) < 2:
             raise DataError(f"need at least 2 users; got {len(df)}.")
-        self.preparer_ = Preparer(self.prepare, categorical=self.categorical,
-                                  weights=self.weights).fit(df)
+        self.preparer_ = Preparer(
+            self.prepare, categorical=self.categorical, weights=self.weights
+        ).fit(df)
         Z = self.preparer_.transform(df)
         timings["prepare"] = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -205,8 +217,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
         numeric = np.array([k == "numeric" for k in self.preparer_.output_kinds()])
         S = Z if numeric.all() or not numeric.any() else np.ascontiguousarray(Z[:, numeric])
         self.scored_on_ = "all features" if S is Z else "numeric features"
-        if self.n_segments is None and self.algorithm in ("kmeans", "gmm") \
-                and self.k_max > len(df) - 1:
+        if (
+            self.n_segments is None
+            and self.algorithm in ("kmeans", "gmm")
+            and self.k_max > len(df) - 1
+        ):
             notes.append(f"k_max lowered to {len(df) - 1} (number of users - 1)")
         if self.algorithm == "kmeans":
             assigner, labels, table = self._fit_kmeans(Z, S, ks, seed, progress)
@@ -220,14 +235,24 @@ class Segmenter(ClusterMixin, BaseEstimator):
             k, reason, table = choose_k(table)
         else:
             k = int(table[0]["k"]) if table else 0
-            reason = (f"k={k} was given." if self.n_segments is not None else
-                      f"{self.algorithm} found {k} segments and "
-                      f"{table[0].get('noise_share', 0):.1%} noise." if table else "")
+            reason = (
+                f"k={k} was given."
+                if self.n_segments is not None
+                else f"{self.algorithm} found {k} segments and "
+                f"{table[0].get('noise_share', 0):.1%} noise."
+                if table
+                else ""
+            )
             table = [dict(r, mean_rank=1.0) for r in table]
         if self.algorithm in ("kmeans", "gmm") and len(ks) > 1:
             assigner, labels = assigner[k], labels[k]
-        self.k_choice_ = {"table": table, "chosen": k, "reason": reason,
-                          "candidates": ks, "algorithm": self.algorithm}
+        self.k_choice_ = {
+            "table": table,
+            "chosen": k,
+            "reason": reason,
+            "candidates": ks,
+            "algorithm": self.algorithm,
+        }
 
         # Number segments by size (largest first), ties by the centre's coordinates.
         labels = np.asarray(labels, dtype=np.int64)
@@ -260,8 +285,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.n_features_in_ = len(df.columns)
         return self
 
-    def _fit_kmeans(self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int,
-                    progress: Progress | None) -> tuple[Any, Any, list[dict[str, Any]]]:
+    def _fit_kmeans(
+        self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int, progress: Progress | None
+    ) -> tuple[Any, Any, list[dict[str, Any]]]:
         from userseg.cluster import KMeans
 
         params = dict(self.algorithm_params or {})
@@ -274,27 +300,35 @@ class Segmenter(ClusterMixin, BaseEstimator):
         from userseg.cluster import sweep_k
 
         result = sweep_k(
-            Z, ks, random_state=seed,
-            silhouette_sample_size=self.silhouette_sample if len(Z) > self.silhouette_sample
+            Z,
+            ks,
+            random_state=seed,
+            silhouette_sample_size=self.silhouette_sample
+            if len(Z) > self.silhouette_sample
             else None,
             progress=(lambda k: progress("fit", ks.index(k) + 1, len(ks))) if progress else None,
-            **params)
+            **params,
+        )
         if S is Z:
             table = [dict(m) for m in result.metrics]
         else:
-            table = [_score(S, result.models[k].labels_, None, sample=self.silhouette_sample,
-                            seed=seed) | {"k": k, "inertia": result.models[k].inertia_}
-                     for k in ks]
+            table = [
+                _score(S, result.models[k].labels_, None, sample=self.silhouette_sample, seed=seed)
+                | {"k": k, "inertia": result.models[k].inertia_}
+                for k in ks
+            ]
         assigners = {k: CentroidAssigner(m.cluster_centers_) for k, m in result.models.items()}
         labels = {k: m.labels_ for k, m in result.models.items()}
         return assigners, labels, table
 
-    def _fit_gmm(self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int,
-                 progress: Progress | None) -> tuple[Any, Any, list[dict[str, Any]]]:
+    def _fit_gmm(
+        self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int, progress: Progress | None
+    ) -> tuple[Any, Any, list[dict[str, Any]]]:
         from sklearn.mixture import GaussianMixture
 
         params = {"covariance_type": "full", "reg_covar": 1e-4, "n_init": 1} | dict(
-            self.algorithm_params or {})
+            self.algorithm_params or {}
+        )
         assigners, labels, table = {}, {}, []
         for i, k in enumerate(ks):
             gm = GaussianMixture(n_components=k, random_state=seed, **params).fit(Z)
@@ -309,8 +343,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return assigners[ks[0]], labels[ks[0]], table
         return assigners, labels, table
 
-    def _fit_density(self, Z: np.ndarray, S: np.ndarray, seed: int,
-                     progress: Progress | None) -> tuple[Assigner, np.ndarray, list[dict[str, Any]]]:
+    def _fit_density(
+        self, Z: np.ndarray, S: np.ndarray, seed: int, progress: Progress | None
+    ) -> tuple[Assigner, np.ndarray, list[dict[str, Any]]]:
         from userseg.cluster import DBSCAN, HDBSCAN
 
         params = dict(self.algorithm_params or {})
@@ -324,23 +359,28 @@ class Segmenter(ClusterMixin, BaseEstimator):
         else:
             model = HDBSCAN(**params).fit(Z)
             labels = model.labels_
-            points, ref_labels, radii = model.reference_points_, model.reference_labels_, \
-                model.reference_radii_
+            points, ref_labels, radii = (
+                model.reference_points_,
+                model.reference_labels_,
+                model.reference_radii_,
+            )
             assigner = CoreAssigner(points, ref_labels, radii)
         if progress:
             progress("fit", 1, 1)
         if not (labels >= 0).any():
             raise DataError(
                 f"{self.algorithm} found no segments: every user is noise. Try a larger eps "
-                "or a smaller min_samples / min_cluster_size.")
+                "or a smaller min_samples / min_cluster_size."
+            )
         row = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
         return assigner, labels, [row]
 
     def _explain(self, df: pd.DataFrame, labels: np.ndarray) -> None:
         categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
         zscores = self.preparer_.numeric_zscores(df)
-        self.profiles_ = profile_segments(df, labels, zscores, units=self.units,
-                                          categorical=categorical)
+        self.profiles_ = profile_segments(
+            df, labels, zscores, units=self.units, categorical=categorical
+        )
         for p, name in zip(self.profiles_, name_segments(self.profiles_), strict=True):
             p.name = name
         self.names_ = [p.name for p in self.profiles_]
@@ -364,8 +404,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self._check_fitted()
         rows = []
         for p in self.profiles_:
-            row = {"segment": p.segment, "name": p.name, "size": p.size, "share": p.share,
-                   "top_features": "; ".join(d.text for d in p.top_features)}
+            row = {
+                "segment": p.segment,
+                "name": p.name,
+                "size": p.size,
+                "share": p.share,
+                "top_features": "; ".join(d.text for d in p.top_features),
+            }
             row.update({f"mean_{k}": v for k, v in p.means.items()})
             rows.append(row)
         return pd.DataFrame(rows).set_index("segment")
@@ -380,7 +425,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 p.name, p.name_source = name.strip(), "user"
                 self.names_ = [q.name for q in self.profiles_]
                 return
-        raise ConfigError(f"segment {segment} does not exist; segments are 0..{self.n_segments_ - 1}.")
+        raise ConfigError(
+            f"segment {segment} does not exist; segments are 0..{self.n_segments_ - 1}."
+        )
 
     # -- persistence ----------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -388,28 +435,43 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self._check_fitted()
         assigner_params, arrays = self.assigner_.to_state()
         params = {
-            "format_version": FORMAT_VERSION, "kind": "segmenter", "userseg_version": __version__,
-            "params": {k: v for k, v in self.get_params().items()
-                       if k != "prepare" or not isinstance(v, PrepareConfig)},
-            "preparer": self.preparer_.to_dict(), "assigner": assigner_params,
-            "n_segments": self.n_segments_, "names": self.names_,
-            "metrics": self.metrics_, "k_choice": self.k_choice_,
+            "format_version": FORMAT_VERSION,
+            "kind": "segmenter",
+            "userseg_version": __version__,
+            "params": {
+                k: v
+                for k, v in self.get_params().items()
+                if k != "prepare" or not isinstance(v, PrepareConfig)
+            },
+            "preparer": self.preparer_.to_dict(),
+            "assigner": assigner_params,
+            "n_segments": self.n_segments_,
+            "names": self.names_,
+            "metrics": self.metrics_,
+            "k_choice": self.k_choice_,
         }
         return params, {f"assigner.{k}": v for k, v in arrays.items()}
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray],
-                   profiles: list[SegmentProfile] | None = None) -> Segmenter:
+    def from_state(
+        cls,
+        params: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        profiles: list[SegmentProfile] | None = None,
+    ) -> Segmenter:
         """Rebuild a fitted segmenter from :meth:`to_state`'s output (predict-ready)."""
         if params.get("kind") != "segmenter" or params.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"not a userseg model of format {FORMAT_VERSION}: "
-                            f"kind={params.get('kind')!r}, "
-                            f"format_version={params.get('format_version')!r}.")
+            raise DataError(
+                f"not a userseg model of format {FORMAT_VERSION}: "
+                f"kind={params.get('kind')!r}, "
+                f"format_version={params.get('format_version')!r}."
+            )
         obj = cls(**params["params"])
         obj.preparer_ = Preparer.from_dict(params["preparer"])
         obj.assigner_ = assigner_from_state(
             params["assigner"],
-            {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("assigner.")})
+            {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("assigner.")},
+        )
         obj.n_segments_ = int(params["n_segments"])
         obj.names_ = list(params["names"])
         obj.metrics_ = params.get("metrics", {})

@@ -1,4 +1,7 @@
-"""The ``userseg`` command line (Typer): commands in :mod:`userseg.cli.app`, output in :mod:`userseg.cli.render`."""
+"""The ``userseg`` command line (Typer).
+
+Commands live in :mod:`userseg.cli.app`, output and errors in :mod:`userseg.cli.render`.
+"""
 
 from userseg.cli.app import app
 

@@ -31,12 +31,15 @@ from userseg.errors import ConfigError
 app = typer.Typer(
     name="userseg",
     help="User segmentation: from raw event logs and user tables to named, explained segments.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
-Db = Annotated[Path, typer.Option("--db", envvar="USERSEG_DB",
-                                  help="The userseg database file (DuckDB).")]
+Db = Annotated[
+    Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
+]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
 DEFAULT_DB = Path("userseg.duckdb")
 
@@ -48,9 +51,14 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Show the version and exit.")] = False
-          ) -> None:
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
     """User segmentation: from raw event logs and user tables to named, explained segments."""
 
 
@@ -91,10 +99,12 @@ def _open(db: Path):
 def demo(
     users: Annotated[int, typer.Option("--users", help="Number of simulated users.")] = 50_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the data, database and report."
-                                      )] = Path("userseg-demo"),
-    run: Annotated[bool, typer.Option("--run/--no-run", help="Also run the whole pipeline on it."
-                                      )] = True,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the data, database and report.")
+    ] = Path("userseg-demo"),
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Also run the whole pipeline on it.")
+    ] = True,
     as_json: Json = False,
 ) -> None:
     """Generate realistic e-commerce demo data (and, by default, segment it end to end)."""
@@ -105,14 +115,17 @@ def demo(
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
             paths = demo_mod.write_demo(out, users, seed=seed)
-        summary: dict[str, Any] = {"files": {k: str(v) for k, v in paths.items()},
-                                   "seconds": {"generate": time.perf_counter() - t0}}
+        summary: dict[str, Any] = {
+            "files": {k: str(v) for k, v in paths.items()},
+            "seconds": {"generate": time.perf_counter() - t0},
+        }
         if not run:
             if as_json:
                 render.print_json(summary)
             else:
-                render.console.print(f"demo data written to {out}/ (events.csv, users.csv, "
-                                     "personas.csv)")
+                render.console.print(
+                    f"demo data written to {out}/ (events.csv, users.csv, personas.csv)"
+                )
             return
         db_path = out / "userseg.duckdb"
         for suffix in ("", ".wal"):
@@ -120,11 +133,19 @@ def demo(
         db = pipeline.open_db(db_path)
         try:
             with render.step("importing events.csv", not as_json):
-                ev = pipeline.ingest(db, Source(path=str(paths["events"])), kind="events",
-                                     mapping=demo_mod.EVENT_MAPPING)
+                ev = pipeline.ingest(
+                    db,
+                    Source(path=str(paths["events"])),
+                    kind="events",
+                    mapping=demo_mod.EVENT_MAPPING,
+                )
             with render.step("importing users.csv", not as_json):
-                us = pipeline.ingest(db, Source(path=str(paths["users"])), kind="users",
-                                     mapping=demo_mod.USER_MAPPING)
+                us = pipeline.ingest(
+                    db,
+                    Source(path=str(paths["users"])),
+                    kind="users",
+                    mapping=demo_mod.USER_MAPPING,
+                )
             with render.step("building features", not as_json):
                 fs = pipeline.features(db)
             with render.progress(not as_json) as bar:
@@ -133,10 +154,16 @@ def demo(
                 html, png = pipeline.report(db, run_id, out / "report.html")
         finally:
             db.close()
-        summary.update(database=str(db_path), run_id=run_id, report=str(html), heatmap=str(png),
-                       n_events=ev.rows_loaded, n_users=fs.n_users,
-                       segments=[p.to_dict() for p in seg.profiles_],
-                       k_choice=seg.k_choice_["reason"])
+        summary.update(
+            database=str(db_path),
+            run_id=run_id,
+            report=str(html),
+            heatmap=str(png),
+            n_events=ev.rows_loaded,
+            n_users=fs.n_users,
+            segments=[p.to_dict() for p in seg.profiles_],
+            k_choice=seg.k_choice_["reason"],
+        )
         summary["seconds"]["total"] = time.perf_counter() - t0
         if as_json:
             render.print_json(summary)
@@ -145,11 +172,16 @@ def demo(
             t = render.issues_table(rep, title)
             if t is not None:
                 render.console.print(t)
-        render.console.print(render.segments_table(
-            seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {fs.n_users:,} users"))
+        render.console.print(
+            render.segments_table(
+                seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {fs.n_users:,} users"
+            )
+        )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
-        render.console.print(f"Report: {html}\nHeatmap: {png}\nDatabase: {db_path}  "
-                             f"({time.perf_counter() - t0:.1f} s)")
+        render.console.print(
+            f"Report: {html}\nHeatmap: {png}\nDatabase: {db_path}  "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
 
 
 # -- ingest -----------------------------------------------------------------------------
@@ -157,64 +189,109 @@ def demo(
 
 @app.command()
 def ingest(
-    path: Annotated[str | None, typer.Argument(help="File or glob (CSV, Parquet, JSON lines, "
-                                               "DuckDB).")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="events, users, or auto (events when any "
-                                      "event column is mapped).")] = "auto",
+    path: Annotated[
+        str | None, typer.Argument(help="File or glob (CSV, Parquet, JSON lines, DuckDB).")
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", help="events, users, or auto (events when any event column is mapped)."
+        ),
+    ] = "auto",
     db: Db = DEFAULT_DB,
-    config: Annotated[Path | None, typer.Option("--config", help="Pipeline YAML/TOML whose "
-                                                "events/users section maps the columns.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, parquet, json, duckdb or sql "
-                                            "(default: from the suffix).")] = None,
-    delimiter: Annotated[str | None, typer.Option("--delimiter", help="CSV delimiter (sniffed "
-                                                  "when omitted).")] = None,
-    header: Annotated[bool, typer.Option("--header/--no-header", help="CSV has a header line."
-                                         )] = True,
-    names: Annotated[str | None, typer.Option("--names", help="Column names of a header-less "
-                                              "CSV, comma-separated.")] = None,
-    source_table: Annotated[str | None, typer.Option("--source-table", help="Table to read from "
-                                                     "a DuckDB file.")] = None,
-    query: Annotated[str | None, typer.Option("--query", help="Read the result of this SQL "
-                                              "query instead of a file.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Pipeline YAML/TOML whose events/users section maps the columns."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv, parquet, json, duckdb or sql (default: from the suffix)."
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", help="CSV delimiter (sniffed when omitted).")
+    ] = None,
+    header: Annotated[
+        bool, typer.Option("--header/--no-header", help="CSV has a header line.")
+    ] = True,
+    names: Annotated[
+        str | None,
+        typer.Option("--names", help="Column names of a header-less CSV, comma-separated."),
+    ] = None,
+    source_table: Annotated[
+        str | None, typer.Option("--source-table", help="Table to read from a DuckDB file.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option("--query", help="Read the result of this SQL query instead of a file."),
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="replace or append (events).")] = "replace",
     user_id: Annotated[str | None, typer.Option("--user-id", help="User id column.")] = None,
-    time_col: Annotated[str | None, typer.Option("--time", help="Timestamp column (events).")
-                        ] = None,
+    time_col: Annotated[
+        str | None, typer.Option("--time", help="Timestamp column (events).")
+    ] = None,
     event: Annotated[str | None, typer.Option("--event", help="Event name column.")] = None,
-    amount: Annotated[str | None, typer.Option("--amount", help="Money column (negative = "
-                                               "return).")] = None,
-    quantity: Annotated[str | None, typer.Option("--quantity", help="Quantity column "
-                                                 "(amount = quantity × price).")] = None,
+    amount: Annotated[
+        str | None, typer.Option("--amount", help="Money column (negative = return).")
+    ] = None,
+    quantity: Annotated[
+        str | None, typer.Option("--quantity", help="Quantity column (amount = quantity × price).")
+    ] = None,
     price: Annotated[str | None, typer.Option("--price", help="Unit price column.")] = None,
-    category: Annotated[str | None, typer.Option("--category", help="Product category column."
-                                                 )] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Product category column.")
+    ] = None,
     session: Annotated[str | None, typer.Option("--session", help="Session id column.")] = None,
     rating: Annotated[str | None, typer.Option("--rating", help="Rating column.")] = None,
-    order_id: Annotated[str | None, typer.Option("--order-id", help="Order/invoice id column."
-                                                 )] = None,
-    event_id: Annotated[str | None, typer.Option("--event-id", help="Unique event id column "
-                                                 "(deduplication).")] = None,
-    date_format: Annotated[str | None, typer.Option("--date-format", help="strptime format, "
-                                                    "e.g. '%d/%m/%Y %H:%M'.")] = None,
-    columns: Annotated[str | None, typer.Option("--columns", help="Users: attribute columns to "
-                                                "keep, comma-separated.")] = None,
-    exclude: Annotated[str | None, typer.Option("--exclude", help="Users: columns to leave out."
-                                                )] = None,
-    categorical: Annotated[str | None, typer.Option("--categorical", help="Users: columns to "
-                                                    "treat as categorical.")] = None,
-    on_bad: Annotated[str | None, typer.Option("--on-bad", help="Bad values: reject, drop or "
-                                               "impute (events: drop, users: impute).")] = None,
-    max_bad_fraction: Annotated[float, typer.Option("--max-bad-fraction", help="Fail above "
-                                                    "this share of bad rows.")] = 0.01,
+    order_id: Annotated[
+        str | None, typer.Option("--order-id", help="Order/invoice id column.")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="Unique event id column (deduplication).")
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="Users: attribute columns to keep, comma-separated."),
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Users: columns to leave out.")
+    ] = None,
+    categorical: Annotated[
+        str | None, typer.Option("--categorical", help="Users: columns to treat as categorical.")
+    ] = None,
+    on_bad: Annotated[
+        str | None,
+        typer.Option(
+            "--on-bad", help="Bad values: reject, drop or impute (events: drop, users: impute)."
+        ),
+    ] = None,
+    max_bad_fraction: Annotated[
+        float, typer.Option("--max-bad-fraction", help="Fail above this share of bad rows.")
+    ] = 0.01,
     as_json: Json = False,
 ) -> None:
     """Import an event log or a user table into the database, validated, in one transaction."""
     from userseg import pipeline
 
     with render.errors(as_json):
-        event_flags = {"time": time_col, "event": event, "amount": amount, "quantity": quantity,
-                       "price": price, "category": category, "session": session,
-                       "rating": rating, "order_id": order_id, "event_id": event_id}
+        event_flags = {
+            "time": time_col,
+            "event": event,
+            "amount": amount,
+            "quantity": quantity,
+            "price": price,
+            "category": category,
+            "session": session,
+            "rating": rating,
+            "order_id": order_id,
+            "event_id": event_id,
+        }
         mapping: EventMapping | UserMapping
         policy: RowPolicy | None = None
         source: Source | None = None
@@ -230,31 +307,47 @@ def ingest(
             if kind == "auto":
                 kind = "events" if any(event_flags.values()) else "users"
             if kind == "events":
-                mapping = EventMapping(user_id=user_id or "user_id", time=time_col or "timestamp",
-                                       date_format=date_format,
-                                       **{k: v for k, v in event_flags.items()
-                                          if k != "time" and v})
+                mapping = EventMapping(
+                    user_id=user_id or "user_id",
+                    time=time_col or "timestamp",
+                    date_format=date_format,
+                    **{k: v for k, v in event_flags.items() if k != "time" and v},
+                )
             elif kind == "users":
-                mapping = UserMapping(user_id=user_id, columns=_csv(columns),
-                                      exclude=_csv(exclude) or [],
-                                      categorical=_csv(categorical), date_format=date_format)
+                mapping = UserMapping(
+                    user_id=user_id,
+                    columns=_csv(columns),
+                    exclude=_csv(exclude) or [],
+                    categorical=_csv(categorical),
+                    date_format=date_format,
+                )
             else:
                 raise ConfigError(f"--kind must be events, users or auto; got {kind!r}.")
         if path is not None or query is not None or source is None:
             if path is None and query is None:
                 raise ConfigError("give a file to import (PATH), or --query.")
-            source = Source(path=path, format=fmt or ("sql" if query and not path else None),
-                            delimiter=delimiter, header=header,
-                            names=_csv(names), table=source_table, query=query)
+            source = Source(
+                path=path,
+                format=fmt or ("sql" if query and not path else None),
+                delimiter=delimiter,
+                header=header,
+                names=_csv(names),
+                table=source_table,
+                query=query,
+            )
         if policy is None or on_bad is not None:
             default_bad = "drop" if kind == "events" else "impute"
-            policy = from_dict(RowPolicy, {"on_bad_value": on_bad or default_bad,
-                                           "max_bad_fraction": max_bad_fraction}, "policy")
+            policy = from_dict(
+                RowPolicy,
+                {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
+                "policy",
+            )
         db_ = _open(db)
         try:
             with render.step(f"importing {source.describe()}", not as_json):
-                rep = pipeline.ingest(db_, source, kind=kind, mapping=mapping, policy=policy,
-                                      mode=mode)
+                rep = pipeline.ingest(
+                    db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode
+                )
         finally:
             db_.close()
         if as_json:
@@ -262,7 +355,8 @@ def ingest(
             return
         render.console.print(
             f"{rep.table}: {rep.rows_loaded:,} of {rep.rows_read:,} rows loaded, "
-            f"{rep.users:,} users ({rep.seconds:.1f} s) into {db}")
+            f"{rep.users:,} users ({rep.seconds:.1f} s) into {db}"
+        )
         t = render.issues_table(rep, "data quality")
         if t is not None:
             render.console.print(t)
@@ -276,28 +370,47 @@ def ingest(
 @app.command()
 def features(
     db: Db = DEFAULT_DB,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date (YYYY-MM-DD) recency is "
-                                              "measured at; default: the day after the last "
-                                              "event.")] = None,
-    session_gap: Annotated[float, typer.Option("--session-gap", help="Minutes of inactivity "
-                                               "that start a new session.")] = 30.0,
-    top_categories: Annotated[int, typer.Option("--top-categories", help="Category-share "
-                                                "features for this many categories.")] = 8,
-    smoothing: Annotated[float, typer.Option("--smoothing", help="Prior (in events) shrinking "
-                                             "rates and shares toward the population.")] = 5.0,
-    include: Annotated[str | None, typer.Option("--include", help="Keep only these features."
-                                                )] = None,
-    exclude: Annotated[str | None, typer.Option("--exclude", help="Leave out these features.")
-                       ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Date (YYYY-MM-DD) recency is measured at; default: the day after the last event.",
+        ),
+    ] = None,
+    session_gap: Annotated[
+        float, typer.Option("--session-gap", help="Minutes of inactivity that start a new session.")
+    ] = 30.0,
+    top_categories: Annotated[
+        int,
+        typer.Option("--top-categories", help="Category-share features for this many categories."),
+    ] = 8,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smoothing",
+            help="Prior (in events) shrinking rates and shares toward the population.",
+        ),
+    ] = 5.0,
+    include: Annotated[
+        str | None, typer.Option("--include", help="Keep only these features.")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Leave out these features.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Compute per-user features (RFM, activity, funnel, categories, attributes) in SQL."""
     from userseg import pipeline
 
     with render.errors(as_json):
-        cfg = FeatureConfig(as_of=parse_date(as_of, "--as-of") if as_of else None,
-                            session_gap_minutes=session_gap, top_categories=top_categories,
-                            smoothing=smoothing, include=_csv(include), exclude=_csv(exclude) or [])
+        cfg = FeatureConfig(
+            as_of=parse_date(as_of, "--as-of") if as_of else None,
+            session_gap_minutes=session_gap,
+            top_categories=top_categories,
+            smoothing=smoothing,
+            include=_csv(include),
+            exclude=_csv(exclude) or [],
+        )
         db_ = _open(db)
         try:
             with render.step("building features", not as_json):
@@ -308,9 +421,13 @@ def features(
             render.print_json(fs.to_dict())
             return
         rows = [[f.name, f.kind, f.unit, f.description] for f in fs.features]
-        render.console.print(render.table(
-            f"Feature set {fs.feature_set_id}: {fs.n_users:,} users, as of {fs.as_of}",
-            ["feature", "kind", "unit", "meaning"], rows))
+        render.console.print(
+            render.table(
+                f"Feature set {fs.feature_set_id}: {fs.n_users:,} users, as of {fs.as_of}",
+                ["feature", "kind", "unit", "meaning"],
+                rows,
+            )
+        )
         for note in fs.notes:
             render.console.print(f"note: {note}")
 
@@ -324,21 +441,30 @@ def fit(
     k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
-    algorithm: Annotated[str, typer.Option("--algorithm", help="kmeans, gmm, dbscan or hdbscan."
-                                           )] = "kmeans",
+    algorithm: Annotated[
+        str, typer.Option("--algorithm", help="kmeans, gmm, dbscan or hdbscan.")
+    ] = "kmeans",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    param: Annotated[list[str] | None, typer.Option("--param", help="Algorithm parameter "
-                                                    "key=value (repeatable).")] = None,
-    prep: Annotated[list[str] | None, typer.Option("--prepare", help="Preparation setting "
-                                                   "key=value, e.g. scale=robust (repeatable)."
-                                                   )] = None,
-    feature_set: Annotated[int | None, typer.Option("--feature-set", help="Feature set id "
-                                                    "(default: the latest).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Pipeline file whose fit and "
-                                                "prepare sections to use.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Algorithm parameter key=value (repeatable)."),
+    ] = None,
+    prep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prepare", help="Preparation setting key=value, e.g. scale=robust (repeatable)."
+        ),
+    ] = None,
+    feature_set: Annotated[
+        int | None, typer.Option("--feature-set", help="Feature set id (default: the latest).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Pipeline file whose fit and prepare sections to use."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Segment the users: choose k by silhouette, Calinski-Harabasz and Davies-Bouldin; store a run."""
+    """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
     from userseg import pipeline
     from userseg.store import get_run
 
@@ -347,30 +473,47 @@ def fit(
             cfg = load_pipeline(config)
             fit_cfg, prep_cfg = cfg.fit, cfg.prepare
         else:
-            fit_cfg = from_dict(FitConfig, {"algorithm": algorithm, "k": k, "k_min": k_min,
-                                            "k_max": k_max, "random_state": seed,
-                                            "params": _pairs(param, "--param")}, "fit")
+            fit_cfg = from_dict(
+                FitConfig,
+                {
+                    "algorithm": algorithm,
+                    "k": k,
+                    "k_min": k_min,
+                    "k_max": k_max,
+                    "random_state": seed,
+                    "params": _pairs(param, "--param"),
+                },
+                "fit",
+            )
             prep_cfg = from_dict(PrepareConfig, _pairs(prep, "--prepare"), "prepare")
         db_ = _open(db)
         try:
             with render.progress(not as_json) as bar:
-                run_id, seg = pipeline.fit(db_, fit_cfg, prep_cfg, feature_set_id=feature_set,
-                                           progress=bar)
+                run_id, seg = pipeline.fit(
+                    db_, fit_cfg, prep_cfg, feature_set_id=feature_set, progress=bar
+                )
             run = get_run(db_, run_id)
         finally:
             db_.close()
         if as_json:
             render.print_json(run.to_dict() | {"segments": [p.to_dict() for p in seg.profiles_]})
             return
-        render.console.print(render.segments_table(
-            seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"))
+        render.console.print(
+            render.segments_table(
+                seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
+            )
+        )
         m = seg.metrics_
         if m.get("silhouette") == m.get("silhouette"):
-            ci = "" if m.get("silhouette_exact") else (
-                f" [{m['silhouette_low']:.3f}, {m['silhouette_high']:.3f}]")
+            ci = (
+                ""
+                if m.get("silhouette_exact")
+                else (f" [{m['silhouette_low']:.3f}, {m['silhouette_high']:.3f}]")
+            )
             render.console.print(
                 f"silhouette {m['silhouette']:.3f}{ci} · Calinski-Harabasz "
-                f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}")
+                f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
+            )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
         render.console.print(f"run id: {run_id}")
 
@@ -383,9 +526,12 @@ def report(
     run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
     db: Db = DEFAULT_DB,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path(
-        "userseg-report.html"),
-    heatmap: Annotated[Path | None, typer.Option("--heatmap", help="PNG heatmap path (default: "
-                                                 "beside the report).")] = None,
+        "userseg-report.html"
+    ),
+    heatmap: Annotated[
+        Path | None,
+        typer.Option("--heatmap", help="PNG heatmap path (default: beside the report)."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Write a run's self-contained HTML report and its segment × feature heatmap (PNG)."""
@@ -418,13 +564,26 @@ def runs(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
         if as_json:
             render.print_json([r.to_dict() for r in items])
             return
-        rows = [[r.run_id, f"{r.created_at:%Y-%m-%d %H:%M}", r.algorithm, r.n_segments,
-                 f"{r.n_users:,}",
-                 f"{r.metrics.get('silhouette', float('nan')):.3f}",
-                 r.data_fingerprint] for r in items]
-        render.console.print(render.table(None, ["run", "created", "algorithm", "segments",
-                                                 "users", "silhouette", "data"], rows,
-                                          right={"run", "segments", "users", "silhouette"}))
+        rows = [
+            [
+                r.run_id,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                r.algorithm,
+                r.n_segments,
+                f"{r.n_users:,}",
+                f"{r.metrics.get('silhouette', float('nan')):.3f}",
+                r.data_fingerprint,
+            ]
+            for r in items
+        ]
+        render.console.print(
+            render.table(
+                None,
+                ["run", "created", "algorithm", "segments", "users", "silhouette", "data"],
+                rows,
+                right={"run", "segments", "users", "silhouette"},
+            )
+        )
         if not items:
             render.console.print("no runs yet: run `userseg fit`.")
 
@@ -432,7 +591,8 @@ def runs(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
 @app.command()
 def segments(
     run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
-    db: Db = DEFAULT_DB, as_json: Json = False,
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
 ) -> None:
     """Show a run's segments: name, size, share and what sets each apart."""
     from userseg.store import get_run, load_profiles
@@ -455,7 +615,8 @@ def rename(
     run: Annotated[int, typer.Argument(help="Run id.")],
     segment: Annotated[int, typer.Argument(help="Segment number.")],
     name: Annotated[str, typer.Argument(help="The new name.")],
-    db: Db = DEFAULT_DB, as_json: Json = False,
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
 ) -> None:
     """Give a segment a name of your own (kept with the run)."""
     from userseg.store import rename_segment
@@ -477,15 +638,23 @@ def rename(
 
 @app.command()
 def assign(
-    input_path: Annotated[str, typer.Argument(metavar="INPUT", help="Users to score: one row per "
-                                              "user with the run's feature columns.")],
-    run: Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")
-                   ] = None,
+    input_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="Users to score: one row per user with the run's feature columns."
+        ),
+    ],
+    run: Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
     db: Db = DEFAULT_DB,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the assignments here (.csv or "
-                                             ".parquet) instead of printing them.")] = None,
-    user_id: Annotated[str | None, typer.Option("--user-id", help="User id column of INPUT.")
-                       ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the assignments here (.csv or .parquet) instead of printing them."
+        ),
+    ] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", help="User id column of INPUT.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Score new users with a stored model: segment, name and distance for each."""
@@ -508,15 +677,26 @@ def assign(
                 raise ConfigError(f"--out must end in .csv or .parquet; got {out.name!r}.")
             tmp.replace(out)
         if as_json:
-            render.print_json({"assignments": result.to_dict(orient="records")} if out is None
-                              else {"written": str(out), "rows": len(result)})
+            render.print_json(
+                {"assignments": result.to_dict(orient="records")}
+                if out is None
+                else {"written": str(out), "rows": len(result)}
+            )
         elif out is not None:
             render.console.print(f"{len(result):,} users scored → {out}")
         else:
-            rows = [[r.user_id, r.segment, r.name, f"{r.distance:.3f}"]
-                    for r in result.head(50).itertuples()]
-            render.console.print(render.table(None, ["user", "segment", "name", "distance"],
-                                              rows, right={"segment", "distance"}))
+            rows = [
+                [r.user_id, r.segment, r.name, f"{r.distance:.3f}"]
+                for r in result.head(50).itertuples()
+            ]
+            render.console.print(
+                render.table(
+                    None,
+                    ["user", "segment", "name", "distance"],
+                    rows,
+                    right={"segment", "distance"},
+                )
+            )
             if len(result) > 50:
                 render.console.print(f"… {len(result) - 50:,} more; use --out or --json.")
 
@@ -526,8 +706,9 @@ def assign(
 
 @app.command("run")
 def run_cmd(
-    pipeline_file: Annotated[Path, typer.Argument(metavar="PIPELINE", help="YAML or TOML "
-                                                  "pipeline file.")],
+    pipeline_file: Annotated[
+        Path, typer.Argument(metavar="PIPELINE", help="YAML or TOML pipeline file.")
+    ],
     as_json: Json = False,
 ) -> None:
     """Run ingest → features → fit → report from one pipeline file."""
@@ -547,8 +728,11 @@ def run_cmd(
                 render.console.print(t)
         profiles = [SegmentProfile.from_dict(p) for p in summary["segments"]]
         run_ = summary["run"]
-        render.console.print(render.segments_table(
-            profiles, f"Run {run_['run_id']}: {run_['n_segments']} segments of "
-                      f"{run_['n_users']:,} users"))
+        render.console.print(
+            render.segments_table(
+                profiles,
+                f"Run {run_['run_id']}: {run_['n_segments']} segments of {run_['n_users']:,} users",
+            )
+        )
         render.console.print(f"Why {run_['n_segments']}: {run_['k_choice'].get('reason', '')}")
         render.console.print(f"Report: {summary['report']}\nDatabase: {summary['database']}")

@@ -96,18 +96,27 @@ def errors(as_json: bool = False) -> Iterator[None]:
         if as_json:
             print_json({"error": {"code": "internal_error", "message": msg, "details": {}}})
         else:
-            err_console.print(f"[bold red]{msg}[/]\nPlease report it; set USERSEG_DEBUG=1 for "
-                              "the traceback.", markup=True, soft_wrap=True)
+            err_console.print(
+                f"[bold red]{msg}[/]\nPlease report it; set USERSEG_DEBUG=1 for the traceback.",
+                markup=True,
+                soft_wrap=True,
+            )
         raise typer.Exit(1) from None
 
 
 @contextlib.contextmanager
 def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """A progress callback ``(step, done, total)`` drawing Rich bars on stderr."""
-    bars = Progress(SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=err_console, transient=False,
-                    disable=not enabled or not err_console.is_terminal)
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not enabled or not err_console.is_terminal,
+    )
     tasks: dict[str, Any] = {}
 
     def update(step: str, done: int, total: int) -> None:
@@ -130,8 +139,9 @@ def step(label: str, enabled: bool = True) -> Iterator[None]:
     err_console.print(f"[green]✓[/] {label}", markup=True)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
-          right: set[str] | None = None) -> Table:
+def table(
+    title: str | None, columns: list[str], rows: list[list[Any]], *, right: set[str] | None = None
+) -> Table:
     right = right or set()
     t = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
     for c in columns:
@@ -142,11 +152,22 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
 
 
 def segments_table(profiles: list[Any], title: str | None = None) -> Table:
-    rows = [[p.segment, p.name, f"{p.size:,}", f"{p.share:.1%}",
-             "; ".join(d.text for d in p.top_features) or "close to the average"]
-            for p in profiles]
-    return table(title, ["#", "segment", "users", "share", "what sets it apart"], rows,
-                 right={"#", "users", "share"})
+    rows = [
+        [
+            p.segment,
+            p.name,
+            f"{p.size:,}",
+            f"{p.share:.1%}",
+            "; ".join(d.text for d in p.top_features) or "close to the average",
+        ]
+        for p in profiles
+    ]
+    return table(
+        title,
+        ["#", "segment", "users", "share", "what sets it apart"],
+        rows,
+        right={"#", "users", "share"},
+    )
 
 
 def issues_table(report: Any, title: str) -> Table | None:
@@ -156,8 +177,15 @@ def issues_table(report: Any, title: str) -> Table | None:
     rows = []
     for i in issues:
         d = asdict(i) if is_dataclass(i) else i
-        first = ", ".join(f"row {e['row']} {e['value']!r}" for e in d["examples"][:2]
-                          if "value" in e)
-        rows.append([d["kind"].replace("_", " "), d["column"] or "", f"{d['count']:,}",
-                     d["action"] + (f" (e.g. {first})" if first else "")])
+        first = ", ".join(
+            f"row {e['row']} {e['value']!r}" for e in d["examples"][:2] if "value" in e
+        )
+        rows.append(
+            [
+                d["kind"].replace("_", " "),
+                d["column"] or "",
+                f"{d['count']:,}",
+                d["action"] + (f" (e.g. {first})" if first else ""),
+            ]
+        )
     return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})

@@ -19,13 +19,21 @@ from sklearn.neighbors import KDTree
 
 from userseg.errors import DataError
 
-__all__ = ["Assigner", "CentroidAssigner", "CoreAssigner", "GaussianAssigner", "assigner_from_state"]
+__all__ = [
+    "Assigner",
+    "CentroidAssigner",
+    "CoreAssigner",
+    "GaussianAssigner",
+    "assigner_from_state",
+]
 
 
 def _check(X: np.ndarray, n_features: int) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != n_features:
-        raise DataError(f"expected a matrix with {n_features} prepared features; got shape {X.shape}.")
+        raise DataError(
+            f"expected a matrix with {n_features} prepared features; got shape {X.shape}."
+        )
     if not np.isfinite(X).all():
         raise DataError("prepared features contain NaN or infinite values.")
     return X
@@ -70,11 +78,13 @@ class CentroidAssigner(Assigner):
         dist = np.empty(len(X), dtype=np.float64)
         c_sq = np.einsum("ij,ij->i", self._centers, self._centers)
         for start in range(0, len(X), 65536):  # bounded memory: never an n × k matrix at once
-            chunk = X[start:start + 65536]
+            chunk = X[start : start + 65536]
             d2 = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2 * chunk @ self._centers.T + c_sq
             lab = d2.argmin(axis=1)
-            labels[start:start + len(chunk)] = lab
-            dist[start:start + len(chunk)] = np.sqrt(np.maximum(d2[np.arange(len(chunk)), lab], 0))
+            labels[start : start + len(chunk)] = lab
+            dist[start : start + len(chunk)] = np.sqrt(
+                np.maximum(d2[np.arange(len(chunk)), lab], 0)
+            )
         return labels, dist
 
     def permute(self, order: np.ndarray) -> None:
@@ -116,14 +126,21 @@ class GaussianAssigner(Assigner):
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         gm = self.gm
-        return ({"kind": self.kind, "covariance_type": gm.covariance_type},
-                {"weights": gm.weights_, "means": gm.means_, "covariances": gm.covariances_,
-                 "precisions_cholesky": gm.precisions_cholesky_})
+        return (
+            {"kind": self.kind, "covariance_type": gm.covariance_type},
+            {
+                "weights": gm.weights_,
+                "means": gm.means_,
+                "covariances": gm.covariances_,
+                "precisions_cholesky": gm.precisions_cholesky_,
+            },
+        )
 
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> GaussianAssigner:
-        gm = GaussianMixture(n_components=len(arrays["weights"]),
-                             covariance_type=params["covariance_type"])
+        gm = GaussianMixture(
+            n_components=len(arrays["weights"]), covariance_type=params["covariance_type"]
+        )
         gm.weights_ = arrays["weights"]
         gm.means_ = arrays["means"]
         gm.covariances_ = arrays["covariances"]
@@ -164,14 +181,20 @@ class CoreAssigner(Assigner):
         return labels, dist
 
     def permute(self, order: np.ndarray) -> None:
-        inverse = np.full(max(int(self.labels.max(initial=-1)), int(order.max(initial=-1))) + 1,
-                          -1, dtype=np.int64)
+        inverse = np.full(
+            max(int(self.labels.max(initial=-1)), int(order.max(initial=-1))) + 1,
+            -1,
+            dtype=np.int64,
+        )
         inverse[order] = np.arange(len(order))
         self.labels = inverse[self.labels]
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"kind": self.kind}, {"points": self.points, "labels": self.labels,
-                                     "radii": self.radii}
+        return {"kind": self.kind}, {
+            "points": self.points,
+            "labels": self.labels,
+            "radii": self.radii,
+        }
 
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> CoreAssigner:

@@ -42,9 +42,10 @@ def _ranks(values: list[float], higher_better: bool) -> np.ndarray:
     return np.array([1 + int(np.sum(key < x)) for x in key], dtype=np.float64)
 
 
-def choose_k(table: list[dict[str, Any]], *, tolerance: float = 0.005
-             ) -> tuple[int, str, list[dict[str, Any]]]:
-    """Pick k from per-k metric rows (``k``, ``silhouette``, ``calinski_harabasz``, ``davies_bouldin``).
+def choose_k(
+    table: list[dict[str, Any]], *, tolerance: float = 0.005
+) -> tuple[int, str, list[dict[str, Any]]]:
+    """Pick k from per-k rows of ``k, silhouette, calinski_harabasz, davies_bouldin``.
 
     Rows may carry ``silhouette_low``/``silhouette_high`` (an interval); rows
     without them are treated as exact.
@@ -96,9 +97,13 @@ def choose_k(table: list[dict[str, Any]], *, tolerance: float = 0.005
             own.append(f"{metric.replace('_', '-')} alone: k={ks[idx]}")
     shortlist = ", ".join(str(ks[i]) for i in sub)
     if len(sub) == 1:
-        why = (f"k={k} has the clearly highest silhouette ({sil[chosen]:.3f}; no other k "
-               f"within {tolerance} or within its interval)")
+        why = (
+            f"k={k} has the clearly highest silhouette ({sil[chosen]:.3f}; no other k "
+            f"within {tolerance} or within its interval)"
+        )
     else:
-        why = (f"k={k} has the best mean rank over silhouette, Calinski-Harabasz and "
-               f"Davies-Bouldin among the k the silhouette cannot tell apart ({shortlist})")
+        why = (
+            f"k={k} has the best mean rank over silhouette, Calinski-Harabasz and "
+            f"Davies-Bouldin among the k the silhouette cannot tell apart ({shortlist})"
+        )
     return k, f"{why}; {'; '.join(own)}.", rows

@@ -77,6 +77,16 @@ def partition_stats(
     keep = labels >= 0
     X, labels = X[keep], labels[keep]
     k = int(labels.max()) + 1 if labels.size else 0
+    if centers is not None:
+        centers = np.asarray(centers, dtype=np.float64)
+        if centers.ndim != 2 or centers.shape[1] != X.shape[1] or centers.shape[0] < k:
+            raise DataError(
+                f"centers must have shape (>= {k}, {X.shape[1]}) to match labels and X; "
+                f"got {centers.shape}."
+            )
+        # Trailing clusters may be empty (k-means can leave the last one empty):
+        # keep one row of statistics per centre so the arrays stay aligned.
+        k = centers.shape[0]
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.zeros((k, X.shape[1]), dtype=np.float64)
     np.add.at(sums, labels, X)
@@ -155,9 +165,9 @@ def _check_xy(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if X.ndim != 2:
         raise DataError(f"X must be 2-dimensional (n_samples, n_features); got shape {X.shape}.")
     if labels.shape != (X.shape[0],):
-        raise DataError(
-            f"labels must have shape ({X.shape[0]},) to match X; got {labels.shape}."
-        )
+        raise DataError(f"labels must have shape ({X.shape[0]},) to match X; got {labels.shape}.")
     if not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"labels must be integers; got dtype {labels.dtype}.")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise DataError("X contains NaN or infinity; clean or impute it before scoring.")
     return X, labels.astype(np.int64, copy=False)

@@ -35,25 +35,35 @@ def heatmap_matrix(profiles: list[SegmentProfile]) -> tuple[np.ndarray, list[str
     return matrix.reshape(len(profiles), len(features)), rows, features
 
 
-def heatmap_png(profiles: list[SegmentProfile], *, title: str = "Segment profiles (z-scores)"
-                ) -> bytes:
+def heatmap_png(
+    profiles: list[SegmentProfile], *, title: str = "Segment profiles (z-scores)"
+) -> bytes:
     """A segment × feature heatmap of z-scores, annotated, as PNG bytes."""
     plt = _plt()
     matrix, rows, cols = heatmap_matrix(profiles)
     width = max(6.0, 0.55 * len(cols) + 4.0)
     height = max(2.5, 0.5 * len(rows) + 2.0)
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
-    im = ax.imshow(np.clip(matrix, -_ZMAX, _ZMAX), cmap="RdBu_r", vmin=-_ZMAX, vmax=_ZMAX,
-                   aspect="auto")
-    ax.set_xticks(range(len(cols)), [c.replace("_", " ") for c in cols], rotation=45, ha="right",
-                  fontsize=8)
+    im = ax.imshow(
+        np.clip(matrix, -_ZMAX, _ZMAX), cmap="RdBu_r", vmin=-_ZMAX, vmax=_ZMAX, aspect="auto"
+    )
+    ax.set_xticks(
+        range(len(cols)), [c.replace("_", " ") for c in cols], rotation=45, ha="right", fontsize=8
+    )
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     if len(cols) * len(rows) <= 400:
         for i in range(len(rows)):
             for j in range(len(cols)):
                 v = matrix[i, j]
-                ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=6.5,
-                        color="white" if abs(v) > 1.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white" if abs(v) > 1.5 else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.025, pad=0.02, label="z-score vs all users")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -71,14 +81,25 @@ def k_choice_png(k_choice: dict[str, Any]) -> bytes | None:
     plt = _plt()
     ks = [r["k"] for r in table]
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.8), dpi=110)
-    for ax, (metric, label) in zip(axes, [("silhouette", "silhouette ↑"),
-                                          ("calinski_harabasz", "Calinski-Harabasz ↑"),
-                                          ("davies_bouldin", "Davies-Bouldin ↓")], strict=True):
+    for ax, (metric, label) in zip(
+        axes,
+        [
+            ("silhouette", "silhouette ↑"),
+            ("calinski_harabasz", "Calinski-Harabasz ↑"),
+            ("davies_bouldin", "Davies-Bouldin ↓"),
+        ],
+        strict=True,
+    ):
         vals = [r.get(metric, np.nan) for r in table]
         ax.plot(ks, vals, marker="o", color="#3465a4")
         if metric == "silhouette" and all("silhouette_low" in r for r in table):
-            ax.fill_between(ks, [r["silhouette_low"] for r in table],
-                            [r["silhouette_high"] for r in table], alpha=0.2, color="#3465a4")
+            ax.fill_between(
+                ks,
+                [r["silhouette_low"] for r in table],
+                [r["silhouette_high"] for r in table],
+                alpha=0.2,
+                color="#3465a4",
+            )
         ax.axvline(k_choice.get("chosen", ks[0]), color="#cc0000", linestyle="--", linewidth=1)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("k", fontsize=8)
@@ -94,12 +115,23 @@ def sizes_figure(profiles: list[SegmentProfile]):
     """Interactive bar chart of segment sizes (Plotly)."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Bar(
-        x=[p.size for p in profiles], y=[f"{p.segment} · {p.name}" for p in profiles],
-        orientation="h", text=[f"{p.share:.1%}" for p in profiles], textposition="auto",
-        marker_color="#3465a4", hovertemplate="%{y}<br>%{x:,} users<extra></extra>"))
-    fig.update_layout(height=120 + 32 * len(profiles), margin=dict(l=10, r=10, t=30, b=10),
-                      title="Segment sizes", yaxis=dict(autorange="reversed"))
+    fig = go.Figure(
+        go.Bar(
+            x=[p.size for p in profiles],
+            y=[f"{p.segment} · {p.name}" for p in profiles],
+            orientation="h",
+            text=[f"{p.share:.1%}" for p in profiles],
+            textposition="auto",
+            marker_color="#3465a4",
+            hovertemplate="%{y}<br>%{x:,} users<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=120 + 32 * len(profiles),
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Segment sizes",
+        yaxis=dict(autorange="reversed"),
+    )
     return fig
 
 
@@ -112,17 +144,32 @@ def k_choice_figure(k_choice: dict[str, Any]):
     from plotly.subplots import make_subplots
 
     ks = [r["k"] for r in table]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "silhouette ↑", "Calinski-Harabasz ↑", "Davies-Bouldin ↓"))
+    fig = make_subplots(
+        rows=1, cols=3, subplot_titles=("silhouette ↑", "Calinski-Harabasz ↑", "Davies-Bouldin ↓")
+    )
     for col, metric in enumerate(("silhouette", "calinski_harabasz", "davies_bouldin"), start=1):
         err = None
         if metric == "silhouette" and all("silhouette_low" in r for r in table):
-            err = dict(type="data", symmetric=False,
-                       array=[r["silhouette_high"] - r["silhouette"] for r in table],
-                       arrayminus=[r["silhouette"] - r["silhouette_low"] for r in table])
-        fig.add_trace(go.Scatter(x=ks, y=[r.get(metric) for r in table], mode="lines+markers",
-                                 error_y=err, name=metric, showlegend=False), row=1, col=col)
-        fig.add_vline(x=k_choice.get("chosen", ks[0]), line_dash="dash", line_color="#cc0000",
-                      row=1, col=col)
+            err = dict(
+                type="data",
+                symmetric=False,
+                array=[r["silhouette_high"] - r["silhouette"] for r in table],
+                arrayminus=[r["silhouette"] - r["silhouette_low"] for r in table],
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=ks,
+                y=[r.get(metric) for r in table],
+                mode="lines+markers",
+                error_y=err,
+                name=metric,
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_vline(
+            x=k_choice.get("chosen", ks[0]), line_dash="dash", line_color="#cc0000", row=1, col=col
+        )
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig

@@ -52,12 +52,15 @@ def _phrase(d: Distinction, p: SegmentProfile) -> tuple[str, int, str] | None:
         if d.feature == "frequency" and d.z < 0:
             mean = p.means.get("frequency", d.segment_value)
             if mean < 1.6:  # (almost) nobody buys twice: that defines the segment
-                text = "one-time buyers" if mean >= 0.5 else (
-                    "window shoppers" if "view_to_purchase" in p.means else "non-buyers")
+                text = (
+                    "one-time buyers"
+                    if mean >= 0.5
+                    else ("window shoppers" if "view_to_purchase" in p.means else "non-buyers")
+                )
                 return (role, -1, text)
         return (role, _ORDER[d.feature], text) if text else None
     if d.feature.startswith("share_") and d.z > 0:
-        return ("noun", 500, f"{d.feature[len('share_'):].replace('_', ' ')} lovers")
+        return ("noun", 500, f"{d.feature[len('share_') :].replace('_', ' ')} lovers")
     label = d.feature.replace("_", " ")
     return ("adj", 1000, f"{'High' if d.z > 0 else 'Low'} {label}")
 
@@ -72,8 +75,12 @@ def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
     """
     strong = [d for d in p.distinctions if abs(d.z) >= _MIN_Z]
     freq = next((d for d in p.distinctions if d.feature == "frequency"), None)
-    if freq is not None and freq not in strong and freq.z < 0 and \
-            p.means.get("frequency", 9.0) < 1.6 <= freq.population_value:
+    if (
+        freq is not None
+        and freq not in strong
+        and freq.z < 0
+        and p.means.get("frequency", 9.0) < 1.6 <= freq.population_value
+    ):
         strong.append(freq)
     found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p))]
     adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
@@ -82,8 +89,11 @@ def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
     found = [ph for ph, _ in found]
     adj = adjs[0][1] if adjs else None
     noun = nouns[0][1] if nouns else None
-    spare = [t for _, t in nouns[1:]] + [t.lower() for _, t in adjs[1:]] + [
-        t for role, _, t in found if role == "qual"]
+    spare = (
+        [t for _, t in nouns[1:]]
+        + [t.lower() for _, t in adjs[1:]]
+        + [t for role, _, t in found if role == "qual"]
+    )
     if adj is None and noun is None:
         return "Typical users", spare
     if noun is None:

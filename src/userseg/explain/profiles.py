@@ -119,8 +119,9 @@ def profile_segments(
     raw_num = raw[numeric].apply(pd.to_numeric, errors="coerce") if numeric else raw[[]]
     pop_means = raw_num.mean()
     pop_z = zscores.mean()
-    cat_pop = {c: raw[c].astype(object).where(raw[c].notna(), "(missing)").astype(str)
-               for c in categorical}
+    cat_pop = {
+        c: raw[c].astype(object).where(raw[c].notna(), "(missing)").astype(str) for c in categorical
+    }
     cat_pop_share = {c: v.value_counts(normalize=True) for c, v in cat_pop.items()}
 
     profiles = []
@@ -135,9 +136,16 @@ def profile_segments(
             z = zs[c]
             if abs(z) >= MIN_DISTINCT_Z:
                 unit = units.get(c, "value")
-                dist.append(Distinction(c, z, "higher" if z > 0 else "lower", means[c],
-                                        float(pop_means[c]),
-                                        text=_describe(c, unit, means[c], float(pop_means[c]), z)))
+                dist.append(
+                    Distinction(
+                        c,
+                        z,
+                        "higher" if z > 0 else "lower",
+                        means[c],
+                        float(pop_means[c]),
+                        text=_describe(c, unit, means[c], float(pop_means[c]), z),
+                    )
+                )
         cats: dict[str, dict[str, float]] = {}
         for c in categorical:
             seg_share = cat_pop[c][mask].value_counts(normalize=True)
@@ -149,9 +157,17 @@ def profile_segments(
                     continue
                 z = (p_seg - p_pop) / sd
                 if z >= MIN_DISTINCT_Z * 2:  # over-representation of a level is what names use
-                    dist.append(Distinction(
-                        c, float(z), "higher", p_seg, float(p_pop), level=str(level),
-                        text=f"{c.replace('_', ' ')} = {level}: {p_seg:.0%} vs {p_pop:.0%}"))
+                    dist.append(
+                        Distinction(
+                            c,
+                            float(z),
+                            "higher",
+                            p_seg,
+                            float(p_pop),
+                            level=str(level),
+                            text=f"{c.replace('_', ' ')} = {level}: {p_seg:.0%} vs {p_pop:.0%}",
+                        )
+                    )
         dist.sort(key=lambda d: -abs(d.z))
         profiles.append(SegmentProfile(seg, size, size / n, means, zs, cats, dist))
     return profiles

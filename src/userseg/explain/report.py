@@ -59,35 +59,56 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
-    env = Environment(loader=PackageLoader("userseg", "templates"),
-                      autoescape=select_autoescape(["html"]))
+    env = Environment(
+        loader=PackageLoader("userseg", "templates"), autoescape=select_autoescape(["html"])
+    )
     env.filters["fmt"] = _fmt_value
     profiles = data.profiles
     heatmap = heatmap if heatmap is not None else (heatmap_png(profiles) if profiles else None)
     k_choice = data.run.get("k_choice", {})
     figs = []
     if profiles:
-        figs.append(pio.to_html(sizes_figure(profiles), include_plotlyjs=False, full_html=False,
-                                config={"displaylogo": False}))
+        figs.append(
+            pio.to_html(
+                sizes_figure(profiles),
+                include_plotlyjs=False,
+                full_html=False,
+                config={"displaylogo": False},
+            )
+        )
     kfig = k_choice_figure(k_choice)
     units = {f["name"]: f.get("unit", "") for f in data.features}
     numeric = list(profiles[0].zscores) if profiles else []
     template = env.get_template("report.html")
     return template.render(
-        title=data.title, run=data.run, profiles=profiles, numeric=numeric, units=units,
-        features=data.features, data_quality=data.data_quality, notes=data.notes,
-        sections=data.sections, heatmap=_data_uri(heatmap),
+        title=data.title,
+        run=data.run,
+        profiles=profiles,
+        numeric=numeric,
+        units=units,
+        features=data.features,
+        data_quality=data.data_quality,
+        notes=data.notes,
+        sections=data.sections,
+        heatmap=_data_uri(heatmap),
         kchoice_png=_data_uri(k_choice_png(k_choice)),
-        kchoice_html=pio.to_html(kfig, include_plotlyjs=False, full_html=False,
-                                 config={"displaylogo": False}) if kfig else None,
-        figures=figs, plotly_js=get_plotlyjs() if (figs or kfig) else "",
-        k_choice=k_choice, metrics=data.run.get("metrics", {}), version=__version__,
+        kchoice_html=pio.to_html(
+            kfig, include_plotlyjs=False, full_html=False, config={"displaylogo": False}
+        )
+        if kfig
+        else None,
+        figures=figs,
+        plotly_js=get_plotlyjs() if (figs or kfig) else "",
+        k_choice=k_choice,
+        metrics=data.run.get("metrics", {}),
+        version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
-def write_report(data: ReportInput, out: str | Path, *, heatmap_path: str | Path | None = None
-                 ) -> tuple[Path, Path | None]:
+def write_report(
+    data: ReportInput, out: str | Path, *, heatmap_path: str | Path | None = None
+) -> tuple[Path, Path | None]:
     """Write the HTML report (and the heatmap PNG beside it); returns both paths.
 
     The HTML is written to a temporary name first and renamed, so a failure

@@ -38,26 +38,36 @@ class FeatureSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "feature_set_id": self.feature_set_id, "table": self.table,
-            "as_of": self.as_of.isoformat() if self.as_of else None, "n_users": self.n_users,
-            "features": [f.to_dict() for f in self.features], "fingerprint": self.fingerprint,
-            "notes": self.notes, "seconds": self.seconds,
+            "feature_set_id": self.feature_set_id,
+            "table": self.table,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "n_users": self.n_users,
+            "features": [f.to_dict() for f in self.features],
+            "fingerprint": self.fingerprint,
+            "notes": self.notes,
+            "seconds": self.seconds,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureSet:
         return cls(
-            table=d["table"], as_of=dt.date.fromisoformat(d["as_of"]) if d.get("as_of") else None,
-            n_users=int(d["n_users"]), features=[FeatureInfo(**f) for f in d["features"]],
-            fingerprint=d["fingerprint"], notes=list(d.get("notes", [])),
-            seconds=float(d.get("seconds", 0.0)), feature_set_id=d.get("feature_set_id"),
+            table=d["table"],
+            as_of=dt.date.fromisoformat(d["as_of"]) if d.get("as_of") else None,
+            n_users=int(d["n_users"]),
+            features=[FeatureInfo(**f) for f in d["features"]],
+            fingerprint=d["fingerprint"],
+            notes=list(d.get("notes", [])),
+            seconds=float(d.get("seconds", 0.0)),
+            feature_set_id=d.get("feature_set_id"),
         )
 
 
 def table_fingerprint(db: Database, table: str) -> str:
     """An order-independent fingerprint of a table's content (row count + XOR of row hashes)."""
     cols = ", ".join(quote_ident(c) for c in db.columns(table))
-    n, h = db.execute(f"SELECT count(*), bit_xor(hash({cols})) FROM {quote_ident(table)}").fetchone()
+    n, h = db.execute(
+        f"SELECT count(*), bit_xor(hash({cols})) FROM {quote_ident(table)}"
+    ).fetchone()
     return f"{n}:{(h or 0):016x}"
 
 
@@ -65,9 +75,12 @@ def _attribute_columns(db: Database, users: str) -> list[tuple[str, str]]:
     """(column, kind) of the usable attribute columns of the user table."""
     if not db.table_exists("userseg_columns"):
         return [(c, "categorical") for c in db.columns(users) if c != "user_id"]
-    return [(c, k) for c, k in db.rows(
-        "SELECT column_name, kind FROM userseg_columns WHERE table_name = ? AND usable",
-        [users])]
+    return [
+        (c, k)
+        for c, k in db.rows(
+            "SELECT column_name, kind FROM userseg_columns WHERE table_name = ? AND usable", [users]
+        )
+    ]
 
 
 def build_features(
@@ -109,13 +122,20 @@ def build_features(
     if has_events:
         as_of = as_of or default_as_of(db, events)
         event_sql, feats = event_feature_sql(
-            db, as_of, table=events, session_gap_minutes=config.session_gap_minutes,
-            top_categories=config.top_categories, smoothing=config.smoothing)
+            db,
+            as_of,
+            table=events,
+            session_gap_minutes=config.session_gap_minutes,
+            top_categories=config.top_categories,
+            smoothing=config.smoothing,
+        )
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k in attrs):
-        latest = db.scalar("SELECT max(greatest(" + ", ".join(
-            f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k in attrs if k == "date") +
-            f")) FROM {quote_ident(users)}")
+        latest = db.scalar(
+            "SELECT max(greatest("
+            + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k in attrs if k == "date")
+            + f")) FROM {quote_ident(users)}"
+        )
         as_of = latest.date() + dt.timedelta(days=1) if latest else None
 
     taken = {f.name for f in feats}
@@ -125,8 +145,10 @@ def build_features(
             if as_of is None:
                 continue
             name = f"{col}_days"
-            expr = (f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
-                    f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0")
+            expr = (
+                f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
+                f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0"
+            )
             info = FeatureInfo(name, "numeric", "days", f"days since {col}", "users")
         elif kind == "numeric":
             name, expr = col, f"u.{quote_ident(col)}"
@@ -147,8 +169,11 @@ def build_features(
         raise ConfigError(
             f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
         )
-    keep = [f for f in feats if (config.include is None or f.name in config.include)
-            and f.name not in config.exclude]
+    keep = [
+        f
+        for f in feats
+        if (config.include is None or f.name in config.include) and f.name not in config.exclude
+    ]
     if not keep:
         raise ConfigError("no features left after include/exclude.")
 
@@ -160,27 +185,38 @@ def build_features(
             orphans = db.scalar(
                 f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
                 f"(SELECT DISTINCT user_id FROM {quote_ident(events)} WHERE ts < "
-                f"TIMESTAMP '{as_of.isoformat()}')")
+                f"TIMESTAMP '{as_of.isoformat()}')"
+            )
             if orphans:
-                notes.append(f"{orphans} users of the user table have no events before {as_of}: "
-                             "not segmented")
+                notes.append(
+                    f"{orphans} users of the user table have no events before {as_of}: "
+                    "not segmented"
+                )
     else:
         body = f"SELECT u.user_id, {', '.join(attr_select)} FROM {quote_ident(users)} u"
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
     with db.transaction():
-        db.execute(f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
-                   f"SELECT {cols} FROM ({body}) ORDER BY user_id")
+        db.execute(
+            f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
+            f"SELECT {cols} FROM ({body}) ORDER BY user_id"
+        )
     n_users = int(db.scalar(f"SELECT count(*) FROM {quote_ident(out)}"))
     if n_users == 0:
         raise DataError("the feature table is empty: no users to segment.")
     return FeatureSet(
-        table=out, as_of=as_of, n_users=n_users, features=keep,
-        fingerprint=table_fingerprint(db, out), notes=notes, seconds=time.perf_counter() - t0,
+        table=out,
+        as_of=as_of,
+        n_users=n_users,
+        features=keep,
+        fingerprint=table_fingerprint(db, out),
+        notes=notes,
+        seconds=time.perf_counter() - t0,
     )
 
 
-def load_features(db: Database, features: FeatureSet | None = None,
-                  table: str = "features") -> pd.DataFrame:
+def load_features(
+    db: Database, features: FeatureSet | None = None, table: str = "features"
+) -> pd.DataFrame:
     """The feature table as a DataFrame indexed by ``user_id`` (money as float64 for modelling)."""
     table = features.table if features else table
     db.require_table(table, "run `userseg features` first.")

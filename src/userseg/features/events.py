@@ -91,32 +91,59 @@ def event_feature_sql(
         cols.append(f"{expr} AS {quote_ident(info.name)}")
         feats.append(info)
 
-    add(days.format("max(ts)"), FeatureInfo(
-        "recency_days", "numeric", "days", "days since the user's last event"))
+    add(
+        days.format("max(ts)"),
+        FeatureInfo("recency_days", "numeric", "days", "days since the user's last event"),
+    )
     if has_purchases and has_browse:
         last_buy = days.format("max(ts) FILTER (WHERE event = 'purchase')")
-        add(f"coalesce({last_buy}, {observed_days!r})",
-            FeatureInfo("days_since_purchase", "numeric", "days",
-                        "days since the last purchase (the whole observed window if none)"))
+        add(
+            f"coalesce({last_buy}, {observed_days!r})",
+            FeatureInfo(
+                "days_since_purchase",
+                "numeric",
+                "days",
+                "days since the last purchase (the whole observed window if none)",
+            ),
+        )
     if has_purchases:
-        freq = ("count(DISTINCT order_id) FILTER (WHERE event = 'purchase')" if has_orders
-                else "count(*) FILTER (WHERE event = 'purchase')")
-        add(freq, FeatureInfo("frequency", "numeric", "count",
-                              "number of orders" if has_orders else "number of purchases"))
-        add(f"CAST(coalesce(sum(amount) FILTER (WHERE event IN ('purchase', 'refund')), 0) "
+        freq = (
+            "count(DISTINCT order_id) FILTER (WHERE event = 'purchase')"
+            if has_orders
+            else "count(*) FILTER (WHERE event = 'purchase')"
+        )
+        add(
+            freq,
+            FeatureInfo(
+                "frequency",
+                "numeric",
+                "count",
+                "number of orders" if has_orders else "number of purchases",
+            ),
+        )
+        add(
+            f"CAST(coalesce(sum(amount) FILTER (WHERE event IN ('purchase', 'refund')), 0) "
             f"AS {MONEY})",
-            FeatureInfo("monetary", "numeric", "money", "net spend (purchases minus refunds)"))
-        add(f"coalesce(CAST(sum(amount) FILTER (WHERE event = 'purchase') AS DOUBLE) "
+            FeatureInfo("monetary", "numeric", "money", "net spend (purchases minus refunds)"),
+        )
+        add(
+            f"coalesce(CAST(sum(amount) FILTER (WHERE event = 'purchase') AS DOUBLE) "
             f"/ nullif({freq}, 0), 0)",
-            FeatureInfo("avg_order_value", "numeric", "money",
-                        "average spend per order (0 without orders)"))
-    add(days.format("min(ts)"), FeatureInfo(
-        "tenure_days", "numeric", "days", "days since the user's first event"))
+            FeatureInfo(
+                "avg_order_value", "numeric", "money", "average spend per order (0 without orders)"
+            ),
+        )
+    add(
+        days.format("min(ts)"),
+        FeatureInfo("tenure_days", "numeric", "days", "days since the user's first event"),
+    )
     add("count(*)", FeatureInfo("n_events", "numeric", "count", "number of events"))
-    add("count(DISTINCT CAST(ts AS DATE))",
-        FeatureInfo("active_days", "numeric", "count", "number of days with any event"))
+    add(
+        "count(DISTINCT CAST(ts AS DATE))",
+        FeatureInfo("active_days", "numeric", "count", "number of days with any event"),
+    )
     if has_sessions or has_browse:
-        expr = ("count(DISTINCT session_id)" if has_sessions else "sum(__new_session)")
+        expr = "count(DISTINCT session_id)" if has_sessions else "sum(__new_session)"
         how = "session ids" if has_sessions else f"a {session_gap_minutes:g}-minute inactivity gap"
         add(expr, FeatureInfo("sessions", "numeric", "count", f"number of sessions ({how})"))
     a = float(smoothing)
@@ -125,31 +152,48 @@ def event_feature_sql(
         carts = "count(*) FILTER (WHERE event = 'cart')"
         buys = "count(*) FILTER (WHERE event = 'purchase')"
         n_views, n_carts, n_buys = db.execute(
-            f"SELECT {views}, {carts}, {buys} FROM {window}").fetchone()
+            f"SELECT {views}, {carts}, {buys} FROM {window}"
+        ).fetchone()
+
         # Rates shrunk toward the population rate with a prior of `smoothing` events, so
         # that one view and one cart do not make a user a 100 % converter.
         def rate(num: str, den: str, pop: float) -> str:
             return f"({num} + {a * pop!r}) / ({den} + {a!r})"
 
-        add(rate(carts, views, n_carts / max(n_views, 1)), FeatureInfo(
-            "view_to_cart", "numeric", "ratio", "add-to-carts per product view (smoothed)"))
+        add(
+            rate(carts, views, n_carts / max(n_views, 1)),
+            FeatureInfo(
+                "view_to_cart", "numeric", "ratio", "add-to-carts per product view (smoothed)"
+            ),
+        )
         if has_purchases:
-            add(rate(buys, carts, n_buys / max(n_carts, 1)), FeatureInfo(
-                "cart_to_purchase", "numeric", "ratio", "purchases per add-to-cart (smoothed)"))
-            add(rate(buys, views, n_buys / max(n_views, 1)), FeatureInfo(
-                "view_to_purchase", "numeric", "ratio", "purchases per product view (smoothed)"))
+            add(
+                rate(buys, carts, n_buys / max(n_carts, 1)),
+                FeatureInfo(
+                    "cart_to_purchase", "numeric", "ratio", "purchases per add-to-cart (smoothed)"
+                ),
+            )
+            add(
+                rate(buys, views, n_buys / max(n_views, 1)),
+                FeatureInfo(
+                    "view_to_purchase", "numeric", "ratio", "purchases per product view (smoothed)"
+                ),
+            )
     if has_refunds and has_purchases:
         refunds = "count(*) FILTER (WHERE event = 'refund')"
         purchases = "count(*) FILTER (WHERE event = 'purchase')"
         n_ref, n_pur = db.execute(f"SELECT {refunds}, {purchases} FROM {window}").fetchone()
-        add(f"({refunds} + {a * n_ref / max(n_pur, 1)!r}) / ({purchases} + {a!r})",
-            FeatureInfo("return_rate", "numeric", "ratio", "refunds per purchase (smoothed)"))
+        add(
+            f"({refunds} + {a * n_ref / max(n_pur, 1)!r}) / ({purchases} + {a!r})",
+            FeatureInfo("return_rate", "numeric", "ratio", "refunds per purchase (smoothed)"),
+        )
     if has_rating:
         add("avg(rating)", FeatureInfo("avg_rating", "numeric", "rating", "average rating given"))
     if has_category:
         counts = db.rows(
             f"SELECT category, count(*) FROM {window} WHERE category IS NOT NULL "
-            f"GROUP BY 1 ORDER BY 2 DESC, 1")
+            f"GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
         total = sum(n for _, n in counts)
         top = counts[: int(top_categories)]
         n_cat = "count(category)"
@@ -162,17 +206,26 @@ def event_feature_sql(
                 name += "_"
             used.add(name)
             lit = "'" + cat.replace("'", "''") + "'"
-            add(f"(count(*) FILTER (WHERE category = {lit}) + {a * n / total!r}) / "
+            add(
+                f"(count(*) FILTER (WHERE category = {lit}) + {a * n / total!r}) / "
                 f"({n_cat} + {a!r})",
-                FeatureInfo(name, "numeric", "share",
-                            f"share of the user's events in {cat!r} (smoothed)"))
+                FeatureInfo(
+                    name, "numeric", "share", f"share of the user's events in {cat!r} (smoothed)"
+                ),
+            )
         if len(counts) > len(top):
             in_top = ", ".join("'" + c.replace("'", "''") + "'" for c, _ in top)
-            rest = sum(n for _, n in counts[len(top):]) / total
-            add(f"(count(*) FILTER (WHERE category IS NOT NULL AND category NOT IN ({in_top}))"
+            rest = sum(n for _, n in counts[len(top) :]) / total
+            add(
+                f"(count(*) FILTER (WHERE category IS NOT NULL AND category NOT IN ({in_top}))"
                 f" + {a * rest!r}) / ({n_cat} + {a!r})",
-                FeatureInfo("share_other", "numeric", "share",
-                            "share of the user's events in other categories (smoothed)"))
+                FeatureInfo(
+                    "share_other",
+                    "numeric",
+                    "share",
+                    "share of the user's events in other categories (smoothed)",
+                ),
+            )
 
     source = window
     if not has_sessions and (has_sessions or has_browse):

@@ -33,7 +33,7 @@ _MISSING = "(missing)"
 
 
 def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
-    """A DataFrame view of ``X`` (DataFrame, mapping, or 2-D array); the caller's object is never changed."""
+    """A DataFrame view of ``X`` (DataFrame, mapping or 2-D array); ``X`` is never changed."""
     if isinstance(X, pd.DataFrame):
         return X
     if isinstance(X, dict):
@@ -58,12 +58,15 @@ def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
         bad = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
         raise DataError(
             f"column {name!r} should be numeric; found text such as {bad.iloc[0]!r} "
-            f"in {len(bad)} rows.", details={"column": name, "count": int(len(bad))}
+            f"in {len(bad)} rows.",
+            details={"column": name, "count": len(bad)},
         ) from None
     if np.isinf(values).any():
         n = int(np.isinf(values).sum())
-        raise DataError(f"column {name!r} has {n} infinite values; expected finite numbers.",
-                        details={"column": name, "count": n})
+        raise DataError(
+            f"column {name!r} has {n} infinite values; expected finite numbers.",
+            details={"column": name, "count": n},
+        )
     return values
 
 
@@ -100,17 +103,24 @@ class Preparer(TransformerMixin, BaseEstimator):
     (4, 3)
     """
 
-    def __init__(self, config: PrepareConfig | dict | None = None, *,
-                 categorical: list[str] | None = None,
-                 weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        config: PrepareConfig | dict | None = None,
+        *,
+        categorical: list[str] | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> None:
         self.config = config
         self.categorical = categorical
         self.weights = weights
 
     # -- fitting ---------------------------------------------------------------------
     def _config(self) -> PrepareConfig:
-        return from_dict(PrepareConfig, self.config, "prepare") if not isinstance(
-            self.config, PrepareConfig) else self.config
+        return (
+            from_dict(PrepareConfig, self.config, "prepare")
+            if not isinstance(self.config, PrepareConfig)
+            else self.config
+        )
 
     def fit(self, X: Any, y: Any = None) -> Preparer:
         cfg = self._config()
@@ -132,8 +142,9 @@ class Preparer(TransformerMixin, BaseEstimator):
             if name in forced or _is_categorical(series):
                 step = self._fit_categorical(str(name), series, cfg, w, notes)
             else:
-                step = self._fit_numeric(str(name), _numeric_values(series, str(name)), cfg, w,
-                                         notes)
+                step = self._fit_numeric(
+                    str(name), _numeric_values(series, str(name)), cfg, w, notes
+                )
             if step is not None:
                 steps.append(step)
         if cfg.max_correlation is not None and cfg.max_correlation < 1.0:
@@ -141,29 +152,35 @@ class Preparer(TransformerMixin, BaseEstimator):
         if not any(s.get("out") for s in steps):
             raise DataError(
                 "every feature is constant (or empty): there is nothing to tell users apart by.",
-                details={"notes": notes})
+                details={"notes": notes},
+            )
         self.steps_ = steps
         self.notes_ = notes
         self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
         self.n_features_in_ = len(df.columns)
         return self
 
-    def _prune_correlated(self, df: pd.DataFrame, steps: list[dict[str, Any]],
-                          threshold: float, notes: list[str]) -> None:
+    def _prune_correlated(
+        self, df: pd.DataFrame, steps: list[dict[str, Any]], threshold: float, notes: list[str]
+    ) -> None:
         numeric = [s for s in steps if s["kind"] == "numeric" and s["name"] in s["out"]]
         if len(numeric) < 2:
             return
-        values = pd.DataFrame({s["name"]: self._transform_numeric(s, df[s["name"]])[:, 0]
-                               for s in numeric})
+        values = pd.DataFrame(
+            {s["name"]: self._transform_numeric(s, df[s["name"]])[:, 0] for s in numeric}
+        )
         for name, (kept, r) in correlated_to_drop(values, threshold).items():
             step = next(s for s in numeric if s["name"] == name)
             step["out"] = [o for o in step["out"] if o != name]
             step["dropped"] = {"repeats": kept, "correlation": r}
-            notes.append(f"{name}: left out of the distance, it repeats {kept} "
-                         f"(correlation {r:.2f} > max_correlation {threshold})")
+            notes.append(
+                f"{name}: left out of the distance, it repeats {kept} "
+                f"(correlation {r:.2f} > max_correlation {threshold})"
+            )
 
-    def _fit_numeric(self, name: str, v: np.ndarray, cfg: PrepareConfig, w: float,
-                     notes: list[str]) -> dict[str, Any] | None:
+    def _fit_numeric(
+        self, name: str, v: np.ndarray, cfg: PrepareConfig, w: float, notes: list[str]
+    ) -> dict[str, Any] | None:
         missing = np.isnan(v)
         if missing.all():
             notes.append(f"{name}: no values at all, left out")
@@ -188,9 +205,17 @@ class Preparer(TransformerMixin, BaseEstimator):
                 scale = float(t.std())
         else:
             center, scale = 0.0, 1.0
-        step: dict[str, Any] = {"name": name, "kind": "numeric", "fill": float(fill), "log": log,
-                                "clip": [lo, hi], "center": center, "scale": scale, "weight": w,
-                                "out": [name]}
+        step: dict[str, Any] = {
+            "name": name,
+            "kind": "numeric",
+            "fill": float(fill),
+            "log": log,
+            "clip": [lo, hi],
+            "center": center,
+            "scale": scale,
+            "weight": w,
+            "out": [name],
+        }
         if scale == 0.0 or t.max() == t.min():
             notes.append(f"{name}: constant, left out of the distance")
             step["out"] = []
@@ -198,20 +223,28 @@ class Preparer(TransformerMixin, BaseEstimator):
             notes.append(f"{name}: heavy right tail (skew {_skew(present):.1f}), {log} applied")
         if missing.any() and cfg.indicators:
             p = float(missing.mean())
-            step["indicator"] = {"name": f"{name}_missing", "p": p,
-                                 "scale": float(np.sqrt(cfg.indicator_weight / (p * (1 - p))))}
+            step["indicator"] = {
+                "name": f"{name}_missing",
+                "p": p,
+                "scale": float(np.sqrt(cfg.indicator_weight / (p * (1 - p)))),
+            }
             step["out"] = [*step["out"], f"{name}_missing"]
-            notes.append(f"{name}: {missing.sum()} missing values ({p:.1%}) imputed with the "
-                         f"{cfg.impute}, indicator {name}_missing added")
+            notes.append(
+                f"{name}: {missing.sum()} missing values ({p:.1%}) imputed with the "
+                f"{cfg.impute}, indicator {name}_missing added"
+            )
         return step
 
-    def _fit_categorical(self, name: str, series: pd.Series, cfg: PrepareConfig, w: float,
-                         notes: list[str]) -> dict[str, Any] | None:
+    def _fit_categorical(
+        self, name: str, series: pd.Series, cfg: PrepareConfig, w: float, notes: list[str]
+    ) -> dict[str, Any] | None:
         values = series.astype(object).where(series.notna(), _MISSING).astype(str)
         counts = values.value_counts()
         if len(counts) > cfg.max_cardinality:
-            notes.append(f"{name}: {len(counts)} distinct values (> max_cardinality="
-                         f"{cfg.max_cardinality}), left out; it is identifier-like or free text")
+            notes.append(
+                f"{name}: {len(counts)} distinct values (> max_cardinality="
+                f"{cfg.max_cardinality}), left out; it is identifier-like or free text"
+            )
             return None
         shares = counts / counts.sum()
         keep = [str(v) for v, s in shares.items() if s >= cfg.min_category_share]
@@ -222,13 +255,21 @@ class Preparer(TransformerMixin, BaseEstimator):
             levels.append(_OTHER)
         p = mapped.value_counts(normalize=True).reindex(levels, fill_value=0.0).to_numpy()
         spread = 1.0 - float(np.sum(p**2))  # total variance of the one-hot block
-        step: dict[str, Any] = {"name": name, "kind": "categorical", "levels": levels,
-                                "p": p.tolist(), "weight": w, "out": []}
+        step: dict[str, Any] = {
+            "name": name,
+            "kind": "categorical",
+            "levels": levels,
+            "p": p.tolist(),
+            "weight": w,
+            "out": [],
+        }
         if spread <= 0.0:
             notes.append(f"{name}: a single level, left out of the distance")
             return step
         # Scale the block so its total variance is categorical_weight × one standardised feature.
-        step["scale"] = float(np.sqrt(cfg.categorical_weight / spread)) if cfg.categorical_weight else 0.0
+        step["scale"] = (
+            float(np.sqrt(cfg.categorical_weight / spread)) if cfg.categorical_weight else 0.0
+        )
         if step["scale"] > 0:
             step["out"] = [f"{name}={lvl}" for lvl in levels]
         return step
@@ -247,7 +288,8 @@ class Preparer(TransformerMixin, BaseEstimator):
             raise DataError(
                 f"missing feature column(s) {missing}; the model was fitted on "
                 f"{list(self.feature_names_in_)}.",
-                details={"missing": missing, "available": [str(c) for c in df.columns]})
+                details={"missing": missing, "available": [str(c) for c in df.columns]},
+            )
         blocks: list[np.ndarray] = []
         for step in self.steps_:
             if not step["out"]:
@@ -281,7 +323,7 @@ class Preparer(TransformerMixin, BaseEstimator):
         values = series.astype(object).where(series.notna(), _MISSING).astype(str)
         if _OTHER in levels:
             values = values.where(values.isin(levels), _OTHER)
-        onehot = (values.to_numpy()[:, None] == np.asarray(levels, dtype=object)[None, :])
+        onehot = values.to_numpy()[:, None] == np.asarray(levels, dtype=object)[None, :]
         return (onehot.astype(np.float64) - np.asarray(step["p"])) * step["scale"] * step["weight"]
 
     def output_kinds(self) -> list[str]:
@@ -321,21 +363,29 @@ class Preparer(TransformerMixin, BaseEstimator):
         """The fitted state as plain JSON (format-versioned)."""
         self._check_fitted()
         cfg = self._config()
-        return {"format_version": FORMAT_VERSION, "kind": "preparer",
-                "config": {k: (list(v) if isinstance(v, tuple) else v)
-                           for k, v in cfg.__dict__.items()},
-                "categorical": self.categorical, "weights": self.weights,
-                "steps": self.steps_, "notes": self.notes_,
-                "feature_names_in": [str(c) for c in self.feature_names_in_]}
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "preparer",
+            "config": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()
+            },
+            "categorical": self.categorical,
+            "weights": self.weights,
+            "steps": self.steps_,
+            "notes": self.notes_,
+            "feature_names_in": [str(c) for c in self.feature_names_in_],
+        }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Preparer:
         if state.get("kind") != "preparer" or state.get("format_version") != FORMAT_VERSION:
             raise DataError(
                 f"not a userseg preparer of format {FORMAT_VERSION}: kind={state.get('kind')!r}, "
-                f"format_version={state.get('format_version')!r}.")
-        obj = cls(state["config"], categorical=state.get("categorical"),
-                  weights=state.get("weights"))
+                f"format_version={state.get('format_version')!r}."
+            )
+        obj = cls(
+            state["config"], categorical=state.get("categorical"), weights=state.get("weights")
+        )
         obj.steps_ = state["steps"]
         obj.notes_ = state.get("notes", [])
         obj.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)

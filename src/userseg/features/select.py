@@ -16,8 +16,9 @@ import pandas as pd
 __all__ = ["correlated_to_drop"]
 
 
-def correlated_to_drop(values: pd.DataFrame, threshold: float = 0.9, *, sample: int = 50_000,
-                       random_state: int = 0) -> dict[str, tuple[str, float]]:
+def correlated_to_drop(
+    values: pd.DataFrame, threshold: float = 0.9, *, sample: int = 50_000, random_state: int = 0
+) -> dict[str, tuple[str, float]]:
     """Greedy pruning of highly correlated features.
 
     Parameters

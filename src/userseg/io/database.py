@@ -155,5 +155,7 @@ def _translate_open_error(path: str, exc: duckdb.Error) -> DatabaseError:
             details={"pid": int(match["pid"]) if match else None},
         )
     if "not a valid DuckDB database" in text or "database file" in text.lower():
-        return DatabaseError(f"{path} is not a DuckDB database (or is from another version): {text}")
+        return DatabaseError(
+            f"{path} is not a DuckDB database (or is from another version): {text}"
+        )
     return DatabaseError(f"cannot open database {path}: {text}")

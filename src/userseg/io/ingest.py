@@ -13,7 +13,7 @@ in a numeric column           the import fails (``reject``)
 too many bad rows             import fails above ``max_bad_fraction`` (1 %)
 negative money                kept, as a return (``refund`` event, negative amount)
 future timestamp              row rejected (dropped), or the import fails
-duplicate event rows          dropped (same event id, or identical rows)
+duplicate event rows          dropped (same event id, or identical in every column)
 duplicate user ids            merged: first non-missing value per column
 ============================  ===============================================
 
@@ -39,8 +39,20 @@ __all__ = ["MONEY", "IngestReport", "Issue", "ingest_events", "ingest_users", "s
 #: SQL type of every money value: exact, 8 decimals, 30 integer digits.
 MONEY = "DECIMAL(38, 8)"
 _MAX_EXAMPLES = 5
-_USER_ID_NAMES = ("user_id", "userid", "customer_id", "customerid", "cust_id", "client_id",
-                  "member_id", "account_id", "user", "customer", "client", "id")
+_USER_ID_NAMES = (
+    "user_id",
+    "userid",
+    "customer_id",
+    "customerid",
+    "cust_id",
+    "client_id",
+    "member_id",
+    "account_id",
+    "user",
+    "customer",
+    "client",
+    "id",
+)
 
 
 @dataclass
@@ -56,9 +68,7 @@ class Issue:
     def line(self, *, action: bool = True) -> str:
         """One readable line: count, kind, column, (action), first examples."""
         where = f" in column {self.column!r}" if self.column else ""
-        ex = ", ".join(
-            f"row {e['row']} {e['value']!r}" for e in self.examples[:3] if "value" in e
-        )
+        ex = ", ".join(f"row {e['row']} {e['value']!r}" for e in self.examples[:3] if "value" in e)
         text = f"{self.count} {self.kind.replace('_', ' ')}{where}"
         if action:
             text += f": {self.action}"
@@ -86,7 +96,7 @@ class IngestReport:
 
 
 def sanitize_name(name: str) -> str:
-    """A column name usable as a feature name: lower case, ``[a-z0-9_]``, not starting with a digit."""
+    """A column name usable as a feature name: lower case ``[a-z0-9_]``, no leading digit."""
     clean = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower() or "column"
     return f"c_{clean}" if clean[0].isdigit() else clean
 
@@ -101,8 +111,10 @@ def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) ->
         raise SchemaError(
             f"{where}: column(s) not found: {', '.join(missing)}. "
             f"Available columns: {', '.join(raw_cols)}.",
-            details={"missing": [wanted[r] for r in wanted if wanted[r] not in raw_cols],
-                     "available": raw_cols},
+            details={
+                "missing": [wanted[r] for r in wanted if wanted[r] not in raw_cols],
+                "available": raw_cols,
+            },
         )
 
 
@@ -143,7 +155,9 @@ _MISSING_MARKERS = ("", "na", "n/a", "null", "none", "-", "?")
 def _present(col: str) -> str:
     """SQL: the text column holds something other than a missing-value marker."""
     markers = ", ".join(_lit(m) for m in _MISSING_MARKERS)
-    return f"({quote_ident(col)} IS NOT NULL AND lower(trim({quote_ident(col)})) NOT IN ({markers}))"
+    return (
+        f"({quote_ident(col)} IS NOT NULL AND lower(trim({quote_ident(col)})) NOT IN ({markers}))"
+    )
 
 
 def _user_id_expr(col: str | None) -> str:
@@ -224,7 +238,11 @@ def ingest_events(
             money_expr = _number_expr(mapping.amount, MONEY, policy.max_abs_value)
         elif mapping.price:
             price = _number_expr(mapping.price, MONEY, policy.max_abs_value)
-            qty = _number_expr(mapping.quantity, MONEY, policy.max_abs_value) if mapping.quantity else "1"
+            qty = (
+                _number_expr(mapping.quantity, MONEY, policy.max_abs_value)
+                if mapping.quantity
+                else "1"
+            )
             money_expr = f"({price}) * ({qty})"
         numeric_cols = {
             "amount": (mapping.amount, MONEY),
@@ -233,7 +251,8 @@ def ingest_events(
             "rating": (mapping.rating, "DOUBLE"),
         }
         select = [
-            "__row", "__file",
+            "__row",
+            "__file",
             f"{_user_id_expr(mapping.user_id)} AS user_id",
             f"{_timestamp_expr(mapping.time, mapping.date_format)} AS ts",
             f"{money_expr} AS money" if money_expr else f"CAST(NULL AS {MONEY}) AS money",
@@ -241,7 +260,9 @@ def ingest_events(
         for canon in ("event", "category", "session", "order_id", "event_id"):
             col = mapped.get(canon)
             select.append(
-                f"NULLIF(trim({quote_ident(col)}), '') AS {canon}" if col else f"NULL::VARCHAR AS {canon}"
+                f"NULLIF(trim({quote_ident(col)}), '') AS {canon}"
+                if col
+                else f"NULL::VARCHAR AS {canon}"
             )
         for canon, (col, sql_type) in numeric_cols.items():
             if col:
@@ -249,7 +270,12 @@ def ingest_events(
         # Raw text of every mapped column, for bad-value checks and examples.
         for canon, col in mapped.items():
             select.append(f"{quote_ident(col)} AS {quote_ident('raw_' + canon)}")
-        db.execute(f"CREATE OR REPLACE TEMP TABLE __ev AS SELECT {', '.join(select)} FROM __raw_events")
+        # A hash of the whole source row: "identical rows" are identical in every column,
+        # mapped or not (two order lines of different products can share time and amount).
+        select.append("hash(" + ", ".join(quote_ident(c) for c in raw_cols) + ") AS __row_hash")
+        db.execute(
+            f"CREATE OR REPLACE TEMP TABLE __ev AS SELECT {', '.join(select)} FROM __raw_events"
+        )
 
         # 2. Count what is wrong, per column.
         drop_conditions: list[str] = []
@@ -257,8 +283,14 @@ def ingest_events(
         if n_missing_id == rows_read:
             raise DataError(f"{where}: column {mapping.user_id!r} has no user ids in any row.")
         if n_missing_id:
-            issues.append(Issue("missing_user_id", mapping.user_id, n_missing_id,
-                                "rows dropped (anonymous events)"))
+            issues.append(
+                Issue(
+                    "missing_user_id",
+                    mapping.user_id,
+                    n_missing_id,
+                    "rows dropped (anonymous events)",
+                )
+            )
             drop_conditions.append("user_id IS NULL")
 
         bad_total = 0
@@ -267,10 +299,15 @@ def ingest_events(
         time_policy = policy.for_column(mapping.time)
         if n_bad_time:
             hint = "" if mapping.date_format else " (pass --date-format, e.g. '%d/%m/%Y %H:%M')"
-            issues.append(Issue(
-                "bad_time", mapping.time, n_bad_time,
-                ("rows rejected" if time_policy == "reject" else "rows dropped") + hint,
-                _examples(db, "__ev", bad_time, "raw_time")))
+            issues.append(
+                Issue(
+                    "bad_time",
+                    mapping.time,
+                    n_bad_time,
+                    ("rows rejected" if time_policy == "reject" else "rows dropped") + hint,
+                    _examples(db, "__ev", bad_time, "raw_time"),
+                )
+            )
             drop_conditions.append(bad_time)
             bad_total += n_bad_time
         rejected = [i for i in issues if i.kind == "bad_time" and time_policy == "reject"]
@@ -283,12 +320,18 @@ def ingest_events(
             if not n_bad:
                 continue
             col_policy = policy.for_column(col)
-            action = {"drop": "rows dropped", "impute": "values left missing",
-                      "reject": "rows rejected"}[col_policy]
-            issue = Issue("bad_number", col, n_bad,
-                          f"{action} (expected a number; text, NaN, inf or |x| > "
-                          f"{policy.max_abs_value:g})",
-                          _examples(db, "__ev", cond, "raw_" + canon))
+            action = {
+                "drop": "rows dropped",
+                "impute": "values left missing",
+                "reject": "rows rejected",
+            }[col_policy]
+            issue = Issue(
+                "bad_number",
+                col,
+                n_bad,
+                f"{action} (expected a number; text, NaN, inf or |x| > {policy.max_abs_value:g})",
+                _examples(db, "__ev", cond, "raw_" + canon),
+            )
             issues.append(issue)
             bad_total += n_bad
             if col_policy == "reject":
@@ -309,9 +352,13 @@ def ingest_events(
         future_cond = f"ts > TIMESTAMP {_lit(str(now + dt.timedelta(days=1)))}"
         n_future = int(db.scalar(f"SELECT count(*) FROM __ev WHERE {future_cond}"))
         if n_future:
-            issue = Issue("future_time", mapping.time, n_future,
-                          f"rows rejected (later than {now:%Y-%m-%d %H:%M} UTC)",
-                          _examples(db, "__ev", future_cond, "raw_time"))
+            issue = Issue(
+                "future_time",
+                mapping.time,
+                n_future,
+                f"rows rejected (later than {now:%Y-%m-%d %H:%M} UTC)",
+                _examples(db, "__ev", future_cond, "raw_time"),
+            )
             issues.append(issue)
             if policy.future == "reject":
                 _raise_rejected(where, rows_read, issues, notes, [issue])
@@ -320,8 +367,10 @@ def ingest_events(
         # 3. Classify events; money stays exact; refunds carry negative amounts.
         if mapping.event:
             db.execute("CREATE OR REPLACE TEMP TABLE __event_map (raw VARCHAR, kind VARCHAR)")
-            db.execute("INSERT INTO __event_map VALUES " + ", ".join(
-                f"({_lit(k)}, {_lit(v)})" for k, v in lookup.items()))
+            db.execute(
+                "INSERT INTO __event_map VALUES "
+                + ", ".join(f"({_lit(k)}, {_lit(v)})" for k, v in lookup.items())
+            )
             kind0 = "COALESCE(m.kind, 'other')"
             join = "LEFT JOIN __event_map m ON lower(e.event) = m.raw"
         else:
@@ -331,64 +380,91 @@ def ingest_events(
         money = "e.money"  # NULL where an imputed part was bad
         db.execute(f"""
             CREATE OR REPLACE TEMP TABLE __ev2 AS
-            SELECT e.__row, e.__file, e.user_id, e.ts, e.event AS event_raw,
+            SELECT e.__row, e.__file, e.__row_hash, e.user_id, e.ts, e.event AS event_raw,
                    CASE WHEN {kind0} = 'purchase' AND {money} < 0 THEN 'refund' ELSE {kind0} END
                        AS event,
                    {money} AS money_raw,
-                   {'e.quantity_num' if mapping.quantity else 'NULL::DOUBLE'} AS quantity,
+                   {"e.quantity_num" if mapping.quantity else "NULL::DOUBLE"} AS quantity,
                    e.category, e.session AS session_id,
-                   {'e.rating_num' if mapping.rating else 'NULL::DOUBLE'} AS rating,
+                   {"e.rating_num" if mapping.rating else "NULL::DOUBLE"} AS rating,
                    e.order_id, e.event_id
             FROM __ev e {join}
             WHERE {keep}
         """)
         n_neg = int(db.scalar("SELECT count(*) FROM __ev2 WHERE money_raw < 0"))
         if n_neg:
-            issues.append(Issue("negative_amount", mapping.amount or mapping.price or mapping.quantity,
-                                n_neg, "kept as returns (event 'refund', negative amount)"))
-        n_pos_refund = int(db.scalar(
-            "SELECT count(*) FROM __ev2 WHERE event = 'refund' AND money_raw > 0"))
+            issues.append(
+                Issue(
+                    "negative_amount",
+                    mapping.amount or mapping.price or mapping.quantity,
+                    n_neg,
+                    "kept as returns (event 'refund', negative amount)",
+                )
+            )
+        n_pos_refund = int(
+            db.scalar("SELECT count(*) FROM __ev2 WHERE event = 'refund' AND money_raw > 0")
+        )
         if n_pos_refund:
             notes.append(f"{n_pos_refund} refund events with positive amounts stored as negative")
-        n_rounded = int(db.scalar(
-            f"SELECT count(*) FROM __ev2 WHERE money_raw IS NOT NULL AND money_raw <> round(money_raw, 8)"))
+        n_rounded = int(
+            db.scalar(
+                "SELECT count(*) FROM __ev2 "
+                "WHERE money_raw IS NOT NULL AND money_raw <> round(money_raw, 8)"
+            )
+        )
         if n_rounded:  # pragma: no cover - DECIMAL(38, 8) never carries more than 8 decimals
             notes.append(f"{n_rounded} amounts had more than 8 decimal places")
         if mapping.event:
             unknown = db.rows(
-                "SELECT event_raw, count(*) FROM __ev2 WHERE event = 'other' AND event_raw IS NOT NULL "
-                "GROUP BY 1 ORDER BY 2 DESC LIMIT 5")
+                "SELECT event_raw, count(*) FROM __ev2 "
+                "WHERE event = 'other' AND event_raw IS NOT NULL "
+                "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+            )
             if unknown:
                 n_unknown = int(db.scalar("SELECT count(*) FROM __ev2 WHERE event = 'other'"))
                 names = ", ".join(f"{v!r} ({n})" for v, n in unknown)
-                issues.append(Issue("unknown_event", mapping.event, n_unknown,
-                                    f"kept as activity ('other'): {names}; map them with event_values"))
+                issues.append(
+                    Issue(
+                        "unknown_event",
+                        mapping.event,
+                        n_unknown,
+                        f"kept as activity ('other'): {names}; map them with event_values",
+                    )
+                )
 
         # 4. Duplicates: the same event id, or the same row in every mapped column.
         if mapping.event_id:
             dup_key = "user_id, event_id"
         else:
-            dup_key = "user_id, ts, event_raw, event, money_raw, quantity, category, session_id, rating, order_id"
+            dup_key = (
+                "__row_hash, user_id, ts, event_raw, money_raw, quantity, category, "
+                "session_id, rating, order_id"
+            )
         final = "__ev2"
         if policy.duplicates == "drop":
             db.execute(f"""
                 CREATE OR REPLACE TEMP TABLE __ev3 AS SELECT * FROM __ev2
                 QUALIFY row_number() OVER (PARTITION BY {dup_key} ORDER BY __row) = 1
             """)
-            n_dup = int(db.scalar("SELECT count(*) FROM __ev2") - db.scalar("SELECT count(*) FROM __ev3"))
+            n_dup = int(
+                db.scalar("SELECT count(*) FROM __ev2") - db.scalar("SELECT count(*) FROM __ev3")
+            )
             if n_dup:
-                what = "repeated event ids" if mapping.event_id else "identical rows"
+                what = "repeated event ids" if mapping.event_id else "identical in every column"
                 issues.append(Issue("duplicate_rows", mapping.event_id, n_dup, f"dropped ({what})"))
             final = "__ev3"
         already = ""
         if mode == "append" and db.table_exists(table) and mapping.event_id:
-            already = (f" WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(table)} t "
-                       f"WHERE t.event_id = f.event_id AND t.user_id = f.user_id)")
+            already = (
+                f" WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(table)} t "
+                f"WHERE t.event_id = f.event_id AND t.user_id = f.user_id)"
+            )
 
         # 5. Write.
         body = f"""
             SELECT user_id, ts, event, event_raw,
-                   CAST(CASE WHEN event = 'refund' THEN -abs(money_raw) ELSE money_raw END AS {MONEY})
+                   CAST(CASE WHEN event = 'refund' THEN -abs(money_raw) ELSE money_raw END
+                        AS {MONEY})
                        AS amount,
                    quantity, category, session_id, rating, order_id, event_id
             FROM {final} f{already}
@@ -403,15 +479,24 @@ def ingest_events(
             loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}")) - before
             notes.append(f"appended to {table}")
         if loaded == 0:
-            raise DataError(f"{where}: no valid rows left after validation.",
-                            details={"issues": [asdict(i) for i in issues]})
+            raise DataError(
+                f"{where}: no valid rows left after validation.",
+                details={"issues": [asdict(i) for i in issues]},
+            )
         users = int(db.scalar(f"SELECT count(DISTINCT user_id) FROM {quote_ident(table)}"))
         for tmp in ("__raw_events", "__ev", "__ev2", "__ev3", "__event_map"):
             db.execute(f"DROP TABLE IF EXISTS {tmp}")
 
     return IngestReport(
-        table=table, source=where, rows_read=rows_read, rows_loaded=loaded, users=users,
-        columns=mapped, issues=issues, notes=notes, policy=_policy_dict(policy, now),
+        table=table,
+        source=where,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        users=users,
+        columns=mapped,
+        issues=issues,
+        notes=notes,
+        policy=_policy_dict(policy, now),
         seconds=time.perf_counter() - t0,
     )
 
@@ -422,8 +507,9 @@ def _policy_dict(policy: RowPolicy, now: dt.datetime | None = None) -> dict[str,
     return d
 
 
-def _raise_rejected(where: str, rows_read: int, issues: list[Issue], notes: list[str],
-                    rejected: list[Issue]) -> None:
+def _raise_rejected(
+    where: str, rows_read: int, issues: list[Issue], notes: list[str], rejected: list[Issue]
+) -> None:
     first = rejected[0]
     summary = "; ".join(i.line(action=False) for i in rejected)
     hints = {i.action.split("(pass ")[1].rstrip(")") for i in rejected if "(pass " in i.action}
@@ -432,8 +518,12 @@ def _raise_rejected(where: str, rows_read: int, issues: list[Issue], notes: list
     lead = notes[-1] + ". " if notes else ""
     raise DataError(
         f"{where}: import rejected, nothing written. {lead}{summary}",
-        details={"rows_read": rows_read, "issues": [asdict(i) for i in issues],
-                 "column": first.column, "notes": notes},
+        details={
+            "rows_read": rows_read,
+            "issues": [asdict(i) for i in issues],
+            "column": first.column,
+            "notes": notes,
+        },
     )
 
 
@@ -480,16 +570,23 @@ def ingest_users(
             _require_columns(raw_cols, {"user_id": id_col}, where)
         else:
             id_col = _detect_user_id(raw_cols)
-            notes.append(f"user id column: {id_col!r} (detected)" if id_col
-                         else "no user id column found: users are numbered by row")
+            notes.append(
+                f"user id column: {id_col!r} (detected)"
+                if id_col
+                else "no user id column found: users are numbered by row"
+            )
         wanted = list(mapping.columns) if mapping.columns else [c for c in raw_cols if c != id_col]
         forced: dict[str, str] = {}
-        for kind, cols in (("categorical", mapping.categorical), ("numeric", mapping.numeric),
-                           ("date", mapping.dates)):
+        for kind, cols in (
+            ("categorical", mapping.categorical),
+            ("numeric", mapping.numeric),
+            ("date", mapping.dates),
+        ):
             for c in cols or []:
                 forced[c] = kind
-        _require_columns(raw_cols, {f"column {c}": c for c in [*wanted, *forced, *mapping.exclude]},
-                         where)
+        _require_columns(
+            raw_cols, {f"column {c}": c for c in [*wanted, *forced, *mapping.exclude]}, where
+        )
         wanted = [c for c in wanted if c not in set(mapping.exclude)]
 
         # Profile every column in one scan: how many values are present, numbers, dates, distinct.
@@ -508,7 +605,7 @@ def ingest_users(
         kinds: dict[str, str] = {}
         usable: dict[str, bool] = {}
         for i, c in enumerate(wanted):
-            present, numeric, dates, distinct = prof[4 * i: 4 * i + 4]
+            present, numeric, dates, distinct = prof[4 * i : 4 * i + 4]
             if c in forced:
                 kind = forced[c]
             elif present == 0:
@@ -523,8 +620,10 @@ def ingest_users(
             kinds[c] = kind
             ok = True
             if kind == "categorical" and distinct > 50 and distinct > 0.5 * present:
-                notes.append(f"column {c!r} has ~{distinct} distinct values (identifier-like or "
-                             "free text): stored, but not used as a feature")
+                notes.append(
+                    f"column {c!r} has ~{distinct} distinct values (identifier-like or "
+                    "free text): stored, but not used as a feature"
+                )
                 ok = False
             usable[c] = ok
 
@@ -558,11 +657,18 @@ def ingest_users(
                 continue
             col_policy = policy.for_column(c)
             expected = "a number (not text, NaN, inf or huge)" if kind == "numeric" else "a date"
-            action = {"drop": "rows dropped", "impute": "values left missing (imputed later)",
-                      "reject": "rows rejected"}[col_policy]
-            issue = Issue("bad_number" if kind == "numeric" else "bad_date", c, n_bad,
-                          f"{action}; expected {expected}",
-                          _examples(db, "__raw_users", cond, c))
+            action = {
+                "drop": "rows dropped",
+                "impute": "values left missing (imputed later)",
+                "reject": "rows rejected",
+            }[col_policy]
+            issue = Issue(
+                "bad_number" if kind == "numeric" else "bad_date",
+                c,
+                n_bad,
+                f"{action}; expected {expected}",
+                _examples(db, "__raw_users", cond, c),
+            )
             issues.append(issue)
             if col_policy == "reject":
                 rejected.append(issue)
@@ -582,38 +688,63 @@ def ingest_users(
             _raise_rejected(where, rows_read, issues, notes, rejected)
 
         keep = " AND ".join(f"NOT COALESCE({c}, false)" for c in drop_conditions) or "true"
-        db.execute(f"CREATE OR REPLACE TEMP TABLE __users AS SELECT {', '.join(select)} "
-                   f"FROM __raw_users WHERE {keep}")
+        db.execute(
+            f"CREATE OR REPLACE TEMP TABLE __users AS SELECT {', '.join(select)} "
+            f"FROM __raw_users WHERE {keep}"
+        )
         n_missing = int(db.scalar("SELECT count(*) FROM __users WHERE user_id IS NULL"))
         if n_missing:
             issues.append(Issue("missing_user_id", id_col, n_missing, "rows dropped"))
-        n_dup = int(db.scalar(
-            "SELECT count(*) - count(DISTINCT user_id) FROM __users WHERE user_id IS NOT NULL"))
+        n_dup = int(
+            db.scalar(
+                "SELECT count(*) - count(DISTINCT user_id) FROM __users WHERE user_id IS NOT NULL"
+            )
+        )
         if n_dup:
-            issues.append(Issue("duplicate_user_id", id_col, n_dup,
-                                "merged: first non-missing value per column, in file order"))
+            issues.append(
+                Issue(
+                    "duplicate_user_id",
+                    id_col,
+                    n_dup,
+                    "merged: first non-missing value per column, in file order",
+                )
+            )
         aggs = ", ".join(
             f"first({quote_ident(n)} ORDER BY __row) FILTER (WHERE {quote_ident(n)} IS NOT NULL) "
-            f"AS {quote_ident(n)}" for n in names.values())
+            f"AS {quote_ident(n)}"
+            for n in names.values()
+        )
         db.execute(
             f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
             f"SELECT user_id{', ' + aggs if aggs else ''} FROM __users WHERE user_id IS NOT NULL "
-            f"GROUP BY user_id ORDER BY min(__row)")
+            f"GROUP BY user_id ORDER BY min(__row)"
+        )
         loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}"))
         if loaded == 0:
             raise DataError(f"{where}: no valid rows left after validation.")
-        db.execute("CREATE TABLE IF NOT EXISTS userseg_columns (table_name VARCHAR, "
-                   "column_name VARCHAR, kind VARCHAR, source_column VARCHAR, usable BOOLEAN)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS userseg_columns (table_name VARCHAR, "
+            "column_name VARCHAR, kind VARCHAR, source_column VARCHAR, usable BOOLEAN)"
+        )
         db.execute("DELETE FROM userseg_columns WHERE table_name = ?", [table])
         for c, kind in kinds.items():
-            db.execute("INSERT INTO userseg_columns VALUES (?, ?, ?, ?, ?)",
-                       [table, names[c], kind, c, usable[c]])
+            db.execute(
+                "INSERT INTO userseg_columns VALUES (?, ?, ?, ?, ?)",
+                [table, names[c], kind, c, usable[c]],
+            )
         for tmp in ("__raw_users", "__users"):
             db.execute(f"DROP TABLE IF EXISTS {tmp}")
 
     columns = {"user_id": id_col or "(row number)"} | {names[c]: c for c in kinds}
     return IngestReport(
-        table=table, source=where, rows_read=rows_read, rows_loaded=loaded, users=loaded,
-        columns=columns, issues=issues, notes=notes, policy=_policy_dict(policy),
+        table=table,
+        source=where,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        users=loaded,
+        columns=columns,
+        issues=issues,
+        notes=notes,
+        policy=_policy_dict(policy),
         seconds=time.perf_counter() - t0,
     )

@@ -24,10 +24,17 @@ from userseg.io.database import Database, quote_ident
 __all__ = ["infer_format", "read_raw"]
 
 _SUFFIX_FORMATS = {
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".dat": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".jsonl": "json", ".ndjson": "json", ".json": "json",
-    ".duckdb": "duckdb", ".db": "duckdb",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".dat": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+    ".duckdb": "duckdb",
+    ".db": "duckdb",
 }
 
 
@@ -36,8 +43,9 @@ def infer_format(source: Source) -> str:
     if source.format:
         return source.format
     if source.path and Path(source.path).expanduser().is_dir():
-        raise DataError(f"{source.path}: is a folder; give a file or a glob such as "
-                        f"{source.path}/*.csv.")
+        raise DataError(
+            f"{source.path}: is a folder; give a file or a glob such as {source.path}/*.csv."
+        )
     if source.query:
         return "sql"
     if not source.path:
@@ -47,7 +55,8 @@ def infer_format(source: Source) -> str:
     if fmt is None:
         raise DataError(
             f"cannot tell the format of {source.path} from its suffix; expected one of "
-            f"{sorted(set(_SUFFIX_FORMATS))} or an explicit format (csv, parquet, json, duckdb, sql)."
+            f"{sorted(set(_SUFFIX_FORMATS))} or an explicit format "
+            "(csv, parquet, json, duckdb, sql)."
         )
     return fmt
 
@@ -111,11 +120,17 @@ def _csv_relation(files: list[str], source: Source) -> str:
             seen[n] = seen.get(n, 0) + 1
             unique.append(n if seen[n] == 1 else f"{n}_{seen[n] - 1}")
         cols = "{" + ", ".join(f"{_sql_str(n)}: 'VARCHAR'" for n in unique) + "}"
-        return (f"read_csv({_sql_str(files[0])}, delim = {_sql_str(delim)}, quote = {quote}, "
-                f"escape = {quote}, header = {header}, auto_detect = false, columns = {cols}, "
-                "filename = '__file')")
-    opts = ["all_varchar = true", f"header = {header}", "filename = '__file'",
-            "union_by_name = true"]
+        return (
+            f"read_csv({_sql_str(files[0])}, delim = {_sql_str(delim)}, quote = {quote}, "
+            f"escape = {quote}, header = {header}, auto_detect = false, columns = {cols}, "
+            "filename = '__file')"
+        )
+    opts = [
+        "all_varchar = true",
+        f"header = {header}",
+        "filename = '__file'",
+        "union_by_name = true",
+    ]
     if source.delimiter:
         opts.append(f"delim = {_sql_str(source.delimiter)}")
     if source.quote:
@@ -160,7 +175,9 @@ def read_raw(db: Database, source: Source, name: str) -> list[str]:
         try:
             db.execute(f"ATTACH {_sql_str(source.path)} AS {quote_ident(alias)} (READ_ONLY)")
         except duckdb.Error as exc:
-            raise DataError(f"{source.path}: cannot open as a DuckDB database: {_first(exc)}") from None
+            raise DataError(
+                f"{source.path}: cannot open as a DuckDB database: {_first(exc)}"
+            ) from None
         relation = f"{quote_ident(alias)}.{quote_ident(source.table)}"
     elif fmt == "sql":
         if not source.query:
@@ -173,7 +190,9 @@ def read_raw(db: Database, source: Source, name: str) -> list[str]:
     try:
         cols = [d[0] for d in db.execute(f"SELECT * FROM {relation} LIMIT 0").description]
         data_cols = [c for c in cols if c != "__file"]
-        casts = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in data_cols)
+        casts = ", ".join(
+            f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in data_cols
+        )
         file_expr = "__file" if "__file" in cols else _sql_str(where)
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS "
@@ -200,7 +219,7 @@ def _csv_problem(exc: BaseException) -> str:
     """The informative part of a DuckDB read error: the line, and what was expected there."""
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     marks = ("CSV Error on Line", "Original Line", "Expected Number of Columns")
-    keep = [ln[ln.index(m):] for ln in lines for m in marks if m in ln]
+    keep = [ln[ln.index(m) :] for ln in lines for m in marks if m in ln]
     if keep:
         return "; ".join(keep)
     return _first(exc)

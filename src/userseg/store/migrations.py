@@ -13,37 +13,41 @@ from userseg.io.database import Database
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "runs, models, assignments, profiles, ingests, feature sets", [
-        """CREATE TABLE IF NOT EXISTS userseg_ingests (
+    (
+        1,
+        "runs, models, assignments, profiles, ingests, feature sets",
+        [
+            """CREATE TABLE IF NOT EXISTS userseg_ingests (
             ingest_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL,
             table_name VARCHAR NOT NULL, source VARCHAR, rows_read BIGINT, rows_loaded BIGINT,
             users BIGINT, report JSON)""",
-        """CREATE TABLE IF NOT EXISTS userseg_columns (
+            """CREATE TABLE IF NOT EXISTS userseg_columns (
             table_name VARCHAR, column_name VARCHAR, kind VARCHAR, source_column VARCHAR,
             usable BOOLEAN)""",
-        """CREATE TABLE IF NOT EXISTS userseg_feature_sets (
+            """CREATE TABLE IF NOT EXISTS userseg_feature_sets (
             feature_set_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL,
             table_name VARCHAR NOT NULL, as_of DATE, n_users BIGINT, features JSON,
             config JSON, fingerprint VARCHAR, seconds DOUBLE)""",
-        """CREATE TABLE IF NOT EXISTS userseg_runs (
+            """CREATE TABLE IF NOT EXISTS userseg_runs (
             run_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL, algorithm VARCHAR,
             n_segments INTEGER, n_users BIGINT, feature_set_id INTEGER, config JSON,
             data_fingerprint VARCHAR, metrics JSON, k_choice JSON, timings JSON,
             library_version VARCHAR, notes JSON)""",
-        """CREATE TABLE IF NOT EXISTS userseg_models (
+            """CREATE TABLE IF NOT EXISTS userseg_models (
             run_id INTEGER PRIMARY KEY, format_version INTEGER NOT NULL, kind VARCHAR NOT NULL,
             params JSON NOT NULL)""",
-        """CREATE TABLE IF NOT EXISTS userseg_model_arrays (
+            """CREATE TABLE IF NOT EXISTS userseg_model_arrays (
             run_id INTEGER NOT NULL, name VARCHAR NOT NULL, dtype VARCHAR NOT NULL,
             shape JSON NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name))""",
-        """CREATE TABLE IF NOT EXISTS userseg_assignments (
+            """CREATE TABLE IF NOT EXISTS userseg_assignments (
             run_id INTEGER NOT NULL, user_id VARCHAR NOT NULL, segment INTEGER NOT NULL,
             distance DOUBLE)""",
-        """CREATE TABLE IF NOT EXISTS userseg_profiles (
+            """CREATE TABLE IF NOT EXISTS userseg_profiles (
             run_id INTEGER NOT NULL, segment INTEGER NOT NULL, name VARCHAR NOT NULL,
             name_source VARCHAR NOT NULL, size BIGINT NOT NULL, share DOUBLE NOT NULL,
             profile JSON NOT NULL, PRIMARY KEY (run_id, segment))""",
-    ]),
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -82,6 +86,8 @@ def migrate(db: Database) -> int:
         with db.transaction():
             for sql in statements:
                 db.execute(sql)
-            db.execute("INSERT INTO userseg_schema (version, description) VALUES (?, ?)",
-                       [version, description])
+            db.execute(
+                "INSERT INTO userseg_schema (version, description) VALUES (?, ?)",
+                [version, description],
+            )
     return SCHEMA_VERSION

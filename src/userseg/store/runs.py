@@ -96,8 +96,16 @@ def record_ingest(db: Database, report: IngestReport) -> int:
         ingest_id = _next_id(db, "userseg_ingests", "ingest_id")
         db.execute(
             "INSERT INTO userseg_ingests VALUES (?, current_timestamp, ?, ?, ?, ?, ?, ?)",
-            [ingest_id, report.table, report.source, report.rows_read, report.rows_loaded,
-             report.users, _json(report.to_dict() | {"ingest_id": ingest_id})])
+            [
+                ingest_id,
+                report.table,
+                report.source,
+                report.rows_read,
+                report.rows_loaded,
+                report.users,
+                _json(report.to_dict() | {"ingest_id": ingest_id}),
+            ],
+        )
     report.ingest_id = ingest_id
     return ingest_id
 
@@ -109,14 +117,24 @@ def record_feature_set(db: Database, fs: FeatureSet, config: dict[str, Any]) -> 
         fs.feature_set_id = fid
         db.execute(
             "INSERT INTO userseg_feature_sets VALUES (?, current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
-            [fid, fs.table, fs.as_of, fs.n_users, _json(fs.to_dict()), _json(config),
-             fs.fingerprint, fs.seconds])
+            [
+                fid,
+                fs.table,
+                fs.as_of,
+                fs.n_users,
+                _json(fs.to_dict()),
+                _json(config),
+                fs.fingerprint,
+                fs.seconds,
+            ],
+        )
     return fid
 
 
 def get_feature_set(db: Database, feature_set_id: int) -> FeatureSet:
-    row = db.scalar("SELECT features FROM userseg_feature_sets WHERE feature_set_id = ?",
-                    [feature_set_id])
+    row = db.scalar(
+        "SELECT features FROM userseg_feature_sets WHERE feature_set_id = ?", [feature_set_id]
+    )
     if row is None:
         raise NotFoundError(f"feature set {feature_set_id} not found in {db.path}.")
     return FeatureSet.from_dict(_load_json(row))
@@ -147,48 +165,75 @@ def save_run(
     user_ids = np.asarray(user_ids).astype(str)
     if len(user_ids) != len(segmenter.labels_):
         raise DataError(f"{len(user_ids)} user ids for {len(segmenter.labels_)} labels.")
-    assignments = pa.table({
-        "user_id": pa.array(user_ids, pa.string()),
-        "segment": pa.array(segmenter.labels_.astype(np.int32)),
-        "distance": pa.array(segmenter.distances_.astype(np.float64)),
-    })
+    assignments = pa.table(
+        {
+            "user_id": pa.array(user_ids, pa.string()),
+            "segment": pa.array(segmenter.labels_.astype(np.int32)),
+            "distance": pa.array(segmenter.distances_.astype(np.float64)),
+        }
+    )
     notes = list(getattr(segmenter, "notes_", []))
     with db.transaction():
         run_id = _next_id(db, "userseg_runs", "run_id")
         db.execute(
-            "INSERT INTO userseg_runs VALUES (?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, segmenter.algorithm, segmenter.n_segments_, len(user_ids),
-             feature_set.feature_set_id if feature_set else None, _json(config),
-             feature_set.fingerprint if feature_set else "", _json(segmenter.metrics_),
-             _json(segmenter.k_choice_), _json(timings or segmenter.timings_), __version__,
-             _json(notes)])
-        db.execute("INSERT INTO userseg_models VALUES (?, ?, ?, ?)",
-                   [run_id, params["format_version"], params["kind"], _json(params)])
+            "INSERT INTO userseg_runs VALUES "
+            "(?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                segmenter.algorithm,
+                segmenter.n_segments_,
+                len(user_ids),
+                feature_set.feature_set_id if feature_set else None,
+                _json(config),
+                feature_set.fingerprint if feature_set else "",
+                _json(segmenter.metrics_),
+                _json(segmenter.k_choice_),
+                _json(timings or segmenter.timings_),
+                __version__,
+                _json(notes),
+            ],
+        )
+        db.execute(
+            "INSERT INTO userseg_models VALUES (?, ?, ?, ?)",
+            [run_id, params["format_version"], params["kind"], _json(params)],
+        )
         for name, arr in arrays.items():
             arr = np.ascontiguousarray(arr)
-            db.execute("INSERT INTO userseg_model_arrays VALUES (?, ?, ?, ?, ?)",
-                       [run_id, name, arr.dtype.str, _json(list(arr.shape)), arr.tobytes()])
+            db.execute(
+                "INSERT INTO userseg_model_arrays VALUES (?, ?, ?, ?, ?)",
+                [run_id, name, arr.dtype.str, _json(list(arr.shape)), arr.tobytes()],
+            )
         db.con.register("__assignments", assignments)
         try:
-            db.execute(f"INSERT INTO userseg_assignments SELECT {run_id}, user_id, segment, "
-                       "distance FROM __assignments")
+            db.execute(
+                f"INSERT INTO userseg_assignments SELECT {run_id}, user_id, segment, "
+                "distance FROM __assignments"
+            )
         finally:
             db.con.unregister("__assignments")
         for p in segmenter.profiles_:
-            db.execute("INSERT INTO userseg_profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [run_id, p.segment, p.name, p.name_source, p.size, p.share,
-                        _json(p.to_dict())])
+            db.execute(
+                "INSERT INTO userseg_profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, p.segment, p.name, p.name_source, p.size, p.share, _json(p.to_dict())],
+            )
     return run_id
 
 
 def _run_from_row(row: dict[str, Any]) -> Run:
     return Run(
-        run_id=int(row["run_id"]), created_at=row["created_at"], algorithm=row["algorithm"],
-        n_segments=int(row["n_segments"]), n_users=int(row["n_users"]),
-        feature_set_id=row["feature_set_id"], config=_load_json(row["config"]) or {},
-        data_fingerprint=row["data_fingerprint"], metrics=_load_json(row["metrics"]) or {},
-        k_choice=_load_json(row["k_choice"]) or {}, timings=_load_json(row["timings"]) or {},
-        library_version=row["library_version"], notes=_load_json(row["notes"]) or [],
+        run_id=int(row["run_id"]),
+        created_at=row["created_at"],
+        algorithm=row["algorithm"],
+        n_segments=int(row["n_segments"]),
+        n_users=int(row["n_users"]),
+        feature_set_id=row["feature_set_id"],
+        config=_load_json(row["config"]) or {},
+        data_fingerprint=row["data_fingerprint"],
+        metrics=_load_json(row["metrics"]) or {},
+        k_choice=_load_json(row["k_choice"]) or {},
+        timings=_load_json(row["timings"]) or {},
+        library_version=row["library_version"],
+        notes=_load_json(row["notes"]) or [],
     )
 
 
@@ -212,8 +257,10 @@ def get_run(db: Database, run_id: int | None = None) -> Run:
 
 
 def load_profiles(db: Database, run_id: int) -> list[SegmentProfile]:
-    rows = db.rows("SELECT profile, name, name_source FROM userseg_profiles WHERE run_id = ? "
-                   "ORDER BY segment", [run_id])
+    rows = db.rows(
+        "SELECT profile, name, name_source FROM userseg_profiles WHERE run_id = ? ORDER BY segment",
+        [run_id],
+    )
     profiles = []
     for prof, name, source in rows:
         p = SegmentProfile.from_dict(_load_json(prof))
@@ -230,7 +277,8 @@ def load_model(db: Database, run_id: int) -> Segmenter:
         raise NotFoundError(f"run {run_id} has no stored model.")
     arrays = {}
     for name, dtype, shape, data in db.rows(
-            "SELECT name, dtype, shape, data FROM userseg_model_arrays WHERE run_id = ?", [run_id]):
+        "SELECT name, dtype, shape, data FROM userseg_model_arrays WHERE run_id = ?", [run_id]
+    ):
         dt_ = np.dtype(dtype)
         if dt_.kind not in _ARRAY_KINDS:
             raise DataError(f"model array {name!r} of run {run_id} has unsupported dtype {dtype}.")
@@ -242,8 +290,11 @@ def load_model(db: Database, run_id: int) -> Segmenter:
 
 
 def load_assignments(db: Database, run_id: int) -> pd.DataFrame:
-    return db.execute("SELECT user_id, segment, distance FROM userseg_assignments "
-                      "WHERE run_id = ? ORDER BY user_id", [run_id]).df()
+    return db.execute(
+        "SELECT user_id, segment, distance FROM userseg_assignments "
+        "WHERE run_id = ? ORDER BY user_id",
+        [run_id],
+    ).df()
 
 
 def rename_segment(db: Database, run_id: int, segment: int, name: str) -> None:
@@ -253,9 +304,14 @@ def rename_segment(db: Database, run_id: int, segment: int, name: str) -> None:
         raise DataError("a segment name cannot be empty.")
     get_run(db, run_id)
     with db.transaction():
-        n = db.scalar("SELECT count(*) FROM userseg_profiles WHERE run_id = ? AND segment = ?",
-                      [run_id, segment])
+        n = db.scalar(
+            "SELECT count(*) FROM userseg_profiles WHERE run_id = ? AND segment = ?",
+            [run_id, segment],
+        )
         if not n:
             raise NotFoundError(f"run {run_id} has no segment {segment}.")
-        db.execute("UPDATE userseg_profiles SET name = ?, name_source = 'user' "
-                   "WHERE run_id = ? AND segment = ?", [name, run_id, segment])
+        db.execute(
+            "UPDATE userseg_profiles SET name = ?, name_source = 'user' "
+            "WHERE run_id = ? AND segment = ?",
+            [name, run_id, segment],
+        )

@@ -1,0 +1,5 @@
+"""``python -m userseg.cli``: the same as the ``userseg`` command."""
+
+from userseg.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""Generate the CLI reference (``docs/cli.md``) from the Typer app itself.
+
+``make docs`` writes it; a test fails when the committed file and the app
+disagree, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def cli_reference() -> str:
+    """The Markdown reference of every ``userseg`` command (the same text as ``--help``)."""
+    from userseg.cli import app
+
+    group = typer.main.get_command(app)
+    ctx = typer.Context(group, info_name="userseg")
+    lines = [
+        "# `userseg` command reference",
+        "",
+        "Generated from the application by `make docs` (`python -m userseg.docgen`); "
+        "a test keeps it in sync.",
+        "",
+        "Every command takes `--db PATH` (or `$USERSEG_DB`; default `userseg.duckdb`) and "
+        "`--json`. Exit status: 0 success, 2 bad input or configuration, 1 a bug.",
+        "",
+    ]
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        sub = typer.Context(cmd, info_name=name, parent=ctx)
+        lines += [
+            f"## `userseg {name}`",
+            "",
+            (cmd.help or "").strip(),
+            "",
+            "```",
+            cmd.get_usage(sub).strip(),
+            "```",
+            "",
+            "| option | meaning |",
+            "| --- | --- |",
+        ]
+        for param in cmd.params:
+            if param.name == "help":
+                continue
+            record = param.get_help_record(sub)
+            if record is None:  # an argument: its help lives on the parameter
+                record = (param.name.upper(), getattr(param, "help", "") or "")
+            opts, text = record
+            text = " ".join(text.split()).replace("|", "\\|")
+            lines.append(f"| `{opts}` | {text} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(cli_reference(), end="")

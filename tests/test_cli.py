@@ -1,0 +1,247 @@
+"""Every command through Typer's runner: tables for people, JSON for scripts, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from userseg.cli import app
+
+runner = CliRunner()
+EVENT_FLAGS = [
+    "--user-id",
+    "user_id",
+    "--time",
+    "timestamp",
+    "--event",
+    "event_type",
+    "--amount",
+    "amount",
+    "--category",
+    "category",
+    "--session",
+    "session_id",
+    "--rating",
+    "rating",
+    "--order-id",
+    "order_id",
+    "--event-id",
+    "event_id",
+]
+
+
+def run(*args: str) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def js(result) -> object:
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, demo_files) -> Path:
+    """A database with the small demo imported, featured and fitted once (run 1)."""
+    db = tmp_path_factory.mktemp("cli") / "shop.duckdb"
+    assert run("ingest", demo_files["events"], "--db", db, *EVENT_FLAGS).exit_code == 0
+    assert run("ingest", demo_files["users"], "--kind", "users", "--db", db).exit_code == 0
+    assert run("features", "--db", db).exit_code == 0
+    res = run("fit", "--db", db, "--k-max", "8")
+    assert res.exit_code == 0, res.output
+    return db
+
+
+@pytest.fixture
+def fresh(fitted, tmp_path) -> Path:
+    """A private copy of the fitted database, for tests that change it."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(fitted, copy)
+    return copy
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.startswith("userseg ")
+    res = run("--help")
+    assert res.exit_code == 0
+    for cmd in (
+        "demo",
+        "ingest",
+        "features",
+        "fit",
+        "report",
+        "runs",
+        "segments",
+        "assign",
+        "rename",
+        "run",
+    ):
+        assert cmd in res.stdout
+
+
+def test_ingest_prints_counts_and_data_quality(demo_files, tmp_path) -> None:
+    res = run("ingest", demo_files["events"], "--db", tmp_path / "x.duckdb", *EVENT_FLAGS)
+    assert res.exit_code == 0, res.output
+    assert "rows loaded" in res.stdout and "data quality" in res.stdout
+    assert "bad number" in res.stdout and "future time" in res.stdout
+
+
+def test_ingest_json(demo_files, tmp_path) -> None:
+    res = run("ingest", demo_files["users"], "--db", tmp_path / "x.duckdb", "--json")
+    assert res.exit_code == 0
+    rep = js(res)
+    assert rep["table"] == "users" and rep["rows_loaded"] == 3000
+    assert {i["kind"] for i in rep["issues"]} == {"duplicate_user_id"}
+
+
+def test_features_json(fresh) -> None:
+    res = run("features", "--db", fresh, "--as-of", "2026-07-01", "--exclude", "age", "--json")
+    assert res.exit_code == 0, res.output
+    fs = js(res)
+    assert fs["as_of"] == "2026-07-01" and fs["feature_set_id"] == 2
+    assert "age" not in [f["name"] for f in fs["features"]]
+
+
+def test_fit_table_and_json(fresh) -> None:
+    res = run("fit", "--db", fresh, "--k", "4")
+    assert res.exit_code == 0, res.output
+    assert "Run 2: 4 segments" in res.stdout and "run id: 2" in res.stdout
+    res = run("fit", "--db", fresh, "--k", "3", "--json", "--prepare", "scale=robust")
+    run_ = js(res)
+    assert run_["run_id"] == 3 and run_["n_segments"] == 3
+    assert run_["config"]["prepare"]["scale"] == "robust"
+    assert len(run_["segments"]) == 3 and run_["segments"][0]["name"]
+
+
+def test_fit_gmm_and_param(fresh) -> None:
+    res = run(
+        "fit",
+        "--db",
+        fresh,
+        "--algorithm",
+        "gmm",
+        "--k",
+        "3",
+        "--param",
+        "covariance_type=diag",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    assert js(res)["algorithm"] == "gmm"
+
+
+def test_report_runs_segments(fitted, tmp_path) -> None:
+    out = tmp_path / "r" / "report.html"
+    res = run("report", "--db", fitted, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert out.exists() and (tmp_path / "r" / "report-heatmap.png").exists()
+    res = run("report", "1", "--db", fitted, "--out", tmp_path / "b.html", "--json")
+    assert js(res)["report"].endswith("b.html")
+    runs = js(run("runs", "--db", fitted, "--json"))
+    assert runs[0]["run_id"] == 1 and runs[0]["n_users"] == 3000
+    assert "silhouette" in run("runs", "--db", fitted).stdout
+    segs = js(run("segments", "--db", fitted, "--json"))
+    assert sum(s["size"] for s in segs) == 3000
+    assert "what sets it apart" in run("segments", "1", "--db", fitted).stdout
+
+
+def test_rename(fresh) -> None:
+    res = run("rename", "1", "0", "Best customers", "--db", fresh)
+    assert res.exit_code == 0 and "Best customers" in res.stdout
+    assert js(run("segments", "--db", fresh, "--json"))[0]["name"] == "Best customers"
+    res = run("rename", "1", "42", "x", "--db", fresh)
+    assert res.exit_code == 2 and "has no segment 42" in res.stderr
+
+
+def test_assign_scores_new_users(fitted, tmp_path) -> None:
+    from userseg.pipeline import open_db
+
+    db = open_db(fitted)
+    feats = db.execute("SELECT * FROM features ORDER BY user_id LIMIT 20").df()
+    labels = (
+        db.execute(
+            "SELECT segment FROM userseg_assignments WHERE run_id = 1 ORDER BY user_id LIMIT 20"
+        )
+        .df()["segment"]
+        .tolist()
+    )
+    db.close()
+    src = tmp_path / "new.csv"
+    feats.to_csv(src, index=False)
+    res = run("assign", src, "--run", "1", "--db", fitted, "--json")
+    assert res.exit_code == 0, res.output
+    got = js(res)["assignments"]
+    assert [a["segment"] for a in got] == labels  # same users, same segments
+    assert got[0]["user_id"] == feats.user_id[0] and got[0]["name"]
+    out = tmp_path / "scored.parquet"
+    res = run("assign", src, "--db", fitted, "--out", out)
+    assert res.exit_code == 0 and "20 users scored" in res.stdout
+    assert pd.read_parquet(out).segment.tolist() == labels
+    assert "segment" in run("assign", src, "--db", fitted).stdout
+
+
+def test_assign_bad_input(fitted, tmp_path) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text("user_id,recency_days\nu1,3\n")
+    res = run("assign", src, "--db", fitted)
+    assert res.exit_code == 2 and "missing feature column(s)" in res.stderr
+    res = run("assign", src, "--db", fitted, "--out", tmp_path / "x.xlsx")
+    assert res.exit_code == 2
+
+
+def test_run_pipeline_file(demo_files, tmp_path) -> None:
+    cfg = tmp_path / "pipeline.yaml"
+    cfg.write_text(
+        f"database: shop.duckdb\n"
+        f"events:\n  path: {demo_files['events']}\n"
+        "  columns: {user_id: user_id, time: timestamp, event: event_type, amount: amount,\n"
+        "            category: category, event_id: event_id, order_id: order_id}\n"
+        f"users:\n  path: {demo_files['users']}\n"
+        "fit: {k_min: 3, k_max: 7}\nreport: {out: out/report.html}\n"
+    )
+    res = run("run", cfg)
+    assert res.exit_code == 0, res.output
+    assert "segments of 3,000 users" in res.stdout
+    assert (tmp_path / "out" / "report.html").exists() and (tmp_path / "shop.duckdb").exists()
+    res = run("run", cfg, "--json")
+    summary = js(res)
+    assert summary["run"]["run_id"] == 2 and summary["report"].endswith("report.html")
+
+
+def test_demo_command(tmp_path) -> None:
+    res = run("demo", "--users", "400", "--out", tmp_path / "d", "--json")
+    assert res.exit_code == 0, res.output
+    out = js(res)
+    assert out["n_users"] == 400 and Path(out["report"]).exists()
+    assert {"generate", "total"} <= set(out["seconds"])
+    res = run("demo", "--users", "50", "--out", tmp_path / "e", "--no-run")
+    assert res.exit_code == 0 and (tmp_path / "e" / "events.csv").exists()
+
+
+def test_json_errors_have_one_shape(tmp_path) -> None:
+    res = run("report", "--db", tmp_path / "empty.duckdb", "--json")
+    assert res.exit_code == 2
+    err = js(res)["error"]
+    assert set(err) == {"code", "message", "details"} and err["code"] == "not_found"
+
+
+def test_usage_errors_exit_2(tmp_path) -> None:
+    assert run("fit", "--k", "three").exit_code == 2
+    assert run("nonsense").exit_code == 2
+    res = run("fit", "--db", tmp_path / "x.duckdb", "--param", "novalue")
+    assert res.exit_code == 2 and "key=value" in res.stderr
+
+
+def test_internal_errors_exit_1(monkeypatch, tmp_path) -> None:
+    import userseg.pipeline as pipeline
+
+    def bug(*a, **k):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(pipeline, "features", bug)
+    res = run("features", "--db", tmp_path / "x.duckdb")
+    assert res.exit_code == 1
+    assert "internal error (a bug in userseg): ZeroDivisionError: oops" in res.stderr
