@@ -83,8 +83,11 @@ def test_layers_never_import_a_later_layer() -> None:
         "cluster",
         "explain",
         "segmenter",
+        "monitor",
         "store",
+        "live",
         "pipeline",
+        "serve",
         "cli",
     ]
     src = REPO / "src" / "userseg"

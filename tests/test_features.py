@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from userseg.config import EventMapping, FeatureConfig, RowPolicy, Source
@@ -144,3 +145,22 @@ def test_transaction_log_without_event_column(write) -> None:
 def test_nothing_to_build() -> None:
     with pytest.raises(DataError, match="run `userseg ingest` first"):
         build_features(Database(":memory:"))
+
+
+def test_compute_features_rebuilds_the_training_rows(log_db, write) -> None:
+    from userseg.features.build import compute_features
+
+    p = write(
+        "u.csv", "user,region,signup,recency_days\na,north,2023-12-01,1\nb,south,2024-01-01,2\n"
+    )
+    ingest_users(log_db, Source(path=str(p)))
+    fs = build_features(log_db, FeatureConfig(as_of=dt.date(2024, 1, 21)))
+    table = load_features(log_db, fs)
+    again = compute_features(log_db, fs, ["b", "a", "nobody"], as_of=dt.datetime(2024, 1, 21))
+    assert list(again.columns) == [f.name for f in fs.features]
+    assert sorted(again.index) == ["a", "b"]  # users without events are absent
+    pd.testing.assert_frame_equal(again.loc[["a", "b"]], table.loc[["a", "b"]], check_dtype=False)
+    # by default recency is measured just after the latest event in the table
+    live = compute_features(log_db, fs, ["a"])
+    # a's last event: 01-08 09:00; the latest in the table: c's, 01-20 08:00
+    assert live.loc["a", "recency_days"] == pytest.approx(12 - 1 / 24 + 1 / 86400, abs=1e-6)

@@ -12,7 +12,8 @@ from userseg.explain.profiles import Distinction, SegmentProfile, profile_segmen
 
 def _p(seg, dists, means=None):
     ds = [Distinction(f, z, "higher" if z > 0 else "lower", v, pv) for f, z, v, pv in dists]
-    return SegmentProfile(seg, 10, 0.1, means or {}, {}, {}, ds)
+    population = {f: pv for f, _, _, pv in dists}
+    return SegmentProfile(seg, 10, 0.1, means or {}, {}, {}, ds, population=population)
 
 
 @pytest.mark.parametrize(

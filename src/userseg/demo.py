@@ -15,18 +15,28 @@ user table, so they cannot leak into the features.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from userseg.config import EventMapping, UserMapping
 from userseg.errors import ConfigError
 
-__all__ = ["EVENT_MAPPING", "PERSONAS", "USER_MAPPING", "Persona", "generate", "write_demo"]
+__all__ = [
+    "EVENT_MAPPING",
+    "PERSONAS",
+    "USER_MAPPING",
+    "Persona",
+    "generate",
+    "two_period_scenario",
+    "write_demo",
+]
 
 CATEGORIES = ("electronics", "home", "fashion", "beauty", "books", "sports", "toys", "grocery")
 END = dt.datetime(2026, 6, 30, 20, 0)  # the last moment of simulated activity
@@ -168,7 +178,12 @@ def _persona_mix(personas: tuple[Persona, ...]) -> np.ndarray:
 
 
 def generate(
-    n_users: int = 50_000, *, seed: int = 0, messy: bool = True
+    n_users: int = 50_000,
+    *,
+    seed: int = 0,
+    messy: bool = True,
+    personas: tuple[Persona, ...] = PERSONAS,
+    id_prefix: str = "u",
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Simulate users, events and the persona truth; returns three Arrow tables.
 
@@ -180,14 +195,18 @@ def generate(
         Everything is reproducible from the seed.
     messy : bool
         Add the duplicates, bad rows and missing values of a real export.
+    personas : tuple of Persona
+        The persona mix (default :data:`PERSONAS`).
+    id_prefix : str
+        Prefix of user, session, order and event ids (to combine simulations).
     """
     if n_users < 10:
         raise ConfigError(f"n_users={n_users} should be >= 10.")
     rng = np.random.default_rng(seed)
-    P = len(PERSONAS)
-    persona = rng.choice(P, size=n_users, p=_persona_mix(PERSONAS))
+    P = len(personas)
+    persona = rng.choice(P, size=n_users, p=_persona_mix(personas))
     par = {
-        f: np.array([getattr(p, f) for p in PERSONAS], dtype=np.float64)
+        f: np.array([getattr(p, f) for p in personas], dtype=np.float64)
         for f in ("sessions", "views", "cart", "buy", "aov", "returns", "rating", "age")
     }
     # Each user's own version of their persona: multiplicative noise makes personas overlap.
@@ -198,8 +217,8 @@ def generate(
     u_buy = np.clip(par["buy"][persona] * jitter(0.2), 0.0, 1.0)
     u_aov = par["aov"][persona] * jitter(0.3)
     u_ret = np.clip(par["returns"][persona] * jitter(0.3), 0.0, 0.9)
-    act_from = np.array([rng.uniform(*PERSONAS[p].active_from) for p in persona])
-    act_until = np.array([rng.uniform(*PERSONAS[p].active_until) for p in persona])
+    act_from = np.array([rng.uniform(*personas[p].active_from) for p in persona])
+    act_until = np.array([rng.uniform(*personas[p].active_until) for p in persona])
     act_until = np.minimum(act_until, act_from - 1.0)
 
     # Sessions: at least one per user, times uniform over the user's active span.
@@ -218,11 +237,11 @@ def generate(
     # One-time buyers and new users have bought once: their earliest session is a purchase.
     by_user_then_oldest = np.lexsort((-s_days_before, s_user))
     earliest = by_user_then_oldest[np.cumsum(n_sess) - n_sess]
-    must = np.array([p.first_purchase for p in PERSONAS])[persona]
+    must = np.array([p.first_purchase for p in personas])[persona]
     forced = earliest[must]
     s_carts[forced] = np.maximum(s_carts[forced], 1)
     s_buy[forced] = True
-    cat_p = np.array([p.categories for p in PERSONAS])
+    cat_p = np.array([p.categories for p in personas])
     cat_p = cat_p / cat_p.sum(axis=1, keepdims=True)
     cum = np.cumsum(cat_p, axis=1)
     s_cat = (rng.uniform(size=len(s_user))[:, None] > cum[persona[s_user]]).sum(axis=1)
@@ -246,7 +265,9 @@ def generate(
     spend[whales] *= rng.uniform(10, 40, whales.sum())
     amount[buys] = np.round(np.maximum(spend, 0.5), 2)
     order_id = np.full(len(e_sess), "", dtype=object)
-    order_id[buys] = np.char.add("o", np.arange(1, len(buys) + 1).astype(str)).astype(object)
+    order_id[buys] = np.char.add(id_prefix + "o", np.arange(1, len(buys) + 1).astype(str)).astype(
+        object
+    )
 
     # Refunds and ratings follow some purchases, days later.
     ret = buys[rng.uniform(size=len(buys)) < u_ret[s_user[e_sess[buys]]]]
@@ -269,12 +290,14 @@ def generate(
     ts = np.datetime64(s_start, "s") - all_secs.astype("timedelta64[s]")
     order = np.argsort(ts, kind="stable")
 
-    user_ids = np.char.add("u", np.arange(1, n_users + 1).astype(str)).astype(object)
+    user_ids = np.char.add(id_prefix, np.arange(1, n_users + 1).astype(str)).astype(object)
     amount_text = np.where(np.isnan(all_amount), "", np.char.mod("%.2f", np.nan_to_num(all_amount)))
     rating_text = np.where(np.isnan(all_rating), "", np.char.mod("%.0f", np.nan_to_num(all_rating)))
-    session_ids = np.char.add("s", (all_sess + 1).astype(str))
+    session_ids = np.char.add(id_prefix + "s", (all_sess + 1).astype(str))
     cols = {
-        "event_id": np.char.add("e", np.arange(1, len(order) + 1).astype(str)).astype(object),
+        "event_id": np.char.add(id_prefix + "e", np.arange(1, len(order) + 1).astype(str)).astype(
+            object
+        ),
         "user_id": user_ids[all_user[order]],
         "timestamp": np.datetime_as_string(ts[order], unit="s").astype(object),
         "event_type": names[all_kind[order]],
@@ -323,7 +346,7 @@ def generate(
     truth = pa.table(
         {
             "user_id": user_ids,
-            "persona": np.array([p.name for p in PERSONAS], dtype=object)[persona],
+            "persona": np.array([p.name for p in personas], dtype=object)[persona],
         }
     )
     return pa.table(users), pa.table(cols), truth
@@ -376,3 +399,48 @@ def write_demo(
         pacsv.write_csv(table, tmp)
         tmp.replace(path)
     return paths
+
+
+def two_period_scenario(n_users: int = 6000, *, seed: int = 0) -> dict[str, object]:
+    """The shop over two months, for testing stable ids across a refit.
+
+    Month 1 ends 30 days before the end of the simulation. In month 2 a
+    marketing push brings many new users (the ``new_users`` persona grows
+    about twofold), and every serial returner deletes their account (the
+    ``serial_returners`` persona vanishes from the data). Other personas go on
+    unchanged.
+
+    Returns
+    -------
+    dict
+        ``month1`` and ``months12``: event tables (Arrow) of the two fits;
+        ``users``: user attributes; ``truth``: persona per user;
+        ``cut``: the end of month 1 (datetime).
+    """
+    cut = END - dt.timedelta(days=30)
+    # new users who joined 30-60 days before the end exist in month 1 already
+    base_personas = tuple(
+        dataclasses.replace(p, active_from=(3, 60)) if p.name == "new_users" else p
+        for p in PERSONAS
+    )
+    users, events, truth = generate(n_users, seed=seed, messy=False, personas=base_personas)
+    push = tuple(
+        dataclasses.replace(p, share=1.0 if p.name == "new_users" else 0.0) for p in PERSONAS
+    )
+    users2, events2, truth2 = generate(
+        n_users // 8, seed=seed + 1, messy=False, personas=push, id_prefix="g"
+    )
+    ts = pc.strptime(events["timestamp"], format="%Y-%m-%d %H:%M:%S", unit="s")
+    month1 = events.filter(pc.less(ts, pa.scalar(cut, pa.timestamp("s"))))
+    gone = pc.is_in(
+        events["user_id"],
+        value_set=truth.filter(pc.equal(truth["persona"], "serial_returners"))["user_id"],
+    )
+    months12 = pa.concat_tables([events.filter(pc.invert(gone)), events2])
+    return {
+        "month1": month1,
+        "months12": months12,
+        "users": pa.concat_tables([users, users2]),
+        "truth": pa.concat_tables([truth, truth2]),
+        "cut": cut,
+    }

@@ -40,11 +40,13 @@ from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport, ingest_events, ingest_users
 from userseg.io.readers import read_raw
+from userseg.monitor.matching import Matching, match_segments
 from userseg.segmenter import Segmenter
 from userseg.store import (
     get_feature_set,
     get_run,
     latest_feature_set,
+    load_assignments,
     load_model,
     load_profiles,
     open_database,
@@ -53,7 +55,16 @@ from userseg.store import (
     save_run,
 )
 
-__all__ = ["assign", "features", "fit", "ingest", "open_db", "report", "run_pipeline"]
+__all__ = [
+    "assign",
+    "features",
+    "fit",
+    "ingest",
+    "open_db",
+    "read_feature_rows",
+    "report",
+    "run_pipeline",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -115,8 +126,15 @@ def fit(
     *,
     feature_set_id: int | None = None,
     progress: Progress | None = None,
+    previous_run: int | str | None = None,
 ) -> tuple[int, Segmenter]:
-    """Segment the users of a feature set (the latest by default) and store the run."""
+    """Segment the users of a feature set (the latest by default) and store the run.
+
+    With ``previous_run`` (a run id, or ``"latest"``) the new segments are
+    matched to that run's: the same groups keep their ids and names, and the
+    matches (kept, appeared, gone) and the migration matrix are stored with
+    the run (see :mod:`userseg.monitor.matching`).
+    """
     config = config or FitConfig()
     config.validate()
     prepare = prepare or PrepareConfig()
@@ -140,6 +158,11 @@ def fit(
     seg.fit(df, progress=progress)
     seg.notes_ = [*fs.notes, *seg.notes_]
     timings = dict(seg.timings_)
+    matching = None
+    if previous_run is not None:
+        prev_id = None if previous_run == "latest" else int(previous_run)
+        if prev_id is not None or db.scalar("SELECT count(*) FROM userseg_runs"):
+            matching = _match_to(db, get_run(db, prev_id).run_id, df.index, seg)
     t1 = time.perf_counter()
     run_id = save_run(
         db,
@@ -153,6 +176,7 @@ def fit(
             "as_of": fs.as_of,
         },
         timings=timings,
+        matching=matching,
     )
     timings["store"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
@@ -161,6 +185,25 @@ def fit(
         [pd.Series(timings).to_json(), run_id],
     )
     return run_id, seg
+
+
+def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) -> Matching:
+    """Match a fitted segmenter to a stored run and renumber it with the stable ids."""
+    prev_assign = load_assignments(db, previous_run).set_index("user_id")["segment"]
+    prev_profiles = load_profiles(db, previous_run)
+    next_id = int(db.scalar("SELECT coalesce(max(segment), -1) + 1 FROM userseg_profiles"))
+    matching = match_segments(
+        prev_assign,
+        pd.Series(seg.labels_, index=users.astype(str)),
+        previous_names={p.segment: (p.name, p.name_source) for p in prev_profiles},
+        current_names=list(seg.names_),
+        previous_means=pd.DataFrame({p.segment: p.means for p in prev_profiles}).T,
+        current_means=pd.DataFrame({p.segment: p.means for p in seg.profiles_}).T,
+        next_id=next_id,
+    )
+    matching.previous_run_id = previous_run
+    seg.renumber(matching.ids, names=matching.names)
+    return matching
 
 
 def _data_quality(db: Database, feature_set: FeatureSet | None) -> list[dict[str, Any]]:
@@ -217,6 +260,27 @@ def assign(
     """
     run = get_run(db, run_id)
     model = load_model(db, run.run_id)
+    ids, X = read_feature_rows(source, model, user_id=user_id)
+    labels, dist = model.predict_with_distance(X)
+    names = {int(s): model.name_of(int(s)) for s in np.unique(labels)}
+    return pd.DataFrame(
+        {
+            "user_id": ids,
+            "segment": labels,
+            "name": [names[int(s)] for s in labels],
+            "distance": dist,
+        }
+    )
+
+
+def read_feature_rows(
+    source: Source, model: Segmenter, *, user_id: str | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read per-user feature rows from a file and check them against a model's features.
+
+    Returns the user ids and the feature frame (numeric columns parsed); text
+    in a numeric column is an error naming the column and the first row.
+    """
     scratch = Database(":memory:")
     try:
         cols = read_raw(scratch, source, "__assign")
@@ -235,8 +299,8 @@ def assign(
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(
-            f"{source.describe()}: missing feature column(s) {missing}; run {run.run_id}"
-            f" was fitted on {needed}.",
+            f"{source.describe()}: missing feature column(s) {missing}; the model was "
+            f"fitted on {needed}.",
             details={"missing": missing, "available": cols},
         )
     X = frame[needed].copy()
@@ -253,16 +317,8 @@ def assign(
                     details={"column": step["name"], "count": int(bad.sum())},
                 )
             X[step["name"]] = num.astype("float64")
-    labels, dist = model.predict_with_distance(X)
-    names = np.array([*model.names_, "noise"], dtype=object)
-    return pd.DataFrame(
-        {
-            "user_id": ids,
-            "segment": labels,
-            "name": names[np.where(labels >= 0, labels, len(model.names_))],
-            "distance": dist,
-        }
-    )
+    X.index = pd.Index(np.asarray(ids).astype(str), name="user_id")
+    return ids, X
 
 
 def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from userseg.cluster.assigners import (
 from userseg.config import PrepareConfig
 from userseg.errors import ConfigError, DataError, NotFittedError
 from userseg.evaluate.choose import choose_k
+from userseg.evaluate.drift import baseline as population_baseline
 from userseg.evaluate.indices import (
     calinski_harabasz_from_stats,
     davies_bouldin_from_stats,
@@ -269,12 +270,25 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.assigner_ = assigner
         self.labels_ = labels
         self.n_segments_ = len(order)
+        self.segment_ids_ = np.arange(len(order), dtype=np.int64)
         _, self.distances_ = assigner.predict(Z)
 
         t2 = time.perf_counter()
         self.metrics_ = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
         self.metrics_["scored_on"] = self.scored_on_
         timings["evaluate"] = time.perf_counter() - t2
+        categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
+        kept = labels >= 0
+        self.baseline_ = {
+            # what the training users looked like, for drift checks later
+            "features": population_baseline(df, categorical),
+            "segment_shares": {
+                int(s): float(c) / len(labels)
+                for s, c in zip(*np.unique(labels[kept], return_counts=True), strict=True)
+            },
+            "distance_p99": float(np.quantile(self.distances_[kept], 0.99)) if kept.any() else 0.0,
+            "n_users": len(labels),
+        }
         t3 = time.perf_counter()
         self._explain(df, labels)
         timings["explain"] = time.perf_counter() - t3
@@ -291,6 +305,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         from userseg.cluster import KMeans
 
         params = dict(self.algorithm_params or {})
+        # Several seedings per k: one bad local optimum at one k would distort the choice
+        # of k (a dip in silhouette), and at segmentation sizes the extra fits are cheap.
+        params.setdefault("n_init", 4 if len(Z) <= 200_000 else 2)
         if len(ks) == 1:
             km = KMeans(n_clusters=ks[0], random_state=seed, **params).fit(Z)
             row = _score(S, km.labels_, None, sample=self.silhouette_sample, seed=seed)
@@ -391,9 +408,62 @@ class Segmenter(ClusterMixin, BaseEstimator):
             raise NotFittedError("this Segmenter is not fitted yet; call fit first.")
 
     def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Segment and distance to it for each user of ``X`` (raw features, as in fit)."""
+        """Segment id and distance to it for each user of ``X`` (raw features, as in fit)."""
         self._check_fitted()
-        return self.assigner_.predict(self.preparer_.transform(X))
+        index, dist = self.assigner_.predict(self.preparer_.transform(X))
+        return self._ids(index), dist
+
+    def _ids(self, index: np.ndarray) -> np.ndarray:
+        """Segment ids of assigner indices (noise, -1, stays -1)."""
+        ids = np.asarray(self.segment_ids_, dtype=np.int64)
+        return np.where(index >= 0, ids[np.maximum(index, 0)], -1)
+
+    def name_of(self, segment: int) -> str:
+        """The name of segment id ``segment`` ("noise" for -1)."""
+        self._check_fitted()
+        if segment < 0:
+            return "noise"
+        return self.names_[int(np.flatnonzero(self.segment_ids_ == segment)[0])]
+
+    def renumber(self, ids: Any, names: dict[int, str] | None = None) -> None:
+        """Give the segments stable ids (and optionally inherited names).
+
+        Parameters
+        ----------
+        ids : sequence of int
+            The id of each segment, in the current order (``ids[i]`` replaces
+            ``segment_ids_[i]``); distinct, non-negative.
+        names : dict, optional
+            id → name kept from a previous model version (marked as inherited).
+        """
+        self._check_fitted()
+        ids = np.asarray(ids, dtype=np.int64)
+        if (
+            ids.shape != (self.n_segments_,)
+            or len(set(ids.tolist())) != len(ids)
+            or (ids < 0).any()
+        ):
+            raise ConfigError(
+                f"ids must be {self.n_segments_} distinct non-negative integers; "
+                f"got {ids.tolist()}."
+            )
+        old = np.asarray(self.segment_ids_)
+        position = {int(o): i for i, o in enumerate(old)}
+        if hasattr(self, "labels_"):  # a model loaded from the store has no training labels
+            lut = np.full(int(old.max()) + 1, -1, dtype=np.int64)
+            lut[old] = ids
+            self.labels_ = np.where(self.labels_ >= 0, lut[np.maximum(self.labels_, 0)], -1)
+        for p in self.profiles_:
+            p.segment = int(ids[position[p.segment]])
+            if names and p.segment in names:
+                p.name, p.name_source = names[p.segment][0], names[p.segment][1]
+        if getattr(self, "baseline_", None):
+            shares = self.baseline_["segment_shares"]
+            self.baseline_["segment_shares"] = {
+                int(ids[position[int(s)]]): v for s, v in shares.items() if int(s) in position
+            }
+        self.segment_ids_ = ids
+        self.names_ = [p.name for p in self.profiles_]
 
     def predict(self, X: Any) -> np.ndarray:
         """Segment of each user of ``X`` (-1: noise, for density models)."""
@@ -426,7 +496,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 self.names_ = [q.name for q in self.profiles_]
                 return
         raise ConfigError(
-            f"segment {segment} does not exist; segments are 0..{self.n_segments_ - 1}."
+            f"segment {segment} does not exist; segments are {sorted(self.segment_ids_.tolist())}."
         )
 
     # -- persistence ----------------------------------------------------------------
@@ -446,9 +516,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "preparer": self.preparer_.to_dict(),
             "assigner": assigner_params,
             "n_segments": self.n_segments_,
+            "segment_ids": [int(i) for i in self.segment_ids_],
             "names": self.names_,
             "metrics": self.metrics_,
             "k_choice": self.k_choice_,
+            "baseline": getattr(self, "baseline_", None),
         }
         return params, {f"assigner.{k}": v for k, v in arrays.items()}
 
@@ -473,9 +545,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
             {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("assigner.")},
         )
         obj.n_segments_ = int(params["n_segments"])
+        obj.segment_ids_ = np.asarray(
+            params.get("segment_ids", range(obj.n_segments_)), dtype=np.int64
+        )
         obj.names_ = list(params["names"])
         obj.metrics_ = params.get("metrics", {})
         obj.k_choice_ = params.get("k_choice", {})
+        if params.get("baseline") is not None:
+            obj.baseline_ = params["baseline"]
         obj.profiles_ = profiles or []
         obj.feature_names_in_ = obj.preparer_.feature_names_in_
         obj.n_features_in_ = len(obj.feature_names_in_)

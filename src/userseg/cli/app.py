@@ -462,11 +462,19 @@ def fit(
         Path | None,
         typer.Option("--config", help="Pipeline file whose fit and prepare sections to use."),
     ] = None,
+    previous: Annotated[
+        str | None,
+        typer.Option(
+            "--previous",
+            help="Run id (or 'latest') to keep segment ids from: the "
+            "same groups keep their id and name.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
     from userseg import pipeline
-    from userseg.store import get_run
+    from userseg.store import get_matching, get_run
 
     with render.errors(as_json):
         if config is not None:
@@ -490,13 +498,22 @@ def fit(
         try:
             with render.progress(not as_json) as bar:
                 run_id, seg = pipeline.fit(
-                    db_, fit_cfg, prep_cfg, feature_set_id=feature_set, progress=bar
+                    db_,
+                    fit_cfg,
+                    prep_cfg,
+                    feature_set_id=feature_set,
+                    progress=bar,
+                    previous_run=previous,
                 )
             run = get_run(db_, run_id)
+            matching = get_matching(db_, run_id)
         finally:
             db_.close()
         if as_json:
-            render.print_json(run.to_dict() | {"segments": [p.to_dict() for p in seg.profiles_]})
+            render.print_json(
+                run.to_dict()
+                | {"segments": [p.to_dict() for p in seg.profiles_], "matching": matching}
+            )
             return
         render.console.print(
             render.segments_table(
@@ -515,6 +532,10 @@ def fit(
                 f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
             )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+        if matching is not None:
+            from userseg.cli.ops_cmds import _matching_tables
+
+            _matching_tables(matching)
         render.console.print(f"run id: {run_id}")
 
 
@@ -736,3 +757,12 @@ def run_cmd(
         )
         render.console.print(f"Why {run_['n_segments']}: {run_['k_choice'].get('reason', '')}")
         render.console.print(f"Report: {summary['report']}\nDatabase: {summary['database']}")
+
+
+def _register_more() -> None:
+    from userseg.cli import ops_cmds
+
+    ops_cmds.register(app)
+
+
+_register_more()

@@ -13,7 +13,14 @@ import numpy as np
 
 from userseg.explain.profiles import SegmentProfile
 
-__all__ = ["heatmap_matrix", "heatmap_png", "k_choice_figure", "k_choice_png", "sizes_figure"]
+__all__ = [
+    "heatmap_matrix",
+    "heatmap_png",
+    "k_choice_figure",
+    "k_choice_png",
+    "migration_png",
+    "sizes_figure",
+]
 
 _ZMAX = 2.5  # colour scale saturates here: a z of 2.5 or more is "very different" anyway
 
@@ -173,3 +180,43 @@ def k_choice_figure(k_choice: dict[str, Any]):
         )
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def migration_png(
+    rows: list[str],
+    columns: list[str],
+    counts: list[list[int]],
+    *,
+    title: str = "Where the users of each old segment went",
+) -> bytes:
+    """Migration matrix as a heatmap: each row (an old segment) in shares of its users."""
+    plt = _plt()
+    counts_arr = np.asarray(counts, dtype=np.float64)
+    shares = counts_arr / np.maximum(counts_arr.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(
+        figsize=(max(5.0, 0.9 * len(columns) + 3), max(3.0, 0.5 * len(rows) + 2)), dpi=110
+    )
+    im = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("new segment")
+    ax.set_ylabel("previous segment")
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if counts_arr[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    f"{int(counts_arr[i, j]):,}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if shares[i, j] > 0.6 else "black",
+                )
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="share of the row's users")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -74,14 +74,14 @@ def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
     so even when its frequency is not far from the average in z.
     """
     strong = [d for d in p.distinctions if abs(d.z) >= _MIN_Z]
-    freq = next((d for d in p.distinctions if d.feature == "frequency"), None)
+    seg_f, pop_f = p.means.get("frequency"), p.population.get("frequency")
     if (
-        freq is not None
-        and freq not in strong
-        and freq.z < 0
-        and p.means.get("frequency", 9.0) < 1.6 <= freq.population_value
+        seg_f is not None
+        and pop_f is not None
+        and seg_f < 1.6 <= pop_f
+        and not any(d.feature == "frequency" for d in strong)
     ):
-        strong.append(freq)
+        strong.append(Distinction("frequency", -_MIN_Z, "lower", seg_f, pop_f))
     found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p))]
     adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
     adjs = [(0, text) for *_, text in adjs]

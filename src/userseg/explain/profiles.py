@@ -47,6 +47,7 @@ class SegmentProfile:
     distinctions: list[Distinction] = field(default_factory=list)
     name: str = ""
     name_source: str = "generated"
+    population: dict[str, float] = field(default_factory=dict)  # population means
 
     @property
     def top_features(self) -> list[Distinction]:
@@ -124,6 +125,7 @@ def profile_segments(
     }
     cat_pop_share = {c: v.value_counts(normalize=True) for c, v in cat_pop.items()}
 
+    population = {c: float(v) for c, v in pop_means.items()}
     profiles = []
     for seg in sorted(int(s) for s in np.unique(labels) if s >= 0):
         mask = labels == seg
@@ -169,5 +171,7 @@ def profile_segments(
                         )
                     )
         dist.sort(key=lambda d: -abs(d.z))
-        profiles.append(SegmentProfile(seg, size, size / n, means, zs, cats, dist))
+        profiles.append(
+            SegmentProfile(seg, size, size / n, means, zs, cats, dist, population=population)
+        )
     return profiles

@@ -17,10 +17,22 @@ import pandas as pd
 
 from userseg.config import FeatureConfig
 from userseg.errors import ConfigError, DataError
-from userseg.features.events import FeatureInfo, default_as_of, event_feature_sql
+from userseg.features.events import (
+    FeatureInfo,
+    FeatureSpec,
+    default_as_of,
+    event_feature_sql,
+    spec_from_data,
+)
 from userseg.io.database import Database, quote_ident
 
-__all__ = ["FeatureSet", "build_features", "load_features", "table_fingerprint"]
+__all__ = [
+    "FeatureSet",
+    "build_features",
+    "compute_features",
+    "load_features",
+    "table_fingerprint",
+]
 
 
 @dataclass
@@ -35,6 +47,7 @@ class FeatureSet:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     feature_set_id: int | None = None
+    spec: FeatureSpec | None = None  # how event features were built, to build them again alike
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +59,7 @@ class FeatureSet:
             "fingerprint": self.fingerprint,
             "notes": self.notes,
             "seconds": self.seconds,
+            "spec": self.spec.to_dict() if self.spec else None,
         }
 
     @classmethod
@@ -59,6 +73,7 @@ class FeatureSet:
             notes=list(d.get("notes", [])),
             seconds=float(d.get("seconds", 0.0)),
             feature_set_id=d.get("feature_set_id"),
+            spec=FeatureSpec.from_dict(d["spec"]) if d.get("spec") else None,
         )
 
 
@@ -81,6 +96,113 @@ def _attribute_columns(db: Database, users: str) -> list[tuple[str, str]]:
             "SELECT column_name, kind FROM userseg_columns WHERE table_name = ? AND usable", [users]
         )
     ]
+
+
+def _attribute_parts(
+    attrs: list[tuple[str, str]], as_of: dt.date | dt.datetime | None, taken: set[str]
+) -> tuple[list[str], list[FeatureInfo]]:
+    """SQL select expressions (over alias ``u``) and descriptions of the attribute features."""
+    select: list[str] = []
+    infos: list[FeatureInfo] = []
+    taken = set(taken)
+    for col, kind in attrs:
+        if kind == "date":
+            if as_of is None:
+                continue
+            name = f"{col}_days"
+            expr = (
+                f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
+                f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0"
+            )
+            info = FeatureInfo(name, "numeric", "days", f"days since {col}", "users")
+        elif kind == "numeric":
+            name, expr = col, f"u.{quote_ident(col)}"
+            info = FeatureInfo(name, "numeric", "value", col.replace("_", " "), "users")
+        else:
+            name, expr = col, f"u.{quote_ident(col)}"
+            info = FeatureInfo(name, "categorical", "category", col.replace("_", " "), "users")
+        if name in taken:  # an attribute named like an event feature keeps both, renamed
+            name = f"{name}_attr"
+            info = FeatureInfo(name, info.kind, info.unit, info.description, info.source)
+        taken.add(name)
+        select.append(f"{expr} AS {quote_ident(name)}")
+        infos.append(info)
+    return select, infos
+
+
+def _feature_body(event_sql: str | None, attr_select: list[str], users: str | None) -> str:
+    """One row per user: event features (if any) left-joined with attributes (if any)."""
+    if event_sql is not None:
+        attr_part = ", " + ", ".join(attr_select) if attr_select else ""
+        join = f"LEFT JOIN {quote_ident(users)} u USING (user_id)" if users else ""
+        return f"SELECT e.*{attr_part} FROM ({event_sql}) e {join}"
+    return f"SELECT u.user_id, {', '.join(attr_select)} FROM {quote_ident(users)} u"
+
+
+def compute_features(
+    db: Database,
+    fs: FeatureSet,
+    user_ids: list[str],
+    *,
+    as_of: dt.datetime | None = None,
+    events: str = "events",
+    users: str = "users",
+) -> pd.DataFrame:
+    """Features of some users, built exactly as feature set ``fs`` built them (for scoring).
+
+    Parameters
+    ----------
+    fs : FeatureSet
+        The feature set a model was fitted on: its spec (categories, smoothing
+        priors) and its list of features are reused, so a user gets the same
+        numbers the model saw in training for the same events.
+    user_ids : list of str
+    as_of : datetime, optional
+        Recency is measured at this moment; default: just after the latest
+        event in the table (data time, not the wall clock, so replays and
+        tests behave like live traffic).
+
+    Returns
+    -------
+    DataFrame indexed by user_id, columns in ``fs.features`` order (users
+    without events are absent).
+    """
+    if not user_ids:
+        return pd.DataFrame(columns=[f.name for f in fs.features]).rename_axis("user_id")
+    ids = ", ".join("('" + str(u).replace("'", "''") + "')" for u in user_ids)
+    id_sql = f"SELECT * FROM (VALUES {ids}) v(user_id)"
+    event_sql = None
+    event_names: set[str] = set()
+    if fs.spec is None and any(f.source == "events" for f in fs.features):
+        raise DataError(
+            f"feature set {fs.feature_set_id} does not record how its event features were "
+            "built (an older userseg made it); run `userseg features` and fit again."
+        )
+    if fs.spec is not None:
+        db.require_table(events, "the model was fitted on events: ingest some first.")
+        if as_of is None:
+            last = db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
+            as_of = (last or dt.datetime(1970, 1, 1)) + dt.timedelta(seconds=1)
+        event_sql, infos = event_feature_sql(fs.spec, as_of, table=events, users=id_sql)
+        event_names = {f.name for f in infos}
+    has_users = db.table_exists(users)
+    attrs = _attribute_columns(db, users) if has_users else []
+    attr_as_of = as_of if as_of is not None else fs.as_of
+    attr_select, _ = _attribute_parts(attrs, attr_as_of, event_names)
+    if event_sql is None:
+        users_part = f"(SELECT * FROM {quote_ident(users)} WHERE user_id IN ({id_sql}))"
+        body = f"SELECT u.user_id, {', '.join(attr_select)} FROM {users_part} u"
+    else:
+        body = _feature_body(event_sql, attr_select, users if has_users else None)
+    frame = db.execute(f"SELECT * FROM ({body})").df().set_index("user_id")
+    missing = [f.name for f in fs.features if f.name not in frame.columns]
+    for name in missing:  # an attribute column absent from this database
+        frame[name] = np.nan
+    frame = frame[[f.name for f in fs.features]]
+    for f in fs.features:
+        if f.kind == "numeric":
+            frame[f.name] = pd.to_numeric(frame[f.name]).astype(np.float64)
+    return frame
 
 
 def build_features(
@@ -119,9 +241,10 @@ def build_features(
     notes: list[str] = []
     feats: list[FeatureInfo] = []
     as_of = config.as_of
+    spec: FeatureSpec | None = None
     if has_events:
         as_of = as_of or default_as_of(db, events)
-        event_sql, feats = event_feature_sql(
+        spec = spec_from_data(
             db,
             as_of,
             table=events,
@@ -129,6 +252,7 @@ def build_features(
             top_categories=config.top_categories,
             smoothing=config.smoothing,
         )
+        event_sql, feats = event_feature_sql(spec, as_of, table=events)
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k in attrs):
         latest = db.scalar(
@@ -138,30 +262,8 @@ def build_features(
         )
         as_of = latest.date() + dt.timedelta(days=1) if latest else None
 
-    taken = {f.name for f in feats}
-    attr_select: list[str] = []
-    for col, kind in attrs:
-        if kind == "date":
-            if as_of is None:
-                continue
-            name = f"{col}_days"
-            expr = (
-                f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
-                f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0"
-            )
-            info = FeatureInfo(name, "numeric", "days", f"days since {col}", "users")
-        elif kind == "numeric":
-            name, expr = col, f"u.{quote_ident(col)}"
-            info = FeatureInfo(name, "numeric", "value", col.replace("_", " "), "users")
-        else:
-            name, expr = col, f"u.{quote_ident(col)}"
-            info = FeatureInfo(name, "categorical", "category", col.replace("_", " "), "users")
-        if name in taken:
-            name = f"{name}_attr"
-            info = FeatureInfo(name, info.kind, info.unit, info.description, info.source)
-        taken.add(name)
-        attr_select.append(f"{expr} AS {quote_ident(name)}")
-        feats.append(info)
+    attr_select, attr_infos = _attribute_parts(attrs, as_of, {f.name for f in feats})
+    feats = [*feats, *attr_infos]
 
     wanted = [f.name for f in feats]
     unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
@@ -177,23 +279,20 @@ def build_features(
     if not keep:
         raise ConfigError("no features left after include/exclude.")
 
-    if has_events:
-        attr_part = ", " + ", ".join(attr_select) if attr_select else ""
-        join = f"LEFT JOIN {quote_ident(users)} u USING (user_id)" if has_users else ""
-        body = f"SELECT e.*{attr_part} FROM ({event_sql}) e {join}"
-        if has_users:
-            orphans = db.scalar(
-                f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
-                f"(SELECT DISTINCT user_id FROM {quote_ident(events)} WHERE ts < "
-                f"TIMESTAMP '{as_of.isoformat()}')"
+    body = _feature_body(
+        event_sql if has_events else None, attr_select, users if has_users else None
+    )
+    if has_events and has_users:
+        orphans = db.scalar(
+            f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
+            f"(SELECT DISTINCT user_id FROM {quote_ident(events)} WHERE ts < "
+            f"TIMESTAMP '{as_of.isoformat()}')"
+        )
+        if orphans:
+            notes.append(
+                f"{orphans} users of the user table have no events before {as_of}: "
+                "not segmented"
             )
-            if orphans:
-                notes.append(
-                    f"{orphans} users of the user table have no events before {as_of}: "
-                    "not segmented"
-                )
-    else:
-        body = f"SELECT u.user_id, {', '.join(attr_select)} FROM {quote_ident(users)} u"
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
     with db.transaction():
         db.execute(
@@ -211,6 +310,7 @@ def build_features(
         fingerprint=table_fingerprint(db, out),
         notes=notes,
         seconds=time.perf_counter() - t0,
+        spec=spec,
     )
 
 

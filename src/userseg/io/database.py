@@ -76,8 +76,8 @@ class Database:
         return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
 
     def scalar(self, sql: str, params: Any = None) -> Any:
-        row = self.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        rows = self.execute(sql, params).fetchall()  # consume the whole result (DuckDB 2)
+        return rows[0][0] if rows else None
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         return self.execute(sql, params).fetchall()

@@ -9,6 +9,7 @@ from userseg.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from userseg.store.runs import (
     Run,
     get_feature_set,
+    get_matching,
     get_run,
     latest_feature_set,
     list_runs,
@@ -25,6 +26,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Run",
     "get_feature_set",
+    "get_matching",
     "get_run",
     "latest_feature_set",
     "list_runs",

@@ -48,6 +48,30 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             profile JSON NOT NULL, PRIMARY KEY (run_id, segment))""",
         ],
     ),
+    (
+        2,
+        "API keys, live user segments and their history, segment matches, stream offsets",
+        [
+            """CREATE TABLE IF NOT EXISTS userseg_api_keys (
+            key_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, key_hash VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, last_used_at TIMESTAMP)""",
+            """CREATE TABLE IF NOT EXISTS userseg_user_segments (
+            user_id VARCHAR PRIMARY KEY, run_id INTEGER NOT NULL, segment INTEGER NOT NULL,
+            distance DOUBLE, updated_at TIMESTAMP NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_segment_history (
+            user_id VARCHAR NOT NULL, run_id INTEGER NOT NULL, segment INTEGER NOT NULL,
+            changed_at TIMESTAMP NOT NULL, reason VARCHAR)""",
+            """CREATE TABLE IF NOT EXISTS userseg_segment_matches (
+            run_id INTEGER NOT NULL, previous_run_id INTEGER NOT NULL, segment INTEGER,
+            previous_segment INTEGER, status VARCHAR NOT NULL, jaccard DOUBLE, detail JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_run_matchings (
+            run_id INTEGER PRIMARY KEY, previous_run_id INTEGER NOT NULL,
+            matching JSON NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_stream_offsets (
+            source VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL,
+            updated_at TIMESTAMP NOT NULL)""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -28,6 +28,7 @@ from userseg.segmenter import Segmenter
 __all__ = [
     "Run",
     "get_feature_set",
+    "get_matching",
     "get_run",
     "latest_feature_set",
     "list_runs",
@@ -156,6 +157,7 @@ def save_run(
     feature_set: FeatureSet | None,
     config: dict[str, Any],
     timings: dict[str, float] | None = None,
+    matching: Any = None,
 ) -> int:
     """Store a fitted segmenter as a new run (record, model, assignments, profiles) atomically."""
     params, arrays = segmenter.to_state()
@@ -211,6 +213,28 @@ def save_run(
             )
         finally:
             db.con.unregister("__assignments")
+        if matching is not None:
+            for m in matching.matches:
+                db.execute(
+                    "INSERT INTO userseg_segment_matches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        matching.previous_run_id,
+                        m.segment,
+                        m.previous_segment,
+                        m.status,
+                        m.jaccard,
+                        _json(m.to_dict()),
+                    ],
+                )
+            notes.append(
+                f"segment ids matched to run {matching.previous_run_id} ({matching.method})"
+            )
+            db.execute("UPDATE userseg_runs SET notes = ? WHERE run_id = ?", [_json(notes), run_id])
+            db.execute(
+                "INSERT INTO userseg_run_matchings VALUES (?, ?, ?)",
+                [run_id, matching.previous_run_id, _json(matching.to_dict())],
+            )
         for p in segmenter.profiles_:
             db.execute(
                 "INSERT INTO userseg_profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -287,6 +311,12 @@ def load_model(db: Database, run_id: int) -> Segmenter:
     seg = Segmenter.from_state(_load_json(row), arrays, profiles)
     seg.names_ = [p.name for p in profiles] or seg.names_
     return seg
+
+
+def get_matching(db: Database, run_id: int) -> dict[str, Any] | None:
+    """How a run's segments were matched to its previous version (None for a fresh run)."""
+    row = db.scalar("SELECT matching FROM userseg_run_matchings WHERE run_id = ?", [run_id])
+    return _load_json(row) if row is not None else None
 
 
 def load_assignments(db: Database, run_id: int) -> pd.DataFrame:

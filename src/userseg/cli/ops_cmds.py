@@ -1,0 +1,281 @@
+"""Commands for segments in production: ``compare``, ``drift``, ``refresh``, ``stream``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from userseg.cli import render
+from userseg.config import FitConfig, Source, load_pipeline
+
+Db = Annotated[
+    Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
+DEFAULT_DB = Path("userseg.duckdb")
+
+
+def _open(db: Path):
+    from userseg.pipeline import open_db
+
+    return open_db(db)
+
+
+def _matching_tables(m: dict[str, Any]) -> None:
+    rows = [
+        [
+            x["status"],
+            "" if x["previous_segment"] is None else x["previous_segment"],
+            "" if x["segment"] is None else x["segment"],
+            x["name"],
+            f"{x['jaccard']:.2f}" if x["jaccard"] else "",
+            x["detail"],
+        ]
+        for x in m["matches"]
+    ]
+    render.console.print(
+        render.table(
+            f"Segments of run {m.get('previous_run_id')} → this run ({m['method']})",
+            ["status", "was", "now", "name", "overlap", "detail"],
+            rows,
+        )
+    )
+    mig = m["migration"]
+    render.console.print(
+        render.table(
+            "Migration matrix (users from each previous segment to each new one)",
+            ["from \\ to", *mig["columns"]],
+            [
+                [r, *[f"{c:,}" for c in row]]
+                for r, row in zip(mig["rows"], mig["counts"], strict=True)
+            ],
+            right=set(mig["columns"]),
+        )
+    )
+
+
+def compare(
+    run_a: Annotated[int, typer.Argument(help="The earlier run.")],
+    run_b: Annotated[int, typer.Argument(help="The later run.")],
+    db: Db = DEFAULT_DB,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also draw the migration matrix as a PNG heatmap here."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """How two runs' segments match (kept, appeared, gone) and how users moved between them."""
+    from userseg.explain.charts import migration_png
+    from userseg.ops import compare_runs
+
+    with render.errors(as_json):
+        db_ = _open(db)
+        try:
+            m = compare_runs(db_, run_a, run_b).to_dict()
+        finally:
+            db_.close()
+        if out is not None:
+            mig = m["migration"]
+            cols = [c for c in mig["columns"]]
+            png = migration_png(mig["rows"], cols, mig["counts"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(png)
+            m["picture"] = str(out)
+        if as_json:
+            render.print_json(m)
+            return
+        _matching_tables(m)
+        if out is not None:
+            render.console.print(f"Picture: {out}")
+
+
+def drift(
+    run: Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    input_path: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Users to check (one row "
+            "per user, feature columns); default: "
+            "the current feature table.",
+        ),
+    ] = None,
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
+) -> None:
+    """Compare today's users with the users a model was fitted on; say when to refit."""
+    from userseg.ops import drift as drift_check
+
+    with render.errors(as_json):
+        db_ = _open(db)
+        try:
+            current = None
+            if input_path is not None:
+                from userseg.pipeline import read_feature_rows
+                from userseg.store import get_run, load_model
+
+                model = load_model(db_, get_run(db_, run).run_id)
+                _, current = read_feature_rows(Source(path=input_path), model)
+            report = drift_check(db_, run, current)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(report.to_dict())
+            return
+        render.console.print(
+            render.table(
+                f"Feature drift vs run {report.run_id} ({report.n_users:,} users now)",
+                ["feature", "PSI", "shift"],
+                [[f["feature"], f"{f['psi']:.3f}", f["level"]] for f in report.features[:15]],
+                right={"PSI"},
+            )
+        )
+        render.console.print(
+            render.table(
+                "Segment shares",
+                ["segment", "name", "then", "now", "change"],
+                [
+                    [
+                        s["segment"],
+                        s["name"],
+                        f"{s['share_then']:.1%}",
+                        f"{s['share_now']:.1%}",
+                        f"{s['change']:+.1%}",
+                    ]
+                    for s in report.segments
+                ],
+                right={"then", "now", "change"},
+            )
+        )
+        render.console.print(f"far from every segment: {report.far_share:.1%} (1% expected)")
+        verdict = (
+            "refit advised: " + "; ".join(report.reasons)
+            if report.refit_advised
+            else "no refit needed"
+        )
+        render.console.print(verdict)
+
+
+def refresh(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Pipeline file naming the new data (events appended, users replaced)."
+        ),
+    ] = None,
+    db: Db = DEFAULT_DB,
+    refit: Annotated[
+        str, typer.Option("--refit", help="auto (when drift advises), always or never.")
+    ] = "auto",
+    as_json: Json = False,
+) -> None:
+    """The scheduled job: new data → features → drift → refit keeping ids (or rescore)."""
+    from userseg.ops import refresh as refresh_job
+
+    with render.errors(as_json):
+        cfg = load_pipeline(config) if config is not None else None
+        db_path = Path(cfg.database) if cfg is not None and db == DEFAULT_DB else db
+        db_ = _open(db_path)
+        try:
+            with render.step("refreshing", not as_json):
+                summary = refresh_job(
+                    db_, cfg, refit=refit, fit_config=cfg.fit if cfg else FitConfig()
+                )
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(summary)
+            return
+        d = summary.get("drift")
+        if d is not None:
+            render.console.print(
+                "drift: "
+                + (
+                    "refit advised: " + "; ".join(d["reasons"])
+                    if d["refit_advised"]
+                    else "none that matters"
+                )
+            )
+        if summary["action"] == "refit":
+            render.console.print(
+                f"refitted: run {summary['run_id']} "
+                f"({summary['n_segments']} segments, ids kept where the "
+                "segments are the same groups)"
+            )
+        else:
+            render.console.print(
+                f"rescored {summary['rescored']:,} users with run {summary['run_id']}"
+            )
+
+
+def stream(
+    source: Annotated[
+        str, typer.Argument(help="JSON-lines file being appended to, or - for standard input.")
+    ],
+    db: Db = DEFAULT_DB,
+    run: Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow", help="Keep reading as the file grows (stop with Ctrl-C)."
+        ),
+    ] = True,
+    batch: Annotated[int, typer.Option("--batch", help="Events per transaction.")] = 500,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="Stop after this long.")
+    ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Let the centres follow the stream (mini-batch updates with forgetting).",
+        ),
+    ] = False,
+    decay: Annotated[
+        float, typer.Option("--decay", help="Forgetting of the online update.")
+    ] = 0.05,
+    as_json: Json = False,
+) -> None:
+    """Keep segments fresh from a stream of Segment-spec events, exactly once across restarts."""
+    from userseg.ops import stream as run_stream
+
+    with render.errors(as_json):
+        db_ = _open(db)
+        try:
+            stats = run_stream(
+                db_,
+                source,
+                run_id=run,
+                follow=follow,
+                batch=batch,
+                max_seconds=max_seconds,
+                online=online,
+                decay=decay,
+            )
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(stats.to_dict())
+            return
+        render.console.print(
+            f"{stats.events:,} events read ({stats.accepted:,} new, {stats.duplicates:,} "
+            f"already seen, {stats.rejected:,} rejected); {stats.changed:,} users changed "
+            "segment"
+        )
+        for err in stats.errors[:5]:
+            render.console.print(f"rejected: {err}")
+        if stats.centre_shift:
+            render.console.print(
+                "online update moved the centres by: "
+                + ", ".join(f"{k}: {v:.3f}" for k, v in stats.centre_shift.items())
+            )
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the ``userseg`` app."""
+    app.command()(compare)
+    app.command()(drift)
+    app.command()(refresh)
+    app.command()(stream)

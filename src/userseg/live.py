@@ -1,0 +1,184 @@
+"""Segments kept fresh while events arrive: record events, re-feature the users touched, re-score.
+
+:class:`LiveScorer` holds one model version (a stored run) and its feature set
+in memory. ``record(payload)`` takes Segment-spec events (see
+:mod:`userseg.io.live`), appends them to the event table idempotently (by
+message id), recomputes the features of exactly the users they touch — the
+same SQL, population priors and category list as the training features — and
+stores each user's current segment, with a history row whenever it changes.
+The service's ``POST /v1/events`` and ``userseg stream`` are thin shells over it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from userseg.errors import DataError, NotFoundError
+from userseg.features.build import FeatureSet, compute_features
+from userseg.io.database import Database
+from userseg.io.live import append_events, parse_segment_events
+from userseg.segmenter import Segmenter
+from userseg.store import get_feature_set, get_run, load_model
+
+__all__ = ["LiveScorer"]
+
+
+class LiveScorer:
+    """Score users live with one stored run.
+
+    Parameters
+    ----------
+    db : Database
+        The userseg database (this process must be its writer).
+    run_id : int, optional
+        The model version; the latest run by default.
+    """
+
+    def __init__(self, db: Database, run_id: int | None = None) -> None:
+        self.db = db
+        self.run = get_run(db, run_id)
+        self.model: Segmenter = load_model(db, self.run.run_id)
+        if self.run.feature_set_id is None:
+            raise NotFoundError(f"run {self.run.run_id} has no feature set to build features with.")
+        self.features: FeatureSet = get_feature_set(db, self.run.feature_set_id)
+        self._lock = threading.Lock()  # one writer at a time on the DuckDB connection
+
+    @property
+    def run_id(self) -> int:
+        return self.run.run_id
+
+    def _names(self, labels: np.ndarray) -> list[str]:
+        return [self.model.name_of(int(s)) for s in labels]
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Segment, name and distance for users given as raw feature rows (index: user id)."""
+        labels, dist = self.model.predict_with_distance(frame)
+        return pd.DataFrame(
+            {"segment": labels, "name": self._names(labels), "distance": dist}, index=frame.index
+        )
+
+    def record(self, payload: Any, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Record Segment-spec events and return the (possibly new) segment of each user touched.
+
+        Returns
+        -------
+        dict
+            ``accepted`` (new events stored), ``duplicates`` (already seen
+            message ids), ``run_id`` and ``users``: one entry per user with
+            ``segment``, ``name``, ``distance``, ``previous_segment`` and ``changed``.
+        """
+        rows = parse_segment_events(payload, now=now)
+        with self._lock, self.db.transaction():
+            inserted, duplicates = append_events(self.db, rows)
+            user_ids = list(dict.fromkeys(r.user_id for r in rows))
+            results = self._rescore(user_ids, reason="events")
+        return {
+            "accepted": inserted,
+            "duplicates": duplicates,
+            "run_id": self.run_id,
+            "users": results,
+        }
+
+    def _rescore(self, user_ids: list[str], *, reason: str) -> list[dict[str, Any]]:
+        frame = compute_features(self.db, self.features, user_ids)
+        if frame.empty:
+            return []
+        scored = self.score_frame(frame)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        placeholders = ", ".join("?" for _ in user_ids)
+        # A user's previous segment: the live one, else the one the run assigned in training.
+        before = dict(
+            self.db.rows(
+                f"SELECT user_id, segment FROM userseg_assignments WHERE run_id = ? "
+                f"AND user_id IN ({placeholders})",
+                [self.run_id, *user_ids],
+            )
+        )
+        before.update(
+            self.db.rows(
+                "SELECT user_id, segment FROM userseg_user_segments "
+                f"WHERE user_id IN ({placeholders})",
+                user_ids,
+            )
+        )
+        results = []
+        for user_id, row in scored.iterrows():
+            prev = before.get(user_id)
+            seg = int(row.segment)
+            self.db.execute(
+                "INSERT OR REPLACE INTO userseg_user_segments VALUES (?, ?, ?, ?, ?)",
+                [user_id, self.run_id, seg, float(row.distance), now],
+            )
+            if prev is None or prev != seg:
+                self.db.execute(
+                    "INSERT INTO userseg_segment_history VALUES (?, ?, ?, ?, ?)",
+                    [user_id, self.run_id, seg, now, reason],
+                )
+            results.append(
+                {
+                    "user_id": user_id,
+                    "segment": seg,
+                    "name": row["name"],
+                    "distance": float(row.distance),
+                    "previous_segment": prev,
+                    "changed": prev is not None and prev != seg,
+                }
+            )
+        return results
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        """A user's current segment and the history of their segments."""
+        current = self.db.dicts("SELECT * FROM userseg_user_segments WHERE user_id = ?", [user_id])
+        if not current:
+            stored = self.db.dicts(
+                "SELECT segment, distance FROM userseg_assignments WHERE run_id = ? "
+                "AND user_id = ?",
+                [self.run_id, user_id],
+            )
+            if not stored:
+                raise NotFoundError(
+                    f"user {user_id!r} has no segment: no events, and not in run {self.run_id}."
+                )
+            seg = int(stored[0]["segment"])
+            current = [
+                {
+                    "user_id": user_id,
+                    "run_id": self.run_id,
+                    "segment": seg,
+                    "distance": stored[0]["distance"],
+                    "updated_at": self.run.created_at,
+                }
+            ]
+        history = self.db.dicts(
+            "SELECT run_id, segment, changed_at, reason FROM userseg_segment_history "
+            "WHERE user_id = ? ORDER BY changed_at",
+            [user_id],
+        )
+        cur = current[0]
+        return {
+            "user_id": user_id,
+            "run_id": int(cur["run_id"]),
+            "segment": int(cur["segment"]),
+            "name": self.model.name_of(int(cur["segment"])),
+            "distance": cur["distance"],
+            "updated_at": cur["updated_at"],
+            "history": history,
+        }
+
+    def check_features(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Raw feature records (``{"user_id": …, feature: value}``) as a frame, validated."""
+        if not records:
+            raise DataError("no users to assign.")
+        frame = pd.DataFrame.from_records(records)
+        ids = (
+            frame.pop("user_id")
+            if "user_id" in frame
+            else pd.Series([str(i) for i in range(len(frame))])
+        )
+        frame.index = ids.astype(str).to_numpy()
+        return frame

@@ -1,0 +1,385 @@
+"""Operations on a live segmentation: compare versions, check drift, refresh, stream events.
+
+These are the steps a scheduler or a service runs around the pipeline:
+``userseg compare`` (how two model versions relate), ``userseg drift`` (is the
+model still right for today's users), ``userseg refresh`` (the nightly job:
+new data → features → drift → refit with stable ids, or rescore) and
+``userseg stream`` (events from a growing JSON-lines file, exactly once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from userseg.cluster.assigners import CentroidAssigner
+from userseg.config import FeatureConfig, FitConfig, PipelineConfig, PrepareConfig
+from userseg.errors import ConfigError, DataError
+from userseg.features.build import compute_features, load_features
+from userseg.io.database import Database
+from userseg.io.live import parse_segment_events
+from userseg.live import LiveScorer
+from userseg.monitor.drift import DriftReport, drift_report
+from userseg.monitor.matching import Matching, match_segments
+from userseg.pipeline import features as build_feature_set
+from userseg.pipeline import fit as fit_run
+from userseg.pipeline import ingest
+from userseg.store import (
+    get_run,
+    latest_feature_set,
+    load_assignments,
+    load_model,
+    load_profiles,
+)
+
+__all__ = ["StreamStats", "compare_runs", "drift", "refresh", "stream"]
+
+
+def compare_runs(db: Database, run_a: int, run_b: int) -> Matching:
+    """How run ``run_b``'s segments relate to run ``run_a``'s (neither is renumbered)."""
+    a, b = get_run(db, run_a), get_run(db, run_b)
+    prev = load_assignments(db, a.run_id).set_index("user_id")["segment"]
+    cur_ids = load_assignments(db, b.run_id).set_index("user_id")["segment"]
+    pa, pb = load_profiles(db, a.run_id), load_profiles(db, b.run_id)
+    order = [p.segment for p in pb]
+    position = {s: i for i, s in enumerate(order)}
+    current = cur_ids.map(lambda s: position.get(int(s), -1))
+    matching = match_segments(
+        prev,
+        current,
+        previous_names={p.segment: (p.name, p.name_source) for p in pa},
+        current_names=[p.name for p in pb],
+        previous_means=pd.DataFrame({p.segment: p.means for p in pa}).T,
+        current_means=pd.DataFrame({i: p.means for i, p in enumerate(pb)}).T,
+        current_ids=order,
+    )
+    matching.previous_run_id = a.run_id
+    return matching
+
+
+def drift(
+    db: Database, run_id: int | None = None, current: pd.DataFrame | None = None
+) -> DriftReport:
+    """Drift of the current users (the latest feature table by default) against a run's model."""
+    run = get_run(db, run_id)
+    model = load_model(db, run.run_id)
+    if current is None:
+        current = load_features(db, latest_feature_set(db))
+    return drift_report(model, current, run_id=run.run_id)
+
+
+def _record_drift(db: Database, report: DriftReport) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS userseg_drift_reports (run_id INTEGER, "
+        "checked_at TIMESTAMP, refit_advised BOOLEAN, report JSON)"
+    )
+    db.execute(
+        "INSERT INTO userseg_drift_reports VALUES (?, current_timestamp, ?, ?)",
+        [report.run_id, report.refit_advised, json.dumps(report.to_dict())],
+    )
+
+
+def refresh(
+    db: Database,
+    config: PipelineConfig | None = None,
+    *,
+    refit: str = "auto",
+    fit_config: FitConfig | None = None,
+    prepare: PrepareConfig | None = None,
+    features_config: FeatureConfig | None = None,
+) -> dict[str, Any]:
+    """The nightly job: ingest new data, rebuild features, check drift, refit (ids kept) or rescore.
+
+    Parameters
+    ----------
+    config : PipelineConfig, optional
+        New data to ingest first (events are appended, skipping known event
+        ids; the user table is replaced).
+    refit : {"auto", "always", "never"}
+        Refit when drift advises it (auto), every time, or never (the latest
+        model rescores every user).
+
+    Returns
+    -------
+    dict
+        What was done: ingests, feature set, drift report, and either the new
+        run (with its matching to the previous one) or the number rescored.
+    """
+    if refit not in ("auto", "always", "never"):
+        raise ConfigError(f"refit must be 'auto', 'always' or 'never'; got {refit!r}.")
+    summary: dict[str, Any] = {"ingests": []}
+    if config is not None:
+        if config.events is not None:
+            rep = ingest(
+                db,
+                config.events,
+                kind="events",
+                mapping=config.event_columns,
+                policy=config.event_policy,
+                mode="append",
+            )
+            summary["ingests"].append(rep.to_dict())
+        if config.users is not None:
+            rep = ingest(
+                db,
+                config.users,
+                kind="users",
+                mapping=config.user_columns,
+                policy=config.user_policy,
+            )
+            summary["ingests"].append(rep.to_dict())
+        features_config = features_config or config.features
+        fit_config = fit_config or config.fit
+        prepare = prepare or config.prepare
+    fs = build_feature_set(db, features_config or FeatureConfig(as_of=None))
+    summary["feature_set"] = fs.feature_set_id
+    has_runs = bool(db.scalar("SELECT count(*) FROM userseg_runs"))
+    report = drift(db) if has_runs else None
+    if report is not None:
+        _record_drift(db, report)
+        summary["drift"] = report.to_dict()
+    if not has_runs or refit == "always" or (refit == "auto" and report.refit_advised):
+        run_id, seg = fit_run(db, fit_config, prepare, previous_run="latest" if has_runs else None)
+        summary.update(action="refit", run_id=run_id, n_segments=seg.n_segments_)
+    else:
+        scorer = LiveScorer(db)
+        current = load_features(db, fs)
+        scored = scorer.score_frame(current)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        table = scored.reset_index(names="user_id")
+        with db.transaction():
+            db.con.register("__scored", table)
+            try:
+                db.execute(
+                    "INSERT INTO userseg_segment_history SELECT s.user_id, ?, s.segment, "
+                    "?, 'refresh' FROM __scored s LEFT JOIN userseg_user_segments u "
+                    "USING (user_id) WHERE u.segment IS DISTINCT FROM s.segment",
+                    [scorer.run_id, now],
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO userseg_user_segments SELECT user_id, ?, "
+                    "segment, distance, ? FROM __scored",
+                    [scorer.run_id, now],
+                )
+            finally:
+                db.con.unregister("__scored")
+        summary.update(action="rescore", run_id=scorer.run_id, rescored=len(table))
+    return summary
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    """What a stream session did (also its summary on stop)."""
+
+    lines: int = 0
+    events: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    changed: int = 0
+    errors: list[str] = field(default_factory=list)
+    centre_shift: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, errors=self.errors[:20])
+
+
+class _OnlineCentres:
+    """Mini-batch k-means update with exponential forgetting: bounded memory (k centres)."""
+
+    def __init__(self, assigner: CentroidAssigner, decay: float) -> None:
+        self.assigner = assigner
+        self.start = assigner.centers.copy()
+        self.decay = decay
+
+    def update(self, Z: np.ndarray) -> None:
+        labels, _ = self.assigner.predict(Z)
+        centres = self.assigner.centers
+        for j in np.unique(labels):
+            # each batch pulls a centre toward its new members, by `decay` of the way
+            centres[j] += self.decay * (Z[labels == j].mean(axis=0) - centres[j])
+
+    def shifts(self, ids: np.ndarray) -> dict[int, float]:
+        moved = np.linalg.norm(self.assigner.centers - self.start, axis=1)
+        return {int(i): float(m) for i, m in zip(ids, moved, strict=True)}
+
+
+def _lines(
+    fh: IO[str], *, follow: bool, poll: float, stop: Callable[[], bool]
+) -> Iterator[str | None]:
+    """Complete lines from ``fh``; ``None`` when nothing new is there (time to flush)."""
+    pending = ""
+    while not stop():
+        chunk = fh.readline()
+        if chunk:
+            pending += chunk
+            if pending.endswith("\n"):
+                yield pending
+                pending = ""
+            continue
+        yield None  # idle: the caller flushes its batch
+        if not follow:
+            return
+        time.sleep(poll)
+
+
+def stream(
+    db: Database,
+    source: str,
+    *,
+    run_id: int | None = None,
+    follow: bool = True,
+    batch: int = 500,
+    poll: float = 0.25,
+    max_seconds: float | None = None,
+    online: bool = False,
+    decay: float = 0.05,
+    on_batch: Callable[[StreamStats], None] | None = None,
+) -> StreamStats:
+    """Read Segment-spec events, one JSON message (or batch) per line, and keep segments fresh.
+
+    The position reached in a file is committed together with the events it
+    covers, so a stopped (even killed) stream resumes where it left off;
+    message ids make replays harmless, so nothing is lost or counted twice.
+    ``source`` is a file path, or ``-`` for standard input. SIGINT/SIGTERM
+    stop it cleanly after the current batch.
+
+    With ``online=True`` the model's centres follow the stream (mini-batch
+    updates with forgetting ``decay``); how far each moved is reported.
+    """
+    scorer = LiveScorer(db, run_id)
+    stats = StreamStats()
+    online_model = None
+    if online:
+        if not isinstance(scorer.model.assigner_, CentroidAssigner):
+            raise ConfigError("online updates need a k-means model (centres).")
+        online_model = _OnlineCentres(scorer.model.assigner_, decay)
+    stopping = {"now": False}
+    deadline = time.monotonic() + max_seconds if max_seconds else None
+
+    def stop() -> bool:
+        return stopping["now"] or (deadline is not None and time.monotonic() > deadline)
+
+    def handler(signum: int, frame: Any) -> None:
+        stopping["now"] = True
+
+    old = (
+        {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        if _main_thread()
+        else {}
+    )
+    key = "stdin" if source == "-" else str(Path(source).resolve())
+    try:
+        if source == "-":
+            fh, position = sys.stdin, 0
+        else:
+            if not Path(source).exists():
+                if not follow:
+                    raise DataError(f"{source}: file not found.")
+                Path(source).touch()
+            fh = open(source, encoding="utf-8")  # noqa: SIM115 - closed in finally
+            position = int(
+                db.scalar("SELECT position FROM userseg_stream_offsets WHERE source = ?", [key])
+                or 0
+            )
+            fh.seek(position)
+        pending: list[Any] = []
+        consumed = 0
+        for line in _lines(fh, follow=follow, poll=poll, stop=stop):
+            if line is not None:
+                stats.lines += 1
+                consumed += len(line.encode("utf-8"))
+                text = line.strip()
+                if text:
+                    try:
+                        msg = json.loads(text)
+                        msgs = msg["batch"] if isinstance(msg, dict) and "batch" in msg else msg
+                        pending.extend(msgs if isinstance(msgs, list) else [msgs])
+                    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                        stats.rejected += 1
+                        stats.errors.append(f"line {stats.lines}: not JSON ({exc})")
+            idle = line is None
+            if (pending and (idle or len(pending) >= batch)) or (idle and consumed):
+                position = _flush(
+                    db,
+                    scorer,
+                    pending,
+                    stats,
+                    key,
+                    position + consumed,
+                    source != "-",
+                    online_model,
+                )
+                pending, consumed = [], 0
+                if on_batch:
+                    on_batch(stats)
+        if pending or consumed:
+            _flush(
+                db, scorer, pending, stats, key, position + consumed, source != "-", online_model
+            )
+        if online_model is not None:
+            stats.centre_shift = online_model.shifts(scorer.model.segment_ids_)
+    finally:
+        if source != "-" and "fh" in locals():
+            fh.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return stats
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _flush(
+    db: Database,
+    scorer: LiveScorer,
+    messages: list[Any],
+    stats: StreamStats,
+    key: str,
+    position: int,
+    save_offset: bool,
+    online_model: _OnlineCentres | None,
+) -> int:
+    """Record one batch and move the file offset, in one transaction."""
+    with db.transaction():
+        good: list[Any] = []
+        for msg in messages:  # validate one by one so one bad message does not sink the batch
+            try:
+                parse_segment_events(msg)
+                good.append(msg)
+            except DataError as exc:
+                stats.rejected += 1
+                stats.errors.append(exc.message)
+        if good:
+            result = scorer.record(good)
+            stats.events += len(good)
+            stats.accepted += result["accepted"]
+            stats.duplicates += result["duplicates"]
+            stats.changed += sum(1 for u in result["users"] if u["changed"])
+            if online_model is not None and result["users"]:
+                frame = compute_features(
+                    db, scorer.features, [u["user_id"] for u in result["users"]]
+                )
+                online_model.update(scorer.model.preparer_.transform(frame))
+        if save_offset:
+            db.execute(
+                "INSERT OR REPLACE INTO userseg_stream_offsets VALUES (?, ?, ?, ?)",
+                [key, position, stats.events, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+    return position
