@@ -267,7 +267,7 @@ def test_killed_mid_import_leaves_no_partial_rows(tmp_path) -> None:
     assert full.wait(timeout=300) == 0
     total = time.perf_counter() - t0
     killed = 0
-    for fraction in (0.6, 0.75, 0.9):
+    for fraction in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4):  # until one lands mid-way (load varies)
         proc = _spawn(["ingest", paths["events"], "--db", db, *flags])
         _kill_after(proc, fraction * total)
         killed += proc.returncode == -signal.SIGKILL
@@ -290,6 +290,8 @@ def test_killed_mid_import_leaves_no_partial_rows(tmp_path) -> None:
                 assert n_logged == 0
         finally:
             con.close()
+        if killed >= 2:
+            break
     assert killed >= 1  # at least one import really was killed mid-way
 
 
@@ -307,8 +309,13 @@ def test_killed_mid_run_keeps_acknowledged_runs_intact(tmp_path) -> None:
     t0 = time.perf_counter()
     assert _spawn(["fit", "--db", db]).wait(timeout=300) == 0
     total = time.perf_counter() - t0
-    proc = _spawn(["fit", "--db", db])
-    _kill_after(proc, 0.8 * total)
+    finished = 0
+    for fraction in (0.8, 0.7, 0.6, 0.5):  # until one lands mid-run (load varies)
+        proc = _spawn(["fit", "--db", db])
+        _kill_after(proc, fraction * total)
+        if proc.returncode == -signal.SIGKILL:
+            break
+        finished += 1
     assert proc.returncode == -signal.SIGKILL
     con = duckdb.connect(str(db))
     try:
@@ -322,7 +329,7 @@ def test_killed_mid_run_keeps_acknowledged_runs_intact(tmp_path) -> None:
                 "SELECT count(*) FROM userseg_profiles WHERE run_id = ?", [r]
             ).fetchone()[0]
             assert n == 20000 and k >= 2
-        assert len(runs) == 2  # the killed run left nothing
+        assert len(runs) == 2 + finished  # the killed run left nothing behind
         orphans = con.execute(
             "SELECT count(*) FROM userseg_assignments WHERE run_id NOT IN "
             "(SELECT run_id FROM userseg_runs)"

@@ -1,0 +1,272 @@
+"""Segments in production: live events, drift, compare, refresh, and the stream reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from userseg import demo, pipeline
+from userseg.cli import app
+from userseg.config import Source
+from userseg.errors import DataError, NotFoundError
+from userseg.io.live import parse_segment_events
+from userseg.live import LiveScorer
+from userseg.ops import compare_runs, drift, refresh
+from userseg.store import load_assignments, load_profiles
+
+runner = CliRunner()
+LAST = "2026-06-30T20:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Path:
+    """A fitted database of 1,500 simulated users (run 1)."""
+    folder = tmp_path_factory.mktemp("shop")
+    paths = demo.write_demo(folder, 1500, seed=11)
+    db = pipeline.open_db(folder / "shop.duckdb")
+    pipeline.ingest(db, Source(path=str(paths["events"])), kind="events",
+                    mapping=demo.EVENT_MAPPING)
+    pipeline.ingest(db, Source(path=str(paths["users"])), kind="users", mapping=demo.USER_MAPPING)
+    pipeline.features(db)
+    pipeline.fit(db)
+    db.close()
+    return folder / "shop.duckdb"
+
+
+@pytest.fixture
+def copy(shop, tmp_path) -> Path:
+    target = tmp_path / "shop.duckdb"
+    shutil.copy(shop, target)
+    return target
+
+
+def _window_shopper(db) -> tuple[str, int]:
+    seg = next(p.segment for p in load_profiles(db, 1) if "Window" in p.name)
+    user = load_assignments(db, 1).query("segment == @seg").user_id.iloc[0]
+    return user, seg
+
+
+def _purchases(user: str, n: int, prefix: str) -> list[dict]:
+    return [{"type": "track", "userId": user, "event": "Order Completed",
+             "properties": {"revenue": 900 + i, "category": "electronics",
+                            "order_id": f"{prefix}{i}"},
+             "timestamp": f"2026-06-{20 + i % 10:02d}T10:00:00Z", "messageId": f"{prefix}{i}"}
+            for i in range(n)]
+
+
+# -- parsing Segment-spec events ------------------------------------------------------------
+
+def test_segment_spec_parsing() -> None:
+    now = dt.datetime(2026, 7, 1)
+    rows = parse_segment_events({"batch": [
+        {"type": "track", "userId": "u1", "event": "Order Completed",
+         "properties": {"revenue": 25.5, "category": "shoes", "order_id": "o1"},
+         "timestamp": "2026-05-01T10:00:00+02:00", "messageId": "m1"},
+        {"type": "page", "anonymousId": "a9", "timestamp": "2026-05-01T10:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Order Refunded",
+         "properties": {"price": "10.10", "quantity": 2}},
+        {"type": "track", "userId": "u2", "event": "Wishlisted"},
+    ]}, now=now)
+    assert [r.event for r in rows] == ["purchase", "view", "refund", "other"]
+    assert str(rows[0].amount) == "25.5" and rows[0].ts == dt.datetime(2026, 5, 1, 8)
+    assert rows[0].event_id == "m1" and rows[1].user_id == "a9"
+    assert rows[2].amount == Decimal("-20.20") and rows[2].ts == now
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"type": "identify", "userId": "u"}, r"events\[0\].type must be 'track' or 'page'"),
+    ({"type": "track", "event": "x"}, r"events\[0\] needs a userId"),
+    ({"type": "track", "userId": "u"}, r"events\[0\].event is required"),
+    ({"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "lots"}},
+     r"events\[0\].properties.revenue must be a number"),
+    ({"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "NaN"}},
+     "finite amount"),
+    ({"type": "track", "userId": "u", "event": "x", "timestamp": "yesterday"}, "ISO 8601"),
+    ({"type": "track", "userId": "u", "event": "x", "timestamp": "2099-01-01T00:00:00Z"},
+     "in the future"),
+    ([], "no events"),
+    ([{"type": "page", "userId": "u"}] * 1001, "at most 1000 events"),
+    ("hello", r"events\[0\] must be an object"),
+])
+def test_segment_spec_errors(payload, message) -> None:
+    with pytest.raises(DataError, match=message):
+        parse_segment_events(payload)
+
+
+# -- live scoring ------------------------------------------------------------------------
+
+def test_events_move_a_window_shopper_and_are_idempotent(copy) -> None:
+    db = pipeline.open_db(copy)
+    user, seg = _window_shopper(db)
+    scorer = LiveScorer(db)
+    n_before = db.scalar("SELECT count(*) FROM events")
+    result = scorer.record(_purchases(user, 8, "live"))
+    assert result["accepted"] == 8 and result["duplicates"] == 0
+    moved = result["users"][0]
+    assert moved["previous_segment"] == seg and moved["changed"]
+    assert "Window" not in moved["name"]
+    again = scorer.record(_purchases(user, 8, "live"))  # the same messages, sent twice
+    assert again["accepted"] == 0 and again["duplicates"] == 8
+    assert db.scalar("SELECT count(*) FROM events") == n_before + 8
+    info = scorer.user(user)
+    assert info["segment"] == moved["segment"]
+    assert [h["segment"] for h in info["history"]] == [moved["segment"]]
+    with pytest.raises(NotFoundError):
+        scorer.user("nobody")
+    db.close()
+
+
+# -- drift and refresh ----------------------------------------------------------------------
+
+def test_no_drift_on_the_training_users_then_drift_after_a_shift(copy) -> None:
+    db = pipeline.open_db(copy)
+    report = drift(db)
+    assert not report.refit_advised and report.features[0]["psi"] < 0.1
+    assert abs(sum(s["share_now"] for s in report.segments) - 1) < 1e-9
+    current = pipeline.load_features(db, pipeline.latest_feature_set(db))
+    shifted = current.assign(monetary=current.monetary * 5, avg_order_value=current.avg_order_value * 5)
+    report = drift(db, current=shifted)
+    assert report.refit_advised
+    assert any("monetary shifted" in r for r in report.reasons)
+    db.close()
+
+
+def test_refresh_rescore_and_refit_keep_ids(copy) -> None:
+    db = pipeline.open_db(copy)
+    summary = refresh(db, refit="never")
+    assert summary["action"] == "rescore" and summary["rescored"] == 1500
+    assert db.scalar("SELECT count(*) FROM userseg_user_segments") == 1500
+    summary = refresh(db, refit="always")
+    assert summary["action"] == "refit" and summary["run_id"] == 2
+    m = compare_runs(db, 1, 2)
+    kept = [x for x in m.matches if x.status == "kept"]
+    assert len(kept) >= 4 and all(x.segment == x.previous_segment for x in kept)
+    assert m.migration.drop(columns="(left)").to_numpy().sum() == 1500
+    db.close()
+
+
+def test_cli_drift_compare_refresh(copy, tmp_path) -> None:
+    res = runner.invoke(app, ["drift", "--db", str(copy), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["refit_advised"] is False
+    assert "no refit needed" in runner.invoke(app, ["drift", "--db", str(copy)]).stdout
+    res = runner.invoke(app, ["refresh", "--db", str(copy), "--refit", "always", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["run_id"] == 2
+    out = tmp_path / "migration.png"
+    res = runner.invoke(app, ["compare", "1", "2", "--db", str(copy), "--out", str(out)])
+    assert res.exit_code == 0 and "Migration matrix" in res.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    res = runner.invoke(app, ["fit", "--db", str(copy), "--previous", "2", "--json"])
+    assert json.loads(res.stdout)["matching"]["previous_run_id"] == 2
+    res = runner.invoke(app, ["refresh", "--db", str(copy), "--refit", "sometimes"])
+    assert res.exit_code == 2 and "refit must be" in res.stderr
+    res = runner.invoke(app, ["compare", "1", "9", "--db", str(copy)])
+    assert res.exit_code == 2 and "run 9 not found" in res.stderr
+
+
+def test_drift_input_file(copy, tmp_path) -> None:
+    db = pipeline.open_db(copy)
+    feats = pipeline.load_features(db, pipeline.latest_feature_set(db)).reset_index()
+    db.close()
+    path = tmp_path / "today.csv"
+    feats.to_csv(path, index=False)
+    res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n_users"] == 1500
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+def _append(path: Path, messages: list[dict | str]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        for m in messages:
+            fh.write((m if isinstance(m, str) else json.dumps(m)) + "\n")
+            fh.flush()
+
+
+def _spawn_stream(db: Path, source: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "userseg", "stream", str(source), "--db", str(db), "--batch", "5",
+         "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+@pytest.mark.slow
+def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path) -> None:
+    db = pipeline.open_db(copy)
+    user, seg = _window_shopper(db)
+    n0 = db.scalar("SELECT count(*) FROM events")
+    db.close()
+    source = tmp_path / "events.jsonl"
+    source.touch()
+    proc = _spawn_stream(copy, source)
+    time.sleep(3.0)  # let it start and reach the end of the (empty) file
+    first = _purchases(user, 6, "s")
+    _append(source, first[:3])
+    time.sleep(1.0)
+    _append(source, [*first[3:], "{not json", {"type": "page", "userId": "fresh",
+                                                  "timestamp": LAST, "messageId": "p1"}])
+    time.sleep(4.0)
+    proc.send_signal(signal.SIGTERM)  # stopped cleanly after the current batch
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    stats = json.loads(out)
+    assert stats["accepted"] == 7 and stats["rejected"] == 1 and stats["changed"] >= 1
+
+    # more lines arrive while it is down, some of them repeats of what it already stored
+    _append(source, [*first[:2], *_purchases("u1", 2, "t")])
+    proc = _spawn_stream(copy, source, "--no-follow")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    stats = json.loads(out)
+    assert stats["lines"] == 4 and stats["accepted"] == 2 and stats["duplicates"] == 2
+
+    db = pipeline.open_db(copy)
+    try:
+        assert db.scalar("SELECT count(*) FROM events") == n0 + 9  # 6 + 1 + 2, none twice
+        assert db.scalar("SELECT count(*) - count(DISTINCT event_id) FROM events "
+                         "WHERE event_id LIKE 's%' OR event_id LIKE 't%'") == 0
+        now = db.scalar("SELECT segment FROM userseg_user_segments WHERE user_id = ?", [user])
+        assert now != seg  # six big purchases: no longer a window shopper
+        name = next(p.name for p in load_profiles(db, 1) if p.segment == now)
+        assert "Window" not in name
+        assert db.scalar("SELECT count(*) FROM userseg_user_segments WHERE user_id = 'fresh'") == 1
+    finally:
+        db.close()
+
+
+def test_stream_online_update_reports_centre_shift(copy, tmp_path) -> None:
+    source = tmp_path / "e.jsonl"
+    _append(source, _purchases("u3", 5, "o"))
+    res = runner.invoke(app, ["stream", str(source), "--db", str(copy), "--no-follow", "--online",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads(res.stdout)
+    assert stats["accepted"] == 5 and len(stats["centre_shift"]) >= 2
+    assert max(stats["centre_shift"].values()) > 0
+
+
+def test_stream_missing_file_without_follow(copy, tmp_path) -> None:
+    res = runner.invoke(app, ["stream", str(tmp_path / "none.jsonl"), "--db", str(copy),
+                              "--no-follow"])
+    assert res.exit_code == 2 and "file not found" in res.stderr
+
+
+def test_assign_and_drift_share_the_reader(copy, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"user_id": ["x"], "recency_days": ["soon"]}).to_csv(bad, index=False)
+    res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(bad)])
+    assert res.exit_code == 2 and "missing feature column(s)" in res.stderr
