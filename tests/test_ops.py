@@ -171,6 +171,9 @@ def test_cli_drift_compare_refresh(copy, tmp_path) -> None:
     assert out.read_bytes()[:4] == b"\x89PNG"
     res = runner.invoke(app, ["fit", "--db", str(copy), "--previous", "2", "--json"])
     assert json.loads(res.stdout)["matching"]["previous_run_id"] == 2
+    report = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", "--db", str(copy), "--out", str(report)]).exit_code == 0
+    assert "Changes since the previous version" in report.read_text()
     res = runner.invoke(app, ["refresh", "--db", str(copy), "--refit", "sometimes"])
     assert res.exit_code == 2 and "refit must be" in res.stderr
     res = runner.invoke(app, ["compare", "1", "9", "--db", str(copy)])

@@ -35,7 +35,7 @@ from userseg.config import (
     UserMapping,
 )
 from userseg.errors import ConfigError, DataError
-from userseg.explain.report import ReportInput, write_report
+from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport, ingest_events, ingest_users
@@ -44,6 +44,7 @@ from userseg.monitor.matching import Matching, match_segments
 from userseg.segmenter import Segmenter
 from userseg.store import (
     get_feature_set,
+    get_matching,
     get_run,
     latest_feature_set,
     load_assignments,
@@ -244,6 +245,9 @@ def report(
         data_quality=_data_quality(db, fs),
         notes=list(run.notes),
     )
+    matching = get_matching(db, run.run_id)
+    if matching is not None:
+        data.sections.append(matching_section(matching))
     return write_report(data, out, heatmap_path=heatmap)
 
 

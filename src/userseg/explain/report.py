@@ -20,7 +20,7 @@ from userseg._version import __version__
 from userseg.explain.charts import heatmap_png, k_choice_figure, k_choice_png, sizes_figure
 from userseg.explain.profiles import SegmentProfile
 
-__all__ = ["ReportInput", "render_report", "write_report"]
+__all__ = ["ReportInput", "matching_section", "render_report", "write_report"]
 
 
 @dataclass
@@ -52,6 +52,28 @@ def _fmt_value(v: Any, unit: str = "") -> str:
 
 def _data_uri(png: bytes | None) -> str | None:
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def matching_section(matching: dict[str, Any]) -> dict[str, str]:
+    """A report section: how this run's segments match the previous version's, with a picture."""
+    from userseg.explain.charts import migration_png
+
+    rows = "".join(
+        f"<tr><td>{html.escape(m['status'])}</td>"
+        f"<td>{'' if m['previous_segment'] is None else m['previous_segment']}</td>"
+        f"<td>{'' if m['segment'] is None else m['segment']}</td>"
+        f"<td>{html.escape(m['name'])}</td><td>{html.escape(m['detail'])}</td></tr>"
+        for m in matching["matches"])
+    mig = matching["migration"]
+    png = migration_png(mig["rows"], mig["columns"], mig["counts"])
+    body = (
+        f"<p>Segments matched to run {matching.get('previous_run_id')} by their shared "
+        f"{'members' if matching['method'] == 'members' else 'profiles'}: the same groups keep "
+        "their id and name.</p><table><tr><th>status</th><th>was</th><th>now</th><th>name</th>"
+        f"<th>detail</th></tr>{rows}</table>"
+        f'<img alt="migration matrix" src="{_data_uri(png)}">'
+    )
+    return {"title": "Changes since the previous version", "html": body}
 
 
 def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
