@@ -329,7 +329,8 @@ def test_killed_mid_run_keeps_acknowledged_runs_intact(tmp_path) -> None:
                 "SELECT count(*) FROM userseg_profiles WHERE run_id = ?", [r]
             ).fetchone()[0]
             assert n == 20000 and k >= 2
-        assert len(runs) == 2 + finished  # the killed run left nothing behind
+        # the killed run left nothing, or (killed after its commit) a whole run
+        assert len(runs) in (2 + finished, 3 + finished)
         orphans = con.execute(
             "SELECT count(*) FROM userseg_assignments WHERE run_id NOT IN "
             "(SELECT run_id FROM userseg_runs)"

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -207,6 +208,29 @@ def _spawn_stream(db: Path, source: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 
+class _Progress:
+    """Reads the stream's JSON progress lines (stderr) in a thread; waits for a condition."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.latest: dict = {}
+        self.other: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            try:
+                self.latest = json.loads(line)["progress"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                self.other.append(line)
+
+    def wait(self, key: str, value: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.latest.get(key, 0) < value:
+            assert time.monotonic() < deadline, (self.latest, self.other)
+            time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path) -> None:
     db = pipeline.open_db(copy)
@@ -216,16 +240,17 @@ def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path)
     source = tmp_path / "events.jsonl"
     source.touch()
     proc = _spawn_stream(copy, source)
-    time.sleep(3.0)  # let it start and reach the end of the (empty) file
+    progress = _Progress(proc)
     first = _purchases(user, 6, "s")
-    _append(source, first[:3])
-    time.sleep(1.0)
+    _append(source, first[:3])  # appended while the stream runs, in two bursts
+    progress.wait("accepted", 3)
     _append(source, [*first[3:], "{not json", {"type": "page", "userId": "fresh",
                                                   "timestamp": LAST, "messageId": "p1"}])
-    time.sleep(4.0)
+    progress.wait("accepted", 7)
     proc.send_signal(signal.SIGTERM)  # stopped cleanly after the current batch
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, progress.other
     stats = json.loads(out)
     assert stats["accepted"] == 7 and stats["rejected"] == 1 and stats["changed"] >= 1
 

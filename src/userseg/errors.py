@@ -76,8 +76,12 @@ class UsersegError(Exception):
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
-class DataError(UsersegError):
-    """Input data is unreadable, empty, or has values that fail validation."""
+class DataError(UsersegError, ValueError):
+    """Input data is unreadable, empty, or has values that fail validation.
+
+    Also a :class:`ValueError`, as scikit-learn raises for NaN, wrong shapes and
+    other bad input to an estimator.
+    """
 
     code = "data_error"
     http_status = 422

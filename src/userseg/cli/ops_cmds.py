@@ -253,6 +253,7 @@ def stream(
                 max_seconds=max_seconds,
                 online=online,
                 decay=decay,
+                on_batch=_progress_line if as_json else None,
             )
         finally:
             db_.close()
@@ -271,6 +272,15 @@ def stream(
                 "online update moved the centres by: "
                 + ", ".join(f"{k}: {v:.3f}" for k, v in stats.centre_shift.items())
             )
+
+
+def _progress_line(stats: Any) -> None:
+    """With --json: one JSON line of running totals on stderr after each committed batch."""
+    import json
+    import sys
+
+    sys.stderr.write(json.dumps({"progress": stats.to_dict()}) + "\n")
+    sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,7 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,35 +77,17 @@ class Condition:
 
     @property
     def text(self) -> str:
+        f = self.feature
         if self.op in ("<", ">="):
-            out = f"{self.feature} {self.op} {_number(self.value)}"
+            out = f"{f} {self.op} {_number(self.value)}"
             return f"({out} or missing)" if self.or_missing else out
-        levels = [v for v in self.value if v is not _MISSING]
-        missing = len(levels) < len(self.value)
-        shown = ", ".join(_shown(v) for v in levels)
-        if self.op == "in":
-            parts = (
-                [
-                    f"{self.feature} = {shown}"
-                    if len(levels) == 1
-                    else f"{self.feature} in ({shown})"
-                ]
-                if levels
-                else []
-            )
-            parts += [f"{self.feature} is missing"] if missing else []
-            return parts[0] if len(parts) == 1 else f"({' or '.join(parts)})"
-        parts = (
-            [
-                f"{self.feature} != {shown}"
-                if len(levels) == 1
-                else f"{self.feature} not in ({shown})"
-            ]
-            if levels
-            else []
-        )
-        parts += [f"{self.feature} is not missing"] if missing else []
-        return " and ".join(parts)
+        levels, missing, positive = self._levels()
+        parts = [_among(f, [_shown(v) for v in levels], positive, _TEXT)] if levels else []
+        if missing:
+            parts.append(f"{f} is missing" if positive else f"{f} is not missing")
+        if len(parts) == 1:
+            return parts[0]
+        return f"({' or '.join(parts)})" if positive else " and ".join(parts)
 
     @property
     def sql(self) -> str:
@@ -112,19 +95,17 @@ class Condition:
         if self.op in ("<", ">="):
             out = f"{col} {self.op} {_number(self.value)}"
             return f"({out} OR {col} IS NULL)" if self.or_missing else out
-        levels = [v for v in self.value if v is not _MISSING]
-        missing = len(levels) < len(self.value)
-        shown = ", ".join(_literal(v) for v in levels)
-        if self.op == "in":
-            test = f"{col} = {shown}" if len(levels) == 1 else f"{col} IN ({shown})"
-            if not levels:
-                return f"{col} IS NULL"
-            return f"({test} OR {col} IS NULL)" if missing else test
-        test = f"{col} <> {shown}" if len(levels) == 1 else f"{col} NOT IN ({shown})"
+        levels, missing, positive = self._levels()
         if not levels:
-            return f"{col} IS NOT NULL"
-        # SQL's NULL <> 'a' is unknown; in Python a missing value is not 'a'.
-        return test if missing else f"({test} OR {col} IS NULL)"
+            return f"{col} IS NULL" if positive else f"{col} IS NOT NULL"
+        test = _among(col, [_literal(v) for v in levels], positive, _SQL)
+        # SQL's NULL <> 'a' is unknown, where in Python a missing value is not 'a'; and
+        # NULL IN (…) is unknown, where "or missing" was asked for.
+        return f"({test} OR {col} IS NULL)" if positive == missing else test
+
+    def _levels(self) -> tuple[list[Any], bool, bool]:
+        levels = [v for v in self.value if v is not _MISSING]
+        return levels, len(levels) < len(self.value), self.op == "in"
 
     def matches(self, df: pd.DataFrame) -> np.ndarray:
         """Which rows of ``df`` satisfy the condition (vectorised)."""
@@ -267,7 +248,7 @@ class RuleSet:
                 return s
         raise KeyError(segment)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SegmentRules]:
         return iter(self.segments)
 
     def __len__(self) -> int:
@@ -567,6 +548,18 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "TRUE" if value else "FALSE"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_TEXT = ("=", "!=", "in", "not in")
+_SQL = ("=", "<>", "IN", "NOT IN")
+
+
+def _among(column: str, shown: list[str], positive: bool, words: tuple[str, ...]) -> str:
+    """``column = a`` / ``column != a`` / ``column in (a, b)`` / ``column not in (a, b)``."""
+    eq, ne, among, not_among = words
+    if len(shown) == 1:
+        return f"{column} {eq if positive else ne} {shown[0]}"
+    return f"{column} {among if positive else not_among} ({', '.join(shown)})"
 
 
 def _shown(value: Any) -> str:
