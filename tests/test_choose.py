@@ -47,3 +47,15 @@ def test_single_and_empty() -> None:
         choose_k([])
     with pytest.raises(ConfigError, match="finite silhouette"):
         choose_k([_row(2, float("nan"), 1, 1), _row(3, float("nan"), 1, 1)])
+
+
+def test_stability_filters_and_breaks_ties() -> None:
+    rows = [_row(2, 0.300, 900, 1.0), _row(4, 0.299, 800, 1.1), _row(5, 0.298, 700, 1.2)]
+    rows[0]["stability"], rows[1]["stability"], rows[2]["stability"] = 0.5, 0.95, 0.9
+    k, reason, table = choose_k(rows)
+    assert k == 4  # 2 is unstable; 4 beats 5 on every metric
+    assert "k=2 left out as unstable" in reason and "and stability" in reason
+    assert table[0]["shortlisted"] is False
+    for r in rows:
+        r["stability"] = 0.3  # all unstable: the filter does not empty the shortlist
+    assert choose_k(rows)[0] == 2

@@ -78,7 +78,10 @@ def test_online_retail_end_to_end(tmp_path) -> None:
     assert 2 <= seg.n_segments_ <= 8
     assert np.bincount(seg.labels_).min() >= 10
     html, _ = pipeline.report(db, run_id, tmp_path / "retail.html")
-    assert html.stat().st_size > 10_000
+    text = html.read_text()
+    assert "Stability" in text and "Rules" in text and "Is there any structure?" in text
+    assert seg.metrics_["stability"]["n_runs"] == 20
+    assert all(p.stability is not None and p.rule is not None for p in seg.profiles_)
     db.close()
 
 
@@ -91,11 +94,34 @@ def test_cc_general_customer_table(tmp_path) -> None:
     assert any("'TESTING' is empty in every row" in n for n in rep.notes)
     fs = pipeline.features(db)
     assert len(fs.features) == 17
-    _run_id, seg = pipeline.fit(db)
+    run_id, seg = pipeline.fit(db)
     assert 2 <= seg.n_segments_ <= 10
     assert any("minimum_payments: 313 missing values" in n for n in seg.notes_)
     assert seg.metrics_["silhouette"] > 0.1
     assert sum(p.size for p in seg.profiles_) == 8950
+    assert "structure" in seg.metrics_ and "ari_mean" in seg.metrics_["stability"]
+    html, _ = pipeline.report(db, run_id, tmp_path / "cc.html")
+    assert "Stability" in html.read_text()
+    db.close()
+
+
+@pytest.mark.slow
+def test_bank_marketing_supervised_selection_through_the_pipeline(tmp_path) -> None:
+    path = shared("bank_marketing_additional", "bank-additional.csv")
+    db = pipeline.open_db(tmp_path / "bank.duckdb")
+    rep = pipeline.ingest(db, Source(path=str(path)), kind="users", mapping=UserMapping())
+    assert rep.rows_loaded == 4119 and any("numbered by row" in n for n in rep.notes)
+    fs = pipeline.features(db)
+    assert "emp_var_rate" in [f.name for f in fs.features]  # names made SQL-safe
+    run_id, seg = pipeline.fit(db, FitConfig(target="y", k_max=6))
+    kept = seg.selection_["kept"]
+    assert "y" not in seg.feature_names_in_
+    assert {"duration", "nr_employed", "poutcome"} <= set(kept)
+    assert seg.selection_["ranking"][:2] == ["duration", "nr_employed"]
+    for dropped in ("loan", "housing", "day_of_week"):
+        assert dropped not in kept
+    html, _ = pipeline.report(db, run_id, tmp_path / "bank.html")
+    assert "Supervised on" in html.read_text()
     db.close()
 
 

@@ -307,6 +307,17 @@ class FitConfig:
         Above this many users the silhouette is estimated on a stratified sample.
     params : dict
         Extra parameters for the algorithm (``eps``, ``min_samples``, …).
+    target : str, optional
+        A column holding a known outcome (campaign response, churn): the
+        features are then selected by chi-square, mutual information and L1
+        logistic regression (kept by a majority), and the target itself is
+        never a clustering feature.
+    stability_runs : int
+        Subsample refits measuring each segment's stability (0 skips it).
+    structure : bool
+        Check that the data has more structure than structureless data.
+    rules : bool
+        Derive a readable rule (and an SQL WHERE clause) for each segment.
     """
 
     algorithm: Literal["kmeans", "gmm", "dbscan", "hdbscan"] = "kmeans"
@@ -316,6 +327,10 @@ class FitConfig:
     random_state: int = 0
     silhouette_sample: int = 20000
     params: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    stability_runs: int = 20
+    structure: bool = True
+    rules: bool = True
 
     def validate(self) -> None:
         if self.k is not None and self.k < 2:

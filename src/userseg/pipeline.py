@@ -154,6 +154,10 @@ def fit(
         algorithm_params=config.params or None,
         silhouette_sample=config.silhouette_sample,
         random_state=config.random_state,
+        target=config.target,
+        stability_runs=config.stability_runs,
+        check_structure=config.structure,
+        rules=config.rules,
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)
@@ -237,6 +241,18 @@ def report(
     run = get_run(db, run_id)
     profiles = load_profiles(db, run.run_id)
     fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
+    model = load_model(db, run.run_id)
+    user_map = None
+    if getattr(model, "map_", None) is not None:
+        m = model.map_
+        ids = model.segment_ids_[np.asarray(m["index"])]
+        user_map = {
+            "x": m["x"],
+            "y": m["y"],
+            "names": [model.name_of(int(s)) for s in ids],
+            "method": m.get("method", "pca"),
+            "explained": m.get("explained"),
+        }
     data = ReportInput(
         title=f"userseg — {run.n_segments} segments of {run.n_users:,} users",
         run=run.to_dict(),
@@ -244,6 +260,8 @@ def report(
         features=[f.to_dict() for f in fs.features] if fs else [],
         data_quality=_data_quality(db, fs),
         notes=list(run.notes),
+        selection=getattr(model, "selection_", None),
+        user_map=user_map,
     )
     matching = get_matching(db, run.run_id)
     if matching is not None:

@@ -28,7 +28,14 @@ from userseg.cluster.assigners import (
     assigner_from_state,
 )
 from userseg.config import PrepareConfig
-from userseg.errors import ConfigError, DataError, NotFittedError
+from userseg.diagnostics import (
+    Diagnostics,
+    diagnose,
+    make_fit_labels,
+    stability_for_k,
+    user_map,
+)
+from userseg.errors import ConfigError, DataError, NotFittedError, SchemaError
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
 from userseg.evaluate.indices import (
@@ -40,6 +47,7 @@ from userseg.evaluate.silhouette import silhouette
 from userseg.explain.naming import name_segments
 from userseg.explain.profiles import SegmentProfile, profile_segments
 from userseg.features.prepare import Preparer, as_frame
+from userseg.features.select import select_features
 
 __all__ = ["ALGORITHMS", "Segmenter"]
 
@@ -151,6 +159,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         algorithm_params: dict[str, Any] | None = None,
         silhouette_sample: int = 20000,
         random_state: int = 0,
+        target: str | None = None,
+        select_methods: tuple[str, ...] = ("chi2", "mutual_info", "l1"),
+        select_combine: str = "vote",
+        stability_runs: int = 20,
+        check_structure: bool = True,
+        rules: bool = True,
+        map_sample: int = 5000,
     ) -> None:
         self.n_segments = n_segments
         self.k_min = k_min
@@ -163,6 +178,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.algorithm_params = algorithm_params
         self.silhouette_sample = silhouette_sample
         self.random_state = random_state
+        self.target = target
+        self.select_methods = select_methods
+        self.select_combine = select_combine
+        self.stability_runs = stability_runs
+        self.check_structure = check_structure
+        self.rules = rules
+        self.map_sample = map_sample
 
     # -- validation before any work --------------------------------------------------
     def _candidate_ks(self, n: int) -> list[int]:
@@ -204,14 +226,40 @@ class Segmenter(ClusterMixin, BaseEstimator):
         ks = self._candidate_ks(len(df))
         if len(df) < 2:
             raise DataError(f"need at least 2 users; got {len(df)}.")
-        self.preparer_ = Preparer(
-            self.prepare, categorical=self.categorical, weights=self.weights
-        ).fit(df)
+        seed = int(self.random_state)
+        self.selection_ = None
+        if self.target is not None:
+            # Supervised selection: keep the features that tell the target apart; the
+            # target itself (a campaign response, churn) is never a clustering feature.
+            if self.target not in df.columns:
+                raise SchemaError(
+                    f"target {self.target!r} is not a column; available: {list(df.columns)}."
+                )
+            sel = select_features(
+                df.drop(columns=[self.target]),
+                df[self.target],
+                methods=self.select_methods,
+                combine=self.select_combine,
+                random_state=seed,
+            )
+            df = df[sel.kept]
+            self.selection_ = sel.to_dict()
+            timings["select"] = time.perf_counter() - t0
+        # after a supervised selection some declared categorical columns are gone
+        categorical = [c for c in self.categorical or [] if c in df.columns] or None
+        self.preparer_ = Preparer(self.prepare, categorical=categorical, weights=self.weights).fit(
+            df
+        )
         Z = self.preparer_.transform(df)
         timings["prepare"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        seed = int(self.random_state)
         notes = list(self.preparer_.notes_)
+        if self.selection_ is not None:
+            notes.append(
+                f"supervised selection on {self.target!r} kept "
+                f"{len(self.selection_['kept'])} features: "
+                f"{', '.join(self.selection_['kept'])}"
+            )
         # Quality is measured on the numeric (behavioural) columns: one-hot and
         # missing-indicator columns split users into perfectly separated groups, and a
         # silhouette over them rewards splitting every segment by region or gender.
@@ -232,8 +280,17 @@ class Segmenter(ClusterMixin, BaseEstimator):
             assigner, labels, table = self._fit_density(Z, S, seed, progress)
         timings["cluster"] = time.perf_counter() - t1
 
+        fit_labels = make_fit_labels(self.algorithm, self.algorithm_params)
         if len(table) > 1:
             k, reason, table = choose_k(table)
+            tied = [r["k"] for r in table if r.get("shortlisted")]
+            if len(tied) > 1 and self.stability_runs:
+                # the k the silhouette cannot tell apart: stability breaks the tie
+                stab = stability_for_k(Z, tied, fit_labels, seed)
+                for r in table:
+                    if r["k"] in stab:
+                        r["stability"] = stab[r["k"]]
+                k, reason, table = choose_k(table)
         else:
             k = int(table[0]["k"]) if table else 0
             reason = (
@@ -292,6 +349,26 @@ class Segmenter(ClusterMixin, BaseEstimator):
         t3 = time.perf_counter()
         self._explain(df, labels)
         timings["explain"] = time.perf_counter() - t3
+        t4 = time.perf_counter()
+        diag = diagnose(
+            df,
+            Z,
+            labels,
+            fit_labels,
+            categorical=categorical,
+            seed=seed,
+            stability_runs=self.stability_runs,
+            check_structure=self.check_structure,
+            rules=self.rules,
+        )
+        self._attach(diag)
+        if self.target is None and self.n_segments_ >= 2:
+            prepared = pd.DataFrame(Z, columns=list(self.preparer_.get_feature_names_out()))
+            self.selection_ = select_features(
+                df, None, prepared=prepared, labels=labels, random_state=seed
+            ).to_dict()
+        self.map_ = user_map(Z, labels, sample=self.map_sample, seed=seed)
+        timings["diagnose"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - t0
         self.timings_ = timings
         self.notes_ = notes
@@ -401,6 +478,41 @@ class Segmenter(ClusterMixin, BaseEstimator):
         for p, name in zip(self.profiles_, name_segments(self.profiles_), strict=True):
             p.name = name
         self.names_ = [p.name for p in self.profiles_]
+
+    def _attach(self, diag: Diagnostics) -> None:
+        """Put the diagnostics where they are read: the metrics and each segment's profile."""
+        if diag.structure is not None:
+            self.metrics_["structure"] = diag.structure.to_dict()
+        if diag.stability is not None:
+            st = diag.stability
+            self.metrics_["stability"] = {
+                "ari_mean": st.ari_mean,
+                "ari_std": st.ari_std,
+                "ari_min": st.ari_min,
+                "unstable": list(st.unstable),
+                "summary": st.summary,
+                "n_runs": st.n_runs,
+                "method": st.method,
+                "threshold": st.threshold,
+            }
+        for p in self.profiles_:
+            if diag.stability is not None:
+                s = diag.stability.segment(p.segment)
+                p.stability, p.stable = float(s.jaccard_mean), bool(s.stable)
+            if diag.rules is not None:
+                r = diag.rules[p.segment]
+                p.rule = {
+                    "text": r.text,
+                    "where": r.where,
+                    "precision": r.precision,
+                    "recall": r.recall,
+                }
+
+    @property
+    def has_structure(self) -> bool | None:
+        """Whether the structure check found real segments (None when not checked)."""
+        s = getattr(self, "metrics_", {}).get("structure")
+        return None if s is None else bool(s["has_structure"])
 
     # -- using ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -521,8 +633,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "metrics": self.metrics_,
             "k_choice": self.k_choice_,
             "baseline": getattr(self, "baseline_", None),
+            "selection": getattr(self, "selection_", None),
         }
-        return params, {f"assigner.{k}": v for k, v in arrays.items()}
+        out = {f"assigner.{k}": v for k, v in arrays.items()}
+        m = getattr(self, "map_", None)
+        if m is not None:
+            params["map"] = {"method": m["method"], "explained": m["explained"]}
+            out.update({"map.x": m["x"], "map.y": m["y"], "map.index": m["index"]})
+        return params, out
 
     @classmethod
     def from_state(
@@ -553,6 +671,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
         obj.k_choice_ = params.get("k_choice", {})
         if params.get("baseline") is not None:
             obj.baseline_ = params["baseline"]
+        obj.selection_ = params.get("selection")
+        if "map.x" in arrays:
+            obj.map_ = dict(
+                params.get("map", {}),
+                x=arrays["map.x"],
+                y=arrays["map.y"],
+                index=arrays["map.index"],
+            )
         obj.profiles_ = profiles or []
         obj.feature_names_in_ = obj.preparer_.feature_names_in_
         obj.n_features_in_ = len(obj.feature_names_in_)

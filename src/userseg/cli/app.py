@@ -470,6 +470,17 @@ def fit(
             "same groups keep their id and name.",
         ),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="A known outcome column (response, churn): select the features that tell it "
+            "apart, and leave it out of the clustering.",
+        ),
+    ] = None,
+    stability_runs: Annotated[
+        int, typer.Option("--stability-runs", help="Subsample refits for stability (0: skip).")
+    ] = 20,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -490,6 +501,8 @@ def fit(
                     "k_max": k_max,
                     "random_state": seed,
                     "params": _pairs(param, "--param"),
+                    "target": target,
+                    "stability_runs": stability_runs,
                 },
                 "fit",
             )
@@ -532,6 +545,12 @@ def fit(
                 f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
             )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+        structure = seg.metrics_.get("structure")
+        if structure is not None:
+            label = "" if structure["has_structure"] else "[bold yellow]warning:[/] "
+            render.console.print(f"{label}{structure['verdict']}", markup=True)
+        if seg.metrics_.get("stability"):
+            render.console.print(seg.metrics_["stability"]["summary"])
         if matching is not None:
             from userseg.cli.ops_cmds import _matching_tables
 

@@ -1,4 +1,5 @@
-"""Commands for segments in production: ``compare``, ``drift``, ``refresh``, ``stream``."""
+"""Commands around a fitted segmentation: ``compare``, ``drift``, ``refresh``, ``stream``,
+``rules`` and ``select``."""
 
 from __future__ import annotations
 
@@ -283,9 +284,123 @@ def _progress_line(stats: Any) -> None:
     sys.stderr.flush()
 
 
+def rules(
+    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    db: Db = DEFAULT_DB,
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print one SQL query per segment, to run on the feature table in your warehouse.",
+        ),
+    ] = False,
+    table: Annotated[str, typer.Option("--table", help="Table name used in the SQL.")] = "features",
+    as_json: Json = False,
+) -> None:
+    """Readable rules that recognise each segment, with precision and recall (and as SQL)."""
+    from userseg.store import get_run, load_profiles
+
+    with render.errors(as_json):
+        db_ = _open(db)
+        try:
+            r = get_run(db_, run)
+            profiles = load_profiles(db_, r.run_id)
+        finally:
+            db_.close()
+        if not profiles or profiles[0].rule is None:
+            from userseg.errors import NotFoundError
+
+            raise NotFoundError(f"run {r.run_id} has no rules (fitted with rules turned off).")
+        quoted = '"' + table.replace('"', '""') + '"'
+        items = [
+            {
+                "segment": p.segment,
+                "name": p.name,
+                **p.rule,
+                "sql": f"SELECT user_id FROM {quoted} WHERE {p.rule['where']}",
+            }
+            for p in profiles
+        ]
+        if as_json:
+            render.print_json(items)
+        elif sql:
+            for it in items:
+                typer.echo(
+                    f"-- segment {it['segment']}: {it['name']} "
+                    f"(precision {it['precision']:.2f}, recall {it['recall']:.2f})"
+                )
+                typer.echo(it["sql"] + ";\n")
+        else:
+            render.console.print(
+                render.table(
+                    f"Rules of run {r.run_id}",
+                    ["#", "segment", "rule", "precision", "recall"],
+                    [
+                        [
+                            it["segment"],
+                            it["name"],
+                            it["text"],
+                            f"{it['precision']:.2f}",
+                            f"{it['recall']:.2f}",
+                        ]
+                        for it in items
+                    ],
+                    right={"precision", "recall"},
+                )
+            )
+
+
+def select(
+    db: Db = DEFAULT_DB,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="A known outcome column for supervised selection."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Rank the features of the current feature table (supervised when a target is named)."""
+    from userseg.features.build import load_features
+    from userseg.features.select import select_features
+    from userseg.store import latest_feature_set
+
+    with render.errors(as_json):
+        db_ = _open(db)
+        try:
+            df = load_features(db_, latest_feature_set(db_))
+        finally:
+            db_.close()
+        if target is not None and target not in df.columns:
+            from userseg.errors import SchemaError
+
+            raise SchemaError(f"target {target!r} is not a feature; available: {list(df.columns)}.")
+        y = df.pop(target) if target is not None else None
+        result = select_features(df, y).to_dict()
+        if as_json:
+            render.print_json(result)
+            return
+        key = "combined" if result["tables"].get("combined") else "unsupervised"
+        rows = result["tables"].get(key) or []
+        if rows:
+            cols = list(rows[0])
+            render.console.print(
+                render.table(
+                    f"Features ranked ({key})", cols, [[_fmt(r[c]) for c in cols] for r in rows]
+                )
+            )
+        render.console.print("kept: " + ", ".join(result["kept"]))
+        for f, why in result["dropped"].items():
+            render.console.print(f"dropped {f}: {why}")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``userseg`` app."""
     app.command()(compare)
     app.command()(drift)
     app.command()(refresh)
     app.command()(stream)
+    app.command()(rules)
+    app.command()(select)

@@ -8,9 +8,14 @@ The rule, in two steps:
    Every k whose silhouette is within ``tolerance`` (0.005) of the best, or
    whose interval overlaps the best's, is shortlisted: those k cannot be told
    apart by the silhouette.
-2. **Consensus on the shortlist.** The shortlisted k are ranked by silhouette
-   (higher is better), Calinski-Harabasz (higher) and Davies-Bouldin (lower);
-   the best mean rank wins, then the higher silhouette, then the smaller k.
+2. **Stability filter.** When the rows carry a ``stability`` (the agreement
+   of refits on resamples, see :mod:`userseg.evaluate.stability`), shortlisted
+   k below 0.6 are dropped (unless all are): a partition that does not come
+   back on a resample is not a segmentation to act on.
+3. **Consensus on the shortlist.** The shortlisted k are ranked by silhouette
+   (higher is better), Calinski-Harabasz (higher), Davies-Bouldin (lower) and
+   stability (higher, when known); the best mean rank wins, then the higher
+   silhouette, then the smaller k.
 
 Why not a plain vote over all k: Calinski-Harabasz falls steadily with k on
 overlapping data with one dominant split (buyers vs non-buyers) and
@@ -32,6 +37,8 @@ __all__ = ["METRICS", "choose_k"]
 
 #: metric → True when higher is better.
 METRICS: dict[str, bool] = {"silhouette": True, "calinski_harabasz": True, "davies_bouldin": False}
+#: below this stability a k is filtered out of the shortlist
+MIN_STABILITY = 0.6
 
 
 def _ranks(values: list[float], higher_better: bool) -> np.ndarray:
@@ -73,16 +80,25 @@ def choose_k(
     high = np.array([r.get("silhouette_high", r.get("silhouette", np.nan)) for r in rows])
     best = int(np.nanargmax(sil))
     short = np.isfinite(sil) & ((sil >= sil[best] - tolerance) | (high >= low[best]))
+    metrics = dict(METRICS)
+    unstable: list[int] = []
+    if any("stability" in rows[i] for i in np.flatnonzero(short)):
+        metrics["stability"] = True
+        stab = np.array([rows[i].get("stability", np.nan) for i in range(len(rows))])
+        steady = short & (stab >= MIN_STABILITY)
+        if steady.any():
+            unstable = [int(ks[i]) for i in np.flatnonzero(short & ~steady)]
+            short = steady
 
     sub = [i for i in range(len(rows)) if short[i]]
     total = np.zeros(len(sub))
-    for metric, higher in METRICS.items():
+    for metric, higher in metrics.items():
         ranks = _ranks([rows[i].get(metric, np.nan) for i in sub], higher)
         for i, rank in zip(sub, ranks, strict=True):
             rows[i][f"rank_{metric}"] = int(rank)
         total += ranks
     for j, i in enumerate(sub):
-        rows[i]["mean_rank"] = float(total[j] / len(METRICS))
+        rows[i]["mean_rank"] = float(total[j] / len(metrics))
     for i, r in enumerate(rows):
         r["shortlisted"] = bool(short[i])
         r.setdefault("mean_rank", float("nan"))
@@ -96,14 +112,24 @@ def choose_k(
             idx = int(np.nanargmax(vals) if higher else np.nanargmin(vals))
             own.append(f"{metric.replace('_', '-')} alone: k={ks[idx]}")
     shortlist = ", ".join(str(ks[i]) for i in sub)
-    if len(sub) == 1:
+    over = "silhouette, Calinski-Harabasz, Davies-Bouldin" + (
+        " and stability" if "stability" in metrics else ""
+    )
+    if len(sub) == 1 and not unstable:
         why = (
             f"k={k} has the clearly highest silhouette ({sil[chosen]:.3f}; no other k "
             f"within {tolerance} or within its interval)"
         )
+    elif len(sub) == 1:
+        why = f"k={k} is the only stable k among those the silhouette cannot tell apart"
     else:
         why = (
-            f"k={k} has the best mean rank over silhouette, Calinski-Harabasz and "
-            f"Davies-Bouldin among the k the silhouette cannot tell apart ({shortlist})"
+            f"k={k} has the best mean rank over {over} among the k the silhouette cannot "
+            f"tell apart ({shortlist})"
+        )
+    if unstable:
+        why += (
+            f"; k={', '.join(map(str, unstable))} left out as unstable (refits on resamples "
+            f"agree below {MIN_STABILITY})"
         )
     return k, f"{why}; {'; '.join(own)}.", rows

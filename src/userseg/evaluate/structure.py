@@ -188,7 +188,13 @@ def structure_check(
         )
 
     d1, dk, sil = measure(Xa, int(seeds[0]))
-    draw = _pca_reference if reference == "pca" else _box_reference
+    if reference == "pca":
+        basis = _pca_basis(Xa)  # once: every reference is drawn in the same rotated box
+
+        def draw(X: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+            return _pca_reference(X, gen, basis)
+    else:
+        draw = _box_reference
     refs = np.array([measure(draw(Xa, rng), int(s)) for s in seeds[1 : n_references + 1]])
     perm = np.array([measure(_permuted(Xa, rng), int(s)) for s in seeds[n_references + 1 :]])
     fall, ref_fall, perm_fall = d1 - dk, refs[:, 0] - refs[:, 1], perm[:, 0] - perm[:, 1]
@@ -254,10 +260,19 @@ def _box_reference(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(X.min(axis=0), X.max(axis=0), size=X.shape)
 
 
-def _pca_reference(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Uniform in the box of the principal components, rotated back (Tibshirani's (b))."""
+def _pca_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and principal axes (rows), from the d × d covariance: cheap for tall data."""
     mean = X.mean(axis=0)
-    _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
+    centred = X - mean
+    _, vecs = np.linalg.eigh(centred.T @ centred)
+    return mean, vecs[:, ::-1].T
+
+
+def _pca_reference(
+    X: np.ndarray, rng: np.random.Generator, basis: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Uniform in the box of the principal components, rotated back (Tibshirani's (b))."""
+    mean, vt = basis
     scores = (X - mean) @ vt.T
     return rng.uniform(scores.min(axis=0), scores.max(axis=0), size=scores.shape) @ vt + mean
 

@@ -18,6 +18,7 @@ __all__ = [
     "heatmap_png",
     "k_choice_figure",
     "k_choice_png",
+    "map_figure",
     "migration_png",
     "sizes_figure",
 ]
@@ -220,3 +221,40 @@ def migration_png(
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def map_figure(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    *,
+    method: str = "pca",
+    explained: float | None = None,
+):
+    """Interactive 2-D map of (a sample of) the users, coloured by segment (Plotly, WebGL)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    names_arr = np.asarray(names, dtype=object)
+    for name in dict.fromkeys(names):
+        mask = names_arr == name
+        fig.add_trace(
+            go.Scattergl(
+                x=x[mask],
+                y=y[mask],
+                mode="markers",
+                name=str(name),
+                marker=dict(size=4, opacity=0.6),
+            )
+        )
+    axis = "PC" if method == "pca" else "UMAP "
+    sub = f" ({explained:.0%} of the variance)" if explained is not None else ""
+    fig.update_layout(
+        height=460,
+        margin=dict(l=10, r=10, t=40, b=10),
+        title=f"Users on two axes ({method.upper()}{sub})",
+        xaxis_title=f"{axis}1",
+        yaxis_title=f"{axis}2",
+        legend=dict(itemsizing="constant"),
+    )
+    return fig

@@ -48,6 +48,9 @@ class SegmentProfile:
     name: str = ""
     name_source: str = "generated"
     population: dict[str, float] = field(default_factory=dict)  # population means
+    stability: float | None = None  # mean Jaccard of the segment across resampled refits
+    stable: bool | None = None
+    rule: dict[str, Any] | None = None  # surrogate rule: text, SQL where, precision, recall
 
     @property
     def top_features(self) -> list[Distinction]:

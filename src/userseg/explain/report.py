@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from userseg._version import __version__
-from userseg.explain.charts import heatmap_png, k_choice_figure, k_choice_png, sizes_figure
+from userseg.explain.charts import (
+    heatmap_png,
+    k_choice_figure,
+    k_choice_png,
+    map_figure,
+    sizes_figure,
+)
 from userseg.explain.profiles import SegmentProfile
 
 __all__ = ["ReportInput", "matching_section", "render_report", "write_report"]
@@ -34,6 +41,8 @@ class ReportInput:
     data_quality: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sections: list[dict[str, str]] = field(default_factory=list)  # extra (title, html) blocks
+    selection: dict[str, Any] | None = None  # from userseg.features.select
+    user_map: dict[str, Any] | None = None  # x, y, names, method, explained
 
 
 def _fmt_value(v: Any, unit: str = "") -> str:
@@ -54,6 +63,22 @@ def _data_uri(png: bytes | None) -> str | None:
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def _selection_view(sel: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The parts of a selection result the report shows: kept, dropped, the ranking."""
+    if not sel:
+        return None
+    tables = sel.get("tables", {})
+    key = "combined" if tables.get("combined") else "unsupervised"
+    return {
+        "kept": sel.get("kept", []),
+        "dropped": sel.get("dropped", {}),
+        "ranking": (tables.get(key) or [])[:15],
+        "which": key,
+        "target": sel.get("target"),
+        "notes": sel.get("notes", []),
+    }
+
+
 def matching_section(matching: dict[str, Any]) -> dict[str, str]:
     """A report section: how this run's segments match the previous version's, with a picture."""
     from userseg.explain.charts import migration_png
@@ -63,7 +88,8 @@ def matching_section(matching: dict[str, Any]) -> dict[str, str]:
         f"<td>{'' if m['previous_segment'] is None else m['previous_segment']}</td>"
         f"<td>{'' if m['segment'] is None else m['segment']}</td>"
         f"<td>{html.escape(m['name'])}</td><td>{html.escape(m['detail'])}</td></tr>"
-        for m in matching["matches"])
+        for m in matching["matches"]
+    )
     mig = matching["migration"]
     png = migration_png(mig["rows"], mig["columns"], mig["counts"])
     body = (
@@ -99,6 +125,21 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
             )
         )
     kfig = k_choice_figure(k_choice)
+    map_html = None
+    if data.user_map is not None and len(data.user_map["x"]):
+        m = data.user_map
+        map_html = pio.to_html(
+            map_figure(
+                np.asarray(m["x"]),
+                np.asarray(m["y"]),
+                m["names"],
+                method=m.get("method", "pca"),
+                explained=m.get("explained"),
+            ),
+            include_plotlyjs=False,
+            full_html=False,
+            config={"displaylogo": False},
+        )
     units = {f["name"]: f.get("unit", "") for f in data.features}
     numeric = list(profiles[0].zscores) if profiles else []
     template = env.get_template("report.html")
@@ -120,7 +161,11 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         if kfig
         else None,
         figures=figs,
-        plotly_js=get_plotlyjs() if (figs or kfig) else "",
+        map_html=map_html,
+        selection=_selection_view(data.selection),
+        structure=data.run.get("metrics", {}).get("structure"),
+        stability=data.run.get("metrics", {}).get("stability"),
+        plotly_js=get_plotlyjs() if (figs or kfig or map_html) else "",
         k_choice=k_choice,
         metrics=data.run.get("metrics", {}),
         version=__version__,
