@@ -137,7 +137,9 @@ def test_no_drift_on_the_training_users_then_drift_after_a_shift(copy) -> None:
     assert not report.refit_advised and report.features[0]["psi"] < 0.1
     assert abs(sum(s["share_now"] for s in report.segments) - 1) < 1e-9
     current = pipeline.load_features(db, pipeline.latest_feature_set(db))
-    shifted = current.assign(monetary=current.monetary * 5, avg_order_value=current.avg_order_value * 5)
+    shifted = current.assign(
+        monetary=current.monetary * 5, avg_order_value=current.avg_order_value * 5
+    )
     report = drift(db, current=shifted)
     assert report.refit_advised
     assert any("monetary shifted" in r for r in report.reasons)
