@@ -82,6 +82,8 @@ def test_layers_never_import_a_later_layer() -> None:
         "evaluate",
         "cluster",
         "explain",
+        "fitting",
+        "diagnostics",
         "segmenter",
         "monitor",
         "store",

@@ -21,10 +21,6 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from userseg._version import __version__
 from userseg.cluster.assigners import (
-    Assigner,
-    CentroidAssigner,
-    CoreAssigner,
-    GaussianAssigner,
     assigner_from_state,
 )
 from userseg.config import PrepareConfig
@@ -38,51 +34,17 @@ from userseg.diagnostics import (
 from userseg.errors import ConfigError, DataError, NotFittedError, SchemaError
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
-from userseg.evaluate.indices import (
-    calinski_harabasz_from_stats,
-    davies_bouldin_from_stats,
-    partition_stats,
-)
-from userseg.evaluate.silhouette import silhouette
 from userseg.explain.naming import name_segments
 from userseg.explain.profiles import SegmentProfile, profile_segments
 from userseg.features.prepare import Preparer, as_frame
 from userseg.features.select import select_features
+from userseg.fitting import fit_density, fit_gmm, fit_kmeans, score
 
 __all__ = ["ALGORITHMS", "Segmenter"]
 
 ALGORITHMS = ("kmeans", "gmm", "dbscan", "hdbscan")
 FORMAT_VERSION = 1
 Progress = Callable[[str, int, int], None]
-
-
-def _score(
-    Z: np.ndarray, labels: np.ndarray, centers: np.ndarray | None, *, sample: int, seed: int
-) -> dict[str, Any]:
-    """Silhouette (sampled above ``sample`` users, with its interval), CH and DB of a labelling."""
-    keep = labels >= 0
-    k = len(np.unique(labels[keep]))
-    out: dict[str, Any] = {"k": k, "noise_share": float(1 - keep.mean())}
-    if k < 2 or keep.sum() <= k:
-        return out | {
-            "silhouette": float("nan"),
-            "calinski_harabasz": float("nan"),
-            "davies_bouldin": float("nan"),
-        }
-    sil = silhouette(
-        Z, labels, sample_size=sample if keep.sum() > sample else None, random_state=seed
-    )
-    stats = partition_stats(Z, labels, centers)
-    return out | {
-        "silhouette": sil.value,
-        "silhouette_low": sil.low,
-        "silhouette_high": sil.high,
-        "silhouette_exact": sil.exact,
-        "silhouette_n": sil.n_used,
-        "calinski_harabasz": calinski_harabasz_from_stats(stats),
-        "davies_bouldin": davies_bouldin_from_stats(stats),
-        "inertia": float(stats.sq_dist_sums.sum()),
-    }
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
@@ -272,12 +234,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
             and self.k_max > len(df) - 1
         ):
             notes.append(f"k_max lowered to {len(df) - 1} (number of users - 1)")
+        opts = {"params": self.algorithm_params, "sample": self.silhouette_sample}
         if self.algorithm == "kmeans":
-            assigner, labels, table = self._fit_kmeans(Z, S, ks, seed, progress)
+            assigner, labels, table = fit_kmeans(Z, S, ks, seed, progress, **opts)
         elif self.algorithm == "gmm":
-            assigner, labels, table = self._fit_gmm(Z, S, ks, seed, progress)
+            assigner, labels, table = fit_gmm(Z, S, ks, seed, progress, **opts)
         else:
-            assigner, labels, table = self._fit_density(Z, S, seed, progress)
+            assigner, labels, table = fit_density(self.algorithm, Z, S, seed, progress, **opts)
         timings["cluster"] = time.perf_counter() - t1
 
         fit_labels = make_fit_labels(self.algorithm, self.algorithm_params)
@@ -331,7 +294,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         _, self.distances_ = assigner.predict(Z)
 
         t2 = time.perf_counter()
-        self.metrics_ = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
+        self.metrics_ = score(S, labels, None, sample=self.silhouette_sample, seed=seed)
         self.metrics_["scored_on"] = self.scored_on_
         timings["evaluate"] = time.perf_counter() - t2
         categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
@@ -375,99 +338,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
         self.n_features_in_ = len(df.columns)
         return self
-
-    def _fit_kmeans(
-        self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int, progress: Progress | None
-    ) -> tuple[Any, Any, list[dict[str, Any]]]:
-        from userseg.cluster import KMeans
-
-        params = dict(self.algorithm_params or {})
-        # Several seedings per k: one bad local optimum at one k would distort the choice
-        # of k (a dip in silhouette), and at segmentation sizes the extra fits are cheap.
-        params.setdefault("n_init", 4 if len(Z) <= 200_000 else 2)
-        if len(ks) == 1:
-            km = KMeans(n_clusters=ks[0], random_state=seed, **params).fit(Z)
-            row = _score(S, km.labels_, None, sample=self.silhouette_sample, seed=seed)
-            if progress:
-                progress("fit", 1, 1)
-            return CentroidAssigner(km.cluster_centers_), km.labels_, [row | {"k": ks[0]}]
-        from userseg.cluster import sweep_k
-
-        result = sweep_k(
-            Z,
-            ks,
-            random_state=seed,
-            silhouette_sample_size=self.silhouette_sample
-            if len(Z) > self.silhouette_sample
-            else None,
-            progress=(lambda k: progress("fit", ks.index(k) + 1, len(ks))) if progress else None,
-            **params,
-        )
-        if S is Z:
-            table = [dict(m) for m in result.metrics]
-        else:
-            table = [
-                _score(S, result.models[k].labels_, None, sample=self.silhouette_sample, seed=seed)
-                | {"k": k, "inertia": result.models[k].inertia_}
-                for k in ks
-            ]
-        assigners = {k: CentroidAssigner(m.cluster_centers_) for k, m in result.models.items()}
-        labels = {k: m.labels_ for k, m in result.models.items()}
-        return assigners, labels, table
-
-    def _fit_gmm(
-        self, Z: np.ndarray, S: np.ndarray, ks: list[int], seed: int, progress: Progress | None
-    ) -> tuple[Any, Any, list[dict[str, Any]]]:
-        from sklearn.mixture import GaussianMixture
-
-        params = {"covariance_type": "full", "reg_covar": 1e-4, "n_init": 1} | dict(
-            self.algorithm_params or {}
-        )
-        assigners, labels, table = {}, {}, []
-        for i, k in enumerate(ks):
-            gm = GaussianMixture(n_components=k, random_state=seed, **params).fit(Z)
-            lab = gm.predict(Z)
-            row = _score(S, lab, None, sample=self.silhouette_sample, seed=seed)
-            row.update(k=k, bic=float(gm.bic(Z)))
-            table.append(row)
-            assigners[k], labels[k] = GaussianAssigner(gm), lab
-            if progress:
-                progress("fit", i + 1, len(ks))
-        if len(ks) == 1:
-            return assigners[ks[0]], labels[ks[0]], table
-        return assigners, labels, table
-
-    def _fit_density(
-        self, Z: np.ndarray, S: np.ndarray, seed: int, progress: Progress | None
-    ) -> tuple[Assigner, np.ndarray, list[dict[str, Any]]]:
-        from userseg.cluster import DBSCAN, HDBSCAN
-
-        params = dict(self.algorithm_params or {})
-        if self.algorithm == "dbscan":
-            params.setdefault("eps", "auto")
-            model = DBSCAN(**params).fit(Z)
-            labels = model.labels_
-            core = model.core_sample_indices_
-            eps = float(getattr(model, "eps_", model.eps))
-            assigner = CoreAssigner(Z[core], labels[core], np.full(len(core), eps))
-        else:
-            model = HDBSCAN(**params).fit(Z)
-            labels = model.labels_
-            points, ref_labels, radii = (
-                model.reference_points_,
-                model.reference_labels_,
-                model.reference_radii_,
-            )
-            assigner = CoreAssigner(points, ref_labels, radii)
-        if progress:
-            progress("fit", 1, 1)
-        if not (labels >= 0).any():
-            raise DataError(
-                f"{self.algorithm} found no segments: every user is noise. Try a larger eps "
-                "or a smaller min_samples / min_cluster_size."
-            )
-        row = _score(S, labels, None, sample=self.silhouette_sample, seed=seed)
-        return assigner, labels, [row]
 
     def _explain(self, df: pd.DataFrame, labels: np.ndarray) -> None:
         categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]

@@ -79,8 +79,8 @@ def _number(value: Any, where: str) -> float | None:
         return None
     try:
         x = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{where} must be a number; got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond 1e308
+        raise DataError(f"{where} must be a number; got {value!r:.100}.") from None
     if x != x or x in (float("inf"), float("-inf")):
         raise DataError(f"{where} must be a finite number; got {value!r}.")
     return x

@@ -1,0 +1,268 @@
+"""Import a user table: one row per user, attribute columns of inferred kinds.
+
+Column kinds are inferred (numeric when ≥ 90 % of the values are numbers, a
+date when ≥ 90 % are dates, else categorical) unless the mapping forces them;
+names are made SQL-safe; duplicate users are merged (first non-missing value
+per column, in file order); identifier-like text columns and empty columns
+are kept out of the features, with a note.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from userseg.config import RowPolicy, Source, UserMapping
+from userseg.errors import DataError
+from userseg.io.database import Database, quote_ident
+from userseg.io.readers import read_raw
+from userseg.io.validate import (
+    IngestReport,
+    Issue,
+    _examples,
+    _number_expr,
+    _policy_dict,
+    _present,
+    _raise_rejected,
+    _require_columns,
+    _timestamp_expr,
+    _user_id_expr,
+    sanitize_name,
+)
+
+__all__ = ["ingest_users"]
+
+_USER_ID_NAMES = (
+    "user_id",
+    "userid",
+    "customer_id",
+    "customerid",
+    "cust_id",
+    "client_id",
+    "member_id",
+    "account_id",
+    "user",
+    "customer",
+    "client",
+    "id",
+)
+
+
+def _detect_user_id(raw_cols: list[str]) -> str | None:
+    by_key = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in raw_cols}
+    for name in _USER_ID_NAMES:
+        col = by_key.get(name.replace("_", ""))
+        if col is not None:
+            return col
+    return None
+
+
+def ingest_users(
+    db: Database,
+    source: Source,
+    mapping: UserMapping | None = None,
+    policy: RowPolicy | None = None,
+    *,
+    table: str = "users",
+) -> IngestReport:
+    """Read a user table (one row per user, attribute columns) into ``table``.
+
+    Column kinds are inferred (numeric, date, categorical) unless forced by
+    ``mapping``; names are made SQL-safe (``emp.var.rate`` → ``emp_var_rate``);
+    the kinds are recorded in ``userseg_columns`` for the feature step.
+    Identifier-like text columns (almost one value per user) and empty columns
+    are kept out of the features, with a note.
+    """
+    mapping = mapping or UserMapping()
+    policy = policy or RowPolicy(on_bad_value="impute")
+    policy.validate()
+    t0 = time.perf_counter()
+    where = source.describe()
+    with db.transaction():
+        raw_cols = read_raw(db, source, "__raw_users")
+        rows_read = int(db.scalar("SELECT count(*) FROM __raw_users"))
+        issues: list[Issue] = []
+        notes: list[str] = []
+        id_col = mapping.user_id
+        if id_col is not None:
+            _require_columns(raw_cols, {"user_id": id_col}, where)
+        else:
+            id_col = _detect_user_id(raw_cols)
+            notes.append(
+                f"user id column: {id_col!r} (detected)"
+                if id_col
+                else "no user id column found: users are numbered by row"
+            )
+        wanted = list(mapping.columns) if mapping.columns else [c for c in raw_cols if c != id_col]
+        forced: dict[str, str] = {}
+        for kind, cols in (
+            ("categorical", mapping.categorical),
+            ("numeric", mapping.numeric),
+            ("date", mapping.dates),
+        ):
+            for c in cols or []:
+                forced[c] = kind
+        _require_columns(
+            raw_cols, {f"column {c}": c for c in [*wanted, *forced, *mapping.exclude]}, where
+        )
+        wanted = [c for c in wanted if c not in set(mapping.exclude)]
+
+        # Profile every column in one scan: how many values are present, numbers, dates, distinct.
+        parts = []
+        for i, c in enumerate(wanted):
+            parts += [
+                f"count(*) FILTER (WHERE {_present(c)}) AS p{i}",
+                f"count(*) FILTER (WHERE {_present(c)} AND "
+                f"isfinite(TRY_CAST(trim({quote_ident(c)}) AS DOUBLE))) AS n{i}",
+                f"count(*) FILTER (WHERE {_present(c)} AND "
+                f"({_timestamp_expr(c, mapping.date_format)}) IS NOT NULL) AS d{i}",
+                f"approx_count_distinct({quote_ident(c)}) AS u{i}",
+            ]
+        prof = db.execute(f"SELECT {', '.join(parts)} FROM __raw_users").fetchone() if parts else ()
+
+        kinds: dict[str, str] = {}
+        usable: dict[str, bool] = {}
+        for i, c in enumerate(wanted):
+            present, numeric, dates, distinct = prof[4 * i : 4 * i + 4]
+            if c in forced:
+                kind = forced[c]
+            elif present == 0:
+                notes.append(f"column {c!r} is empty in every row: left out")
+                continue
+            elif numeric >= 0.9 * present:
+                kind = "numeric"
+            elif dates >= 0.9 * present:
+                kind = "date"
+            else:
+                kind = "categorical"
+            kinds[c] = kind
+            ok = True
+            if kind == "categorical" and distinct > 50 and distinct > 0.5 * present:
+                notes.append(
+                    f"column {c!r} has ~{distinct} distinct values (identifier-like or "
+                    "free text): stored, but not used as a feature"
+                )
+                ok = False
+            usable[c] = ok
+
+        names: dict[str, str] = {}
+        taken = {"user_id"}
+        for c in kinds:
+            name = sanitize_name(c)
+            base, n = name, 2
+            while name in taken:
+                name, n = f"{base}_{n}", n + 1
+            taken.add(name)
+            names[c] = name
+
+        # Parse, count bad values, apply the policy.
+        select = ["__row", "__file", f"{_user_id_expr(id_col)} AS user_id"]
+        drop_conditions: list[str] = []
+        rejected: list[Issue] = []
+        for c, kind in kinds.items():
+            if kind == "numeric":
+                parsed = _number_expr(c, "DOUBLE", policy.max_abs_value)
+            elif kind == "date":
+                parsed = _timestamp_expr(c, mapping.date_format)
+            else:
+                parsed = f"NULLIF(trim({quote_ident(c)}), '')"
+            select.append(f"{parsed} AS {quote_ident(names[c])}")
+            if kind == "categorical":
+                continue
+            cond = f"({parsed}) IS NULL AND {_present(c)}"
+            n_bad = int(db.scalar(f"SELECT count(*) FROM __raw_users WHERE {cond}"))
+            if not n_bad:
+                continue
+            col_policy = policy.for_column(c)
+            expected = "a number (not text, NaN, inf or huge)" if kind == "numeric" else "a date"
+            action = {
+                "drop": "rows dropped",
+                "impute": "values left missing (imputed later)",
+                "reject": "rows rejected",
+            }[col_policy]
+            issue = Issue(
+                "bad_number" if kind == "numeric" else "bad_date",
+                c,
+                n_bad,
+                f"{action}; expected {expected}",
+                _examples(db, "__raw_users", cond, c),
+            )
+            issues.append(issue)
+            if col_policy == "reject":
+                rejected.append(issue)
+            elif col_policy == "drop":
+                drop_conditions.append(cond)
+        if drop_conditions and not rejected:
+            any_bad = " OR ".join(f"COALESCE({c}, false)" for c in drop_conditions)
+            n_drop = int(db.scalar(f"SELECT count(*) FROM __raw_users WHERE {any_bad}"))
+            if n_drop > policy.max_bad_fraction * rows_read:
+                rejected = [i for i in issues if i.kind.startswith("bad_")]
+                notes.append(
+                    f"{n_drop} of {rows_read} rows ({n_drop / rows_read:.1%}) would be dropped, "
+                    f"over the {policy.max_bad_fraction:.0%} limit (max_bad_fraction); "
+                    "use on_bad_value=impute to keep them with the value missing"
+                )
+        if rejected:
+            _raise_rejected(where, rows_read, issues, notes, rejected)
+
+        keep = " AND ".join(f"NOT COALESCE({c}, false)" for c in drop_conditions) or "true"
+        db.execute(
+            f"CREATE OR REPLACE TEMP TABLE __users AS SELECT {', '.join(select)} "
+            f"FROM __raw_users WHERE {keep}"
+        )
+        n_missing = int(db.scalar("SELECT count(*) FROM __users WHERE user_id IS NULL"))
+        if n_missing:
+            issues.append(Issue("missing_user_id", id_col, n_missing, "rows dropped"))
+        n_dup = int(
+            db.scalar(
+                "SELECT count(*) - count(DISTINCT user_id) FROM __users WHERE user_id IS NOT NULL"
+            )
+        )
+        if n_dup:
+            issues.append(
+                Issue(
+                    "duplicate_user_id",
+                    id_col,
+                    n_dup,
+                    "merged: first non-missing value per column, in file order",
+                )
+            )
+        aggs = ", ".join(
+            f"first({quote_ident(n)} ORDER BY __row) FILTER (WHERE {quote_ident(n)} IS NOT NULL) "
+            f"AS {quote_ident(n)}"
+            for n in names.values()
+        )
+        db.execute(
+            f"CREATE OR REPLACE TABLE {quote_ident(table)} AS "
+            f"SELECT user_id{', ' + aggs if aggs else ''} FROM __users WHERE user_id IS NOT NULL "
+            f"GROUP BY user_id ORDER BY min(__row)"
+        )
+        loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}"))
+        if loaded == 0:
+            raise DataError(f"{where}: no valid rows left after validation.")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS userseg_columns (table_name VARCHAR, "
+            "column_name VARCHAR, kind VARCHAR, source_column VARCHAR, usable BOOLEAN)"
+        )
+        db.execute("DELETE FROM userseg_columns WHERE table_name = ?", [table])
+        for c, kind in kinds.items():
+            db.execute(
+                "INSERT INTO userseg_columns VALUES (?, ?, ?, ?, ?)",
+                [table, names[c], kind, c, usable[c]],
+            )
+        for tmp in ("__raw_users", "__users"):
+            db.execute(f"DROP TABLE IF EXISTS {tmp}")
+
+    columns = {"user_id": id_col or "(row number)"} | {names[c]: c for c in kinds}
+    return IngestReport(
+        table=table,
+        source=where,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        users=loaded,
+        columns=columns,
+        issues=issues,
+        notes=notes,
+        policy=_policy_dict(policy),
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,165 @@
+"""What every import shares: the report of what was wrong, and SQL that parses text safely.
+
+The readers hand over every column as text. The expressions here turn text
+into timestamps, exact money and numbers, returning NULL instead of failing
+on a bad value, so that the caller can count the bad values, show the first
+ones and apply its policy (:mod:`userseg.io.ingest`, :mod:`userseg.io.users`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from userseg.config import RowPolicy
+from userseg.errors import DataError, SchemaError
+from userseg.io.database import Database, quote_ident
+
+__all__ = ["MONEY", "IngestReport", "Issue", "sanitize_name"]
+
+#: SQL type of every money value: exact, 8 decimals, 30 integer digits.
+MONEY = "DECIMAL(38, 8)"
+_MAX_EXAMPLES = 5
+
+
+@dataclass
+class Issue:
+    """One kind of problem found in a column: how many rows, what was done, the first examples."""
+
+    kind: str
+    column: str | None
+    count: int
+    action: str
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def line(self, *, action: bool = True) -> str:
+        """One readable line: count, kind, column, (action), first examples."""
+        where = f" in column {self.column!r}" if self.column else ""
+        ex = ", ".join(f"row {e['row']} {e['value']!r}" for e in self.examples[:3] if "value" in e)
+        text = f"{self.count} {self.kind.replace('_', ' ')}{where}"
+        if action:
+            text += f": {self.action}"
+        return text + (f" (first: {ex})" if ex else "")
+
+
+@dataclass
+class IngestReport:
+    """What an import read, loaded, found wrong and did about it."""
+
+    table: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    users: int
+    columns: dict[str, str]
+    issues: list[Issue]
+    notes: list[str]
+    policy: dict[str, Any]
+    seconds: float = 0.0
+    ingest_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sanitize_name(name: str) -> str:
+    """A column name usable as a feature name: lower case ``[a-z0-9_]``, no leading digit."""
+    clean = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower() or "column"
+    return f"c_{clean}" if clean[0].isdigit() else clean
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) -> None:
+    missing = [f"{src} (for {role})" for role, src in wanted.items() if src not in raw_cols]
+    if missing:
+        raise SchemaError(
+            f"{where}: column(s) not found: {', '.join(missing)}. "
+            f"Available columns: {', '.join(raw_cols)}.",
+            details={
+                "missing": [wanted[r] for r in wanted if wanted[r] not in raw_cols],
+                "available": raw_cols,
+            },
+        )
+
+
+def _examples(db: Database, table: str, condition: str, column: str) -> list[dict[str, Any]]:
+    rows = db.rows(
+        f"SELECT __row, __file, {quote_ident(column)} FROM {table} WHERE {condition} "
+        f"ORDER BY __row LIMIT {_MAX_EXAMPLES}"
+    )
+    return [{"row": int(r), "file": f, "value": v} for r, f, v in rows]
+
+
+def _timestamp_expr(col: str, date_format: str | None) -> str:
+    """SQL parsing a text column to a UTC TIMESTAMP, NULL when it cannot be parsed."""
+    c = f"trim({quote_ident(col)})"
+    if date_format:
+        return f"try_strptime({c}, {_lit(date_format)})"
+    # ISO forms (with or without offset), then Unix epoch seconds or milliseconds.
+    return (
+        f"COALESCE(CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"CASE WHEN regexp_full_match({c}, '\\d{{9,10}}(\\.\\d+)?') "
+        f"THEN CAST(to_timestamp(CAST({c} AS DOUBLE)) AS TIMESTAMP) "
+        f"WHEN regexp_full_match({c}, '\\d{{12,13}}') "
+        f"THEN CAST(to_timestamp(CAST({c} AS DOUBLE) / 1000) AS TIMESTAMP) END)"
+    )
+
+
+def _number_expr(col: str, sql_type: str, max_abs: float) -> str:
+    """SQL parsing text to a number; NULL for text, NaN, ±inf or magnitudes beyond ``max_abs``."""
+    c = f"TRY_CAST(trim({quote_ident(col)}) AS {sql_type})"
+    finite = "" if sql_type.startswith("DECIMAL") else f" AND isfinite({c})"
+    return f"CASE WHEN abs({c}) <= {max_abs!r}{finite} THEN {c} END"
+
+
+#: Text that means "no value" in numeric and date columns (not a bad value).
+_MISSING_MARKERS = ("", "na", "n/a", "null", "none", "-", "?")
+
+
+def _present(col: str) -> str:
+    """SQL: the text column holds something other than a missing-value marker."""
+    markers = ", ".join(_lit(m) for m in _MISSING_MARKERS)
+    return (
+        f"({quote_ident(col)} IS NOT NULL AND lower(trim({quote_ident(col)})) NOT IN ({markers}))"
+    )
+
+
+def _user_id_expr(col: str | None) -> str:
+    """Trimmed id; ids written as floats by spreadsheets ('17850.0') become '17850'."""
+    if col is None:
+        return "CAST(__row AS VARCHAR)"
+    return (
+        f"NULLIF(regexp_replace(trim(CAST({quote_ident(col)} AS VARCHAR)), "
+        "'^(-?[0-9]+)\\.0+$', '\\1'), '')"
+    )
+
+
+def _policy_dict(policy: RowPolicy, now: dt.datetime | None = None) -> dict[str, Any]:
+    d = asdict(policy)
+    d["now"] = (policy.now or now).isoformat() if (policy.now or now) else None
+    return d
+
+
+def _raise_rejected(
+    where: str, rows_read: int, issues: list[Issue], notes: list[str], rejected: list[Issue]
+) -> None:
+    first = rejected[0]
+    summary = "; ".join(i.line(action=False) for i in rejected)
+    hints = {i.action.split("(pass ")[1].rstrip(")") for i in rejected if "(pass " in i.action}
+    if hints:
+        summary += f" ({'; '.join(sorted(hints))})"
+    lead = notes[-1] + ". " if notes else ""
+    raise DataError(
+        f"{where}: import rejected, nothing written. {lead}{summary}",
+        details={
+            "rows_read": rows_read,
+            "issues": [asdict(i) for i in issues],
+            "column": first.column,
+            "notes": notes,
+        },
+    )
