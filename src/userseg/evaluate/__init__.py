@@ -2,35 +2,32 @@
 
 Pure functions of ``(X, labels)`` (or of sufficient statistics); this package
 imports nothing from the clustering layer.
+
+The function :func:`silhouette` shares its name with the module that defines
+it, so the exports are imported eagerly: a lazy export would lose to the
+import system, which binds ``userseg.evaluate.silhouette`` to the module
+whenever that module is imported first.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from userseg.evaluate.indices import (
+    PartitionStats,
+    calinski_harabasz,
+    calinski_harabasz_from_stats,
+    davies_bouldin,
+    davies_bouldin_from_stats,
+    partition_stats,
+)
+from userseg.evaluate.silhouette import SilhouetteResult, silhouette
 
-_EXPORTS: dict[str, str] = {
-    "PartitionStats": "userseg.evaluate.indices",
-    "calinski_harabasz": "userseg.evaluate.indices",
-    "calinski_harabasz_from_stats": "userseg.evaluate.indices",
-    "davies_bouldin": "userseg.evaluate.indices",
-    "davies_bouldin_from_stats": "userseg.evaluate.indices",
-    "partition_stats": "userseg.evaluate.indices",
-    "silhouette": "userseg.evaluate.silhouette",
-    "SilhouetteResult": "userseg.evaluate.silhouette",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'userseg.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = [
+    "PartitionStats",
+    "SilhouetteResult",
+    "calinski_harabasz",
+    "calinski_harabasz_from_stats",
+    "davies_bouldin",
+    "davies_bouldin_from_stats",
+    "partition_stats",
+    "silhouette",
+]
