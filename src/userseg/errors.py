@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
-
 __all__ = [
     "ConfigError",
     "ConvergenceWarning",
@@ -111,8 +109,14 @@ class NotFoundError(UsersegError, LookupError):
     http_status = 404
 
 
-class NotFittedError(UsersegError, _SklearnNotFittedError):
-    """An estimator was used before ``fit``; also scikit-learn's NotFittedError."""
+class NotFittedError(UsersegError, ValueError, AttributeError):
+    """An estimator was used before ``fit``.
+
+    Like scikit-learn's ``NotFittedError`` it is both a ``ValueError`` and an
+    ``AttributeError`` (what scikit-learn's estimator checks expect); it does
+    not derive from it, so that ``import userseg`` (and the command line) need
+    not import scikit-learn, which costs over a second.
+    """
 
     code = "not_fitted"
     http_status = 409
