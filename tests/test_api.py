@@ -124,3 +124,31 @@ def test_readme_shows_the_two_commands_and_every_cli_command() -> None:
     group = typer.main.get_command(cli.app)
     for name in group.list_commands(typer.Context(group)):
         assert f"userseg {name}" in readme, f"README does not mention `userseg {name}`"
+
+
+def test_the_command_starts_without_importing_the_heavy_libraries() -> None:
+    """`userseg --help` must be quick: no scikit-learn, Numba or DuckDB at start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys, userseg, userseg.cli, userseg.errors, userseg.config; "
+            "print(sorted(m for m in ('sklearn', 'numba', 'duckdb', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_not_fitted_is_one_error_for_userseg_and_scikit_learn() -> None:
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    from userseg import NotFittedError, Segmenter, UsersegError
+    from userseg.cluster import DBSCAN
+
+    for estimator in (Segmenter(), DBSCAN()):
+        try:
+            estimator.predict([[0.0, 1.0]])
+        except Exception as exc:  # noqa: BLE001 - the class is what is tested
+            assert isinstance(exc, NotFittedError | SklearnNotFitted)
+            assert isinstance(exc, UsersegError) and isinstance(exc, SklearnNotFitted)
+        else:  # pragma: no cover
+            raise AssertionError("predict before fit must fail")

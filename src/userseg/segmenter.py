@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 
+from userseg._sklearn import EstimatorNotFittedError
 from userseg._version import __version__
 from userseg.cluster.assigners import (
     assigner_from_state,
@@ -31,7 +32,7 @@ from userseg.diagnostics import (
     stability_for_k,
     user_map,
 )
-from userseg.errors import ConfigError, DataError, NotFittedError, SchemaError
+from userseg.errors import ConfigError, DataError, SchemaError
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
 from userseg.explain.naming import name_segments
@@ -387,7 +388,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
     # -- using ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "assigner_"):
-            raise NotFittedError("this Segmenter is not fitted yet; call fit first.")
+            raise EstimatorNotFittedError("this Segmenter is not fitted yet; call fit first.")
 
     def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Segment id and distance to it for each user of ``X`` (raw features, as in fit)."""

@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
+from userseg._sklearn import require_fitted
 from userseg.cluster import _dbscan_kernels as _k
-from userseg.errors import ConfigError, DataError, NotFittedError
+from userseg.errors import ConfigError, DataError
 
 __all__ = ["DBSCAN", "estimate_eps"]
 
@@ -337,14 +338,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         -------
         ndarray of shape (n_new,)
         """
-        try:
-            check_is_fitted(self, "labels_")
-        except NotFittedError:
-            raise
-        except Exception as err:
-            raise NotFittedError(
-                "This DBSCAN instance is not fitted yet; call 'fit' before 'predict'."
-            ) from err
+        require_fitted(self, "labels_")
         X = check_data(self, X, reset=False)
         out = np.full(X.shape[0], -1, dtype=np.int64)
         if self.components_.shape[0] == 0 or X.shape[0] == 0:

@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import check_is_fitted
 
+from userseg._sklearn import require_fitted
 from userseg.cluster.dbscan import check_data
-from userseg.errors import ConfigError, DependencyError, NotFittedError
+from userseg.errors import ConfigError, DependencyError
 
 __all__ = ["BACKENDS", "HDBSCAN"]
 
@@ -248,14 +248,7 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         ndarray of shape (n_new,)
             Labels, -1 for noise.
         """
-        try:
-            check_is_fitted(self, "labels_")
-        except NotFittedError:
-            raise
-        except Exception as err:
-            raise NotFittedError(
-                "This HDBSCAN instance is not fitted yet; call 'fit' before 'predict'."
-            ) from err
+        require_fitted(self, "labels_")
         X = check_data(self, X, reset=False)
         out = np.full(X.shape[0], -1, dtype=np.int64)
         if self.components_.shape[0] == 0 or X.shape[0] == 0:

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import check_is_fitted
 
+from userseg._sklearn import require_fitted
 from userseg.cluster import _kprototypes_kernels as _k
-from userseg.errors import ConfigError, ConvergenceWarning, DataError, NotFittedError
+from userseg.errors import ConfigError, ConvergenceWarning, DataError
 
 __all__ = ["KPrototypes"]
 
@@ -298,14 +298,7 @@ class KPrototypes(ClusterMixin, BaseEstimator):
         -------
         ndarray of shape (n_new,)
         """
-        try:
-            check_is_fitted(self, "labels_")
-        except NotFittedError:
-            raise
-        except Exception as err:
-            raise NotFittedError(
-                "This KPrototypes instance is not fitted yet; call 'fit' before 'predict'."
-            ) from err
+        require_fitted(self, "labels_")
         cols, names = _as_columns(X)
         if len(cols) != self.n_features_in_:
             raise DataError(

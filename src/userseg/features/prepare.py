@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from userseg._sklearn import EstimatorNotFittedError
 from userseg.config import PrepareConfig, from_dict
-from userseg.errors import ConfigError, DataError, NotFittedError
+from userseg.errors import ConfigError, DataError
 from userseg.features.select import correlated_to_drop
 
 __all__ = ["FORMAT_VERSION", "Preparer", "as_frame"]
@@ -277,7 +278,7 @@ class Preparer(TransformerMixin, BaseEstimator):
     # -- applying ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "steps_"):
-            raise NotFittedError("this Preparer is not fitted yet; call fit first.")
+            raise EstimatorNotFittedError("this Preparer is not fitted yet; call fit first.")
 
     def transform(self, X: Any) -> np.ndarray:
         """The prepared matrix (float64, users × ``get_feature_names_out()``)."""
