@@ -147,7 +147,7 @@ def test_not_fitted_is_one_error_for_userseg_and_scikit_learn() -> None:
     for estimator in (Segmenter(), DBSCAN()):
         try:
             estimator.predict([[0.0, 1.0]])
-        except Exception as exc:  # noqa: BLE001 - the class is what is tested
+        except Exception as exc:
             assert isinstance(exc, NotFittedError | SklearnNotFitted)
             assert isinstance(exc, UsersegError) and isinstance(exc, SklearnNotFitted)
         else:  # pragma: no cover
