@@ -9,19 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
+from userseg.cli.options import DEFAULT_DB, Db, Json
+from userseg.cli.options import open_db as _open
 from userseg.config import FitConfig, Source, load_pipeline
-
-Db = Annotated[
-    Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
-]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
-DEFAULT_DB = Path("userseg.duckdb")
-
-
-def _open(db: Path):
-    from userseg.pipeline import open_db
-
-    return open_db(db)
 
 
 def _matching_tables(m: dict[str, Any]) -> None:

@@ -1,0 +1,273 @@
+"""Commands that bring data in: ``ingest`` and ``features``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from userseg.cli import render
+from userseg.cli.options import DEFAULT_DB, Db, Json, csv_list, open_db
+from userseg.config import (
+    EventMapping,
+    FeatureConfig,
+    RowPolicy,
+    Source,
+    UserMapping,
+    from_dict,
+    load_pipeline,
+    parse_date,
+)
+from userseg.errors import ConfigError
+
+# -- ingest -----------------------------------------------------------------------------
+
+
+def ingest(
+    path: Annotated[
+        str | None, typer.Argument(help="File or glob (CSV, Parquet, JSON lines, DuckDB).")
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", help="events, users, or auto (events when any event column is mapped)."
+        ),
+    ] = "auto",
+    db: Db = DEFAULT_DB,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Pipeline YAML/TOML whose events/users section maps the columns."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv, parquet, json, duckdb or sql (default: from the suffix)."
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", help="CSV delimiter (sniffed when omitted).")
+    ] = None,
+    header: Annotated[
+        bool, typer.Option("--header/--no-header", help="CSV has a header line.")
+    ] = True,
+    names: Annotated[
+        str | None,
+        typer.Option("--names", help="Column names of a header-less CSV, comma-separated."),
+    ] = None,
+    source_table: Annotated[
+        str | None, typer.Option("--source-table", help="Table to read from a DuckDB file.")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option("--query", help="Read the result of this SQL query instead of a file."),
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="replace or append (events).")] = "replace",
+    user_id: Annotated[str | None, typer.Option("--user-id", help="User id column.")] = None,
+    time_col: Annotated[
+        str | None, typer.Option("--time", help="Timestamp column (events).")
+    ] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Event name column.")] = None,
+    amount: Annotated[
+        str | None, typer.Option("--amount", help="Money column (negative = return).")
+    ] = None,
+    quantity: Annotated[
+        str | None, typer.Option("--quantity", help="Quantity column (amount = quantity × price).")
+    ] = None,
+    price: Annotated[str | None, typer.Option("--price", help="Unit price column.")] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Product category column.")
+    ] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session id column.")] = None,
+    rating: Annotated[str | None, typer.Option("--rating", help="Rating column.")] = None,
+    order_id: Annotated[
+        str | None, typer.Option("--order-id", help="Order/invoice id column.")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="Unique event id column (deduplication).")
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="Users: attribute columns to keep, comma-separated."),
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Users: columns to leave out.")
+    ] = None,
+    categorical: Annotated[
+        str | None, typer.Option("--categorical", help="Users: columns to treat as categorical.")
+    ] = None,
+    on_bad: Annotated[
+        str | None,
+        typer.Option(
+            "--on-bad", help="Bad values: reject, drop or impute (events: drop, users: impute)."
+        ),
+    ] = None,
+    max_bad_fraction: Annotated[
+        float, typer.Option("--max-bad-fraction", help="Fail above this share of bad rows.")
+    ] = 0.01,
+    as_json: Json = False,
+) -> None:
+    """Import an event log or a user table into the database, validated, in one transaction."""
+    from userseg import pipeline
+
+    with render.errors(as_json):
+        event_flags = {
+            "time": time_col,
+            "event": event,
+            "amount": amount,
+            "quantity": quantity,
+            "price": price,
+            "category": category,
+            "session": session,
+            "rating": rating,
+            "order_id": order_id,
+            "event_id": event_id,
+        }
+        mapping: EventMapping | UserMapping
+        policy: RowPolicy | None = None
+        source: Source | None = None
+        if config is not None:
+            cfg = load_pipeline(config)
+            section = kind if kind != "auto" else ("events" if cfg.events else "users")
+            if section == "events":
+                source, mapping, policy = cfg.events, cfg.event_columns, cfg.event_policy
+            else:
+                source, mapping, policy = cfg.users, cfg.user_columns, cfg.user_policy
+            kind = section
+        else:
+            if kind == "auto":
+                kind = "events" if any(event_flags.values()) else "users"
+            if kind == "events":
+                mapping = EventMapping(
+                    user_id=user_id or "user_id",
+                    time=time_col or "timestamp",
+                    date_format=date_format,
+                    **{k: v for k, v in event_flags.items() if k != "time" and v},
+                )
+            elif kind == "users":
+                mapping = UserMapping(
+                    user_id=user_id,
+                    columns=csv_list(columns),
+                    exclude=csv_list(exclude) or [],
+                    categorical=csv_list(categorical),
+                    date_format=date_format,
+                )
+            else:
+                raise ConfigError(f"--kind must be events, users or auto; got {kind!r}.")
+        if path is not None or query is not None or source is None:
+            if path is None and query is None:
+                raise ConfigError("give a file to import (PATH), or --query.")
+            source = Source(
+                path=path,
+                format=fmt or ("sql" if query and not path else None),
+                delimiter=delimiter,
+                header=header,
+                names=csv_list(names),
+                table=source_table,
+                query=query,
+            )
+        if policy is None or on_bad is not None:
+            default_bad = "drop" if kind == "events" else "impute"
+            policy = from_dict(
+                RowPolicy,
+                {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
+                "policy",
+            )
+        db_ = open_db(db)
+        try:
+            with render.step(f"importing {source.describe()}", not as_json):
+                rep = pipeline.ingest(
+                    db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode
+                )
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(rep.to_dict())
+            return
+        render.console.print(
+            f"{rep.table}: {rep.rows_loaded:,} of {rep.rows_read:,} rows loaded, "
+            f"{rep.users:,} users ({rep.seconds:.1f} s) into {db}"
+        )
+        t = render.issues_table(rep, "data quality")
+        if t is not None:
+            render.console.print(t)
+        for note in rep.notes:
+            render.console.print(f"note: {note}")
+
+
+# -- features ---------------------------------------------------------------------------
+
+
+def features(
+    db: Db = DEFAULT_DB,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Date (YYYY-MM-DD) recency is measured at; default: the day after the last event.",
+        ),
+    ] = None,
+    session_gap: Annotated[
+        float, typer.Option("--session-gap", help="Minutes of inactivity that start a new session.")
+    ] = 30.0,
+    top_categories: Annotated[
+        int,
+        typer.Option("--top-categories", help="Category-share features for this many categories."),
+    ] = 8,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smoothing",
+            help="Prior (in events) shrinking rates and shares toward the population.",
+        ),
+    ] = 5.0,
+    include: Annotated[
+        str | None, typer.Option("--include", help="Keep only these features.")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Leave out these features.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Compute per-user features (RFM, activity, funnel, categories, attributes) in SQL."""
+    from userseg import pipeline
+
+    with render.errors(as_json):
+        cfg = FeatureConfig(
+            as_of=parse_date(as_of, "--as-of") if as_of else None,
+            session_gap_minutes=session_gap,
+            top_categories=top_categories,
+            smoothing=smoothing,
+            include=csv_list(include),
+            exclude=csv_list(exclude) or [],
+        )
+        db_ = open_db(db)
+        try:
+            with render.step("building features", not as_json):
+                fs = pipeline.features(db_, cfg)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(fs.to_dict())
+            return
+        rows = [[f.name, f.kind, f.unit, f.description] for f in fs.features]
+        render.console.print(
+            render.table(
+                f"Feature set {fs.feature_set_id}: {fs.n_users:,} users, as of {fs.as_of}",
+                ["feature", "kind", "unit", "meaning"],
+                rows,
+            )
+        )
+        for note in fs.notes:
+            render.console.print(f"note: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the ``userseg`` app."""
+    app.command()(ingest)
+    app.command()(features)

@@ -1,0 +1,322 @@
+"""Commands that segment and show: ``fit``, ``report``, ``runs``, ``segments``, ``rename``,
+``assign``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from userseg.cli import render
+from userseg.cli.options import DEFAULT_DB, Db, Json, open_db, pairs
+from userseg.config import FitConfig, PrepareConfig, Source, from_dict, load_pipeline
+from userseg.errors import ConfigError
+
+# -- fit --------------------------------------------------------------------------------
+
+
+def fit(
+    db: Db = DEFAULT_DB,
+    k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
+    k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
+    k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
+    algorithm: Annotated[
+        str, typer.Option("--algorithm", help="kmeans, gmm, dbscan or hdbscan.")
+    ] = "kmeans",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Algorithm parameter key=value (repeatable)."),
+    ] = None,
+    prep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prepare", help="Preparation setting key=value, e.g. scale=robust (repeatable)."
+        ),
+    ] = None,
+    feature_set: Annotated[
+        int | None, typer.Option("--feature-set", help="Feature set id (default: the latest).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Pipeline file whose fit and prepare sections to use."),
+    ] = None,
+    previous: Annotated[
+        str | None,
+        typer.Option(
+            "--previous",
+            help="Run id (or 'latest') to keep segment ids from: the "
+            "same groups keep their id and name.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="A known outcome column (response, churn): select the features that tell it "
+            "apart, and leave it out of the clustering.",
+        ),
+    ] = None,
+    stability_runs: Annotated[
+        int, typer.Option("--stability-runs", help="Subsample refits for stability (0: skip).")
+    ] = 20,
+    as_json: Json = False,
+) -> None:
+    """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
+    from userseg import pipeline
+    from userseg.store import get_matching, get_run
+
+    with render.errors(as_json):
+        if config is not None:
+            cfg = load_pipeline(config)
+            fit_cfg, prep_cfg = cfg.fit, cfg.prepare
+        else:
+            fit_cfg = from_dict(
+                FitConfig,
+                {
+                    "algorithm": algorithm,
+                    "k": k,
+                    "k_min": k_min,
+                    "k_max": k_max,
+                    "random_state": seed,
+                    "params": pairs(param, "--param"),
+                    "target": target,
+                    "stability_runs": stability_runs,
+                },
+                "fit",
+            )
+            prep_cfg = from_dict(PrepareConfig, pairs(prep, "--prepare"), "prepare")
+        db_ = open_db(db)
+        try:
+            with render.progress(not as_json) as bar:
+                run_id, seg = pipeline.fit(
+                    db_,
+                    fit_cfg,
+                    prep_cfg,
+                    feature_set_id=feature_set,
+                    progress=bar,
+                    previous_run=previous,
+                )
+            run = get_run(db_, run_id)
+            matching = get_matching(db_, run_id)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json(
+                run.to_dict()
+                | {"segments": [p.to_dict() for p in seg.profiles_], "matching": matching}
+            )
+            return
+        render.console.print(
+            render.segments_table(
+                seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
+            )
+        )
+        m = seg.metrics_
+        if m.get("silhouette") == m.get("silhouette"):
+            ci = (
+                ""
+                if m.get("silhouette_exact")
+                else (f" [{m['silhouette_low']:.3f}, {m['silhouette_high']:.3f}]")
+            )
+            render.console.print(
+                f"silhouette {m['silhouette']:.3f}{ci} · Calinski-Harabasz "
+                f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
+            )
+        render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+        structure = seg.metrics_.get("structure")
+        if structure is not None:
+            label = "" if structure["has_structure"] else "[bold yellow]warning:[/] "
+            render.console.print(f"{label}{structure['verdict']}", markup=True)
+        if seg.metrics_.get("stability"):
+            render.console.print(seg.metrics_["stability"]["summary"])
+        if matching is not None:
+            from userseg.cli.ops_cmds import _matching_tables
+
+            _matching_tables(matching)
+        render.console.print(f"run id: {run_id}")
+
+
+# -- report, runs, segments, rename -------------------------------------------------------
+
+
+def report(
+    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    db: Db = DEFAULT_DB,
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path(
+        "userseg-report.html"
+    ),
+    heatmap: Annotated[
+        Path | None,
+        typer.Option("--heatmap", help="PNG heatmap path (default: beside the report)."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Write a run's self-contained HTML report and its segment × feature heatmap (PNG)."""
+    from userseg import pipeline
+
+    with render.errors(as_json):
+        db_ = open_db(db)
+        try:
+            with render.step("writing the report", not as_json):
+                html, png = pipeline.report(db_, run, out, heatmap=heatmap)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json({"report": str(html), "heatmap": str(png) if png else None})
+        else:
+            render.console.print(f"Report: {html}\nHeatmap: {png}")
+
+
+def runs(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
+    """List the stored runs, newest first."""
+    from userseg.store import list_runs
+
+    with render.errors(as_json):
+        db_ = open_db(db)
+        try:
+            items = list_runs(db_)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json([r.to_dict() for r in items])
+            return
+        rows = [
+            [
+                r.run_id,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                r.algorithm,
+                r.n_segments,
+                f"{r.n_users:,}",
+                f"{r.metrics.get('silhouette', float('nan')):.3f}",
+                r.data_fingerprint,
+            ]
+            for r in items
+        ]
+        render.console.print(
+            render.table(
+                None,
+                ["run", "created", "algorithm", "segments", "users", "silhouette", "data"],
+                rows,
+                right={"run", "segments", "users", "silhouette"},
+            )
+        )
+        if not items:
+            render.console.print("no runs yet: run `userseg fit`.")
+
+
+def segments(
+    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
+) -> None:
+    """Show a run's segments: name, size, share and what sets each apart."""
+    from userseg.store import get_run, load_profiles
+
+    with render.errors(as_json):
+        db_ = open_db(db)
+        try:
+            r = get_run(db_, run)
+            profiles = load_profiles(db_, r.run_id)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json([p.to_dict() for p in profiles])
+        else:
+            render.console.print(render.segments_table(profiles, f"Run {r.run_id}"))
+
+
+def rename(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    segment: Annotated[int, typer.Argument(help="Segment number.")],
+    name: Annotated[str, typer.Argument(help="The new name.")],
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
+) -> None:
+    """Give a segment a name of your own (kept with the run)."""
+    from userseg.store import rename_segment
+
+    with render.errors(as_json):
+        db_ = open_db(db)
+        try:
+            rename_segment(db_, run, segment, name)
+        finally:
+            db_.close()
+        if as_json:
+            render.print_json({"run_id": run, "segment": segment, "name": name.strip()})
+        else:
+            render.console.print(f"run {run}, segment {segment}: {name.strip()!r}")
+
+
+# -- assign -----------------------------------------------------------------------------
+
+
+def assign(
+    input_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="Users to score: one row per user with the run's feature columns."
+        ),
+    ],
+    run: Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    db: Db = DEFAULT_DB,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the assignments here (.csv or .parquet) instead of printing them."
+        ),
+    ] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", help="User id column of INPUT.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Score new users with a stored model: segment, name and distance for each."""
+    from userseg import pipeline
+
+    with render.errors(as_json):
+        db_ = open_db(db)
+        try:
+            result = pipeline.assign(db_, run, Source(path=input_path), user_id=user_id)
+        finally:
+            db_.close()
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            if out.suffix.lower() == ".parquet":
+                result.to_parquet(tmp, index=False)
+            elif out.suffix.lower() == ".csv":
+                result.tocsv_list(tmp, index=False)
+            else:
+                raise ConfigError(f"--out must end in .csv or .parquet; got {out.name!r}.")
+            tmp.replace(out)
+        if as_json:
+            render.print_json(
+                {"assignments": result.to_dict(orient="records")}
+                if out is None
+                else {"written": str(out), "rows": len(result)}
+            )
+        elif out is not None:
+            render.console.print(f"{len(result):,} users scored → {out}")
+        else:
+            rows = [
+                [r.user_id, r.segment, r.name, f"{r.distance:.3f}"]
+                for r in result.head(50).itertuples()
+            ]
+            render.console.print(
+                render.table(
+                    None,
+                    ["user", "segment", "name", "distance"],
+                    rows,
+                    right={"segment", "distance"},
+                )
+            )
+            if len(result) > 50:
+                render.console.print(f"… {len(result) - 50:,} more; use --out or --json.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the ``userseg`` app."""
+    for command in (fit, report, runs, segments, rename, assign):
+        app.command()(command)

@@ -1,0 +1,48 @@
+"""Options and small helpers shared by the ``userseg`` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from userseg.errors import ConfigError
+
+__all__ = ["DEFAULT_DB", "Db", "Json", "csv_list", "open_db", "pairs"]
+
+Db = Annotated[
+    Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
+DEFAULT_DB = Path("userseg.duckdb")
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def pairs(values: list[str] | None, what: str) -> dict[str, Any]:
+    """``key=value`` options; values parsed as numbers or booleans where they look like one."""
+    out: dict[str, Any] = {}
+    for item in values or []:
+        if "=" not in item:
+            raise ConfigError(f"{what} expects key=value; got {item!r}.")
+        key, raw = item.split("=", 1)
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        out[key.strip()] = value
+    return out
+
+
+def open_db(db: Path):
+    from userseg.pipeline import open_db
+
+    return open_db(db)
