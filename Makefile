@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-bench
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python -m userseg.docgen > docs/cli.md
+	$(BIN)/python -m userseg.serve > docs/openapi.json
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -9,6 +9,18 @@ from __future__ import annotations
 import typer
 
 
+def _commands(group, ctx):  # type: ignore[no-untyped-def]
+    """Every command, sub-commands of a group (``keys create``) included, in help order."""
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        sub = typer.Context(cmd, info_name=name, parent=ctx)
+        if hasattr(cmd, "list_commands"):
+            for child, child_cmd, child_ctx in _commands(cmd, sub):
+                yield f"{name} {child}", child_cmd, child_ctx
+        else:
+            yield name, cmd, sub
+
+
 def cli_reference() -> str:
     """The Markdown reference of every ``userseg`` command (the same text as ``--help``)."""
     from userseg.cli import app
@@ -25,9 +37,8 @@ def cli_reference() -> str:
         "`--json`. Exit status: 0 success, 2 bad input or configuration, 1 a bug.",
         "",
     ]
-    for name in group.list_commands(ctx):
-        cmd = group.get_command(ctx, name)
-        sub = typer.Context(cmd, info_name=name, parent=ctx)
+    for name, cmd, sub_ctx in _commands(group, ctx):
+        sub = sub_ctx
         lines += [
             f"## `userseg {name}`",
             "",

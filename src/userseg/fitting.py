@@ -150,14 +150,12 @@ def fit_density(
         eps = float(getattr(model, "eps_", model.eps))
         assigner = CoreAssigner(Z[core], labels[core], np.full(len(core), eps))
     else:
+        # a segment below 1 % of the users is rarely actionable: the default minimum size
+        params.setdefault("min_cluster_size", max(10, len(Z) // 100))
         model = HDBSCAN(**params).fit(Z)
         labels = model.labels_
-        points, ref_labels, radii = (
-            model.reference_points_,
-            model.reference_labels_,
-            model.reference_radii_,
-        )
-        assigner = CoreAssigner(points, ref_labels, radii)
+        # HDBSCAN.predict's rule: the nearest clustered point, if within its core distance
+        assigner = CoreAssigner(model.components_, model.component_labels_, model.core_distances_)
     if progress:
         progress("fit", 1, 1)
     if not (labels >= 0).any():

@@ -21,7 +21,7 @@ import pandas as pd
 from userseg.errors import DataError, NotFoundError
 from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
-from userseg.io.live import append_events, parse_segment_events
+from userseg.io.live import append_events, events_table, parse_segment_events
 from userseg.segmenter import Segmenter
 from userseg.store import get_feature_set, get_run, load_model
 
@@ -83,6 +83,28 @@ class LiveScorer:
             "run_id": self.run_id,
             "users": results,
         }
+
+    def score_events(self, payload: Any, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Segments of users from their recent events alone, without storing anything.
+
+        For a visitor whose events are in hand (a session, a cart) but not in
+        the event table: the events become features exactly as in training
+        (recency measured at the latest of them), attributes come from the
+        user table when the user is known, and nothing is written.
+        """
+        rows = parse_segment_events(payload, now=now)
+        user_ids = list(dict.fromkeys(r.user_id for r in rows))
+        with self._lock:
+            self.db.con.register("__recent_events", events_table(rows))
+            try:
+                frame = compute_features(self.db, self.features, user_ids,
+                                         events="__recent_events")
+            finally:
+                self.db.con.unregister("__recent_events")
+        scored = self.score_frame(frame)
+        return {"run_id": self.run_id, "users": [
+            {"user_id": u, "segment": int(r.segment), "name": r["name"],
+             "distance": float(r.distance)} for u, r in scored.iterrows()]}
 
     def _rescore(self, user_ids: list[str], *, reason: str) -> list[dict[str, Any]]:
         frame = compute_features(self.db, self.features, user_ids)

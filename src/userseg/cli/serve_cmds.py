@@ -7,6 +7,7 @@ revoked while it is stopped, and take effect when it starts again.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,16 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
+from userseg.cli.options import DEFAULT_DB, Db, Json
 from userseg.errors import ConfigError, DependencyError
 
 __all__ = ["keys_app", "register", "serve"]
-
-# The same options as the other commands (not imported from cli.app: it imports this module).
-Db = Annotated[
-    Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
-]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
-DEFAULT_DB = Path("userseg.duckdb")
 
 keys_app = typer.Typer(
     name="keys",
@@ -105,8 +100,12 @@ def serve(
             render.err_console.print(
                 f"serving run {service.run_id} ({service.fast.algorithm}, "
                 f"{service.scorer.model.n_segments_} segments) of {db} on http://{host}:{port}"
-                f"  (API reference: http://{host}:{port}/docs)"
+                f"  (schema: http://{host}:{port}/openapi.json)"
             )
+            # Everything loaded so far (the model, the libraries) lives as long as the process:
+            # out of the garbage collector's sight, a full collection no longer walks it.
+            gc.collect()
+            gc.freeze()
             uvicorn.run(
                 app,
                 host=host,

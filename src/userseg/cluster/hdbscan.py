@@ -228,6 +228,9 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
             # are recomputed (a k-NN query, small next to their fit).
             core_dist = _core_distances(X64, int(ms))
         self._core_distances = np.asarray(core_dist, dtype=np.float64)[keep]
+        # what predict needs, public: a stored model scores new users the same way
+        self.component_labels_ = self._component_labels
+        self.core_distances_ = self._core_distances
         # predict builds its k-d tree over the clustered points on first use.
         self._predict_cache: dict[str, Any] = {}
         return self

@@ -179,7 +179,8 @@ def compute_features(
             "built (an older userseg made it); run `userseg features` and fit again."
         )
     if fs.spec is not None:
-        db.require_table(events, "the model was fitted on events: ingest some first.")
+        if not events.startswith("__"):  # "__…" names are tables registered by the caller
+            db.require_table(events, "the model was fitted on events: ingest some first.")
         if as_of is None:
             last = db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
             as_of = (last or dt.datetime(1970, 1, 1)) + dt.timedelta(seconds=1)
@@ -290,8 +291,7 @@ def build_features(
         )
         if orphans:
             notes.append(
-                f"{orphans} users of the user table have no events before {as_of}: "
-                "not segmented"
+                f"{orphans} users of the user table have no events before {as_of}: not segmented"
             )
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
     with db.transaction():

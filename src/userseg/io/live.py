@@ -28,7 +28,13 @@ from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.ingest import MONEY
 
-__all__ = ["CanonicalEvent", "append_events", "ensure_event_table", "parse_segment_events"]
+__all__ = [
+    "CanonicalEvent",
+    "append_events",
+    "ensure_event_table",
+    "events_table",
+    "parse_segment_events",
+]
 
 _LOOKUP = {v: k for k, vs in CANONICAL_EVENTS.items() for v in vs}
 _LOOKUP.update({"product_reviewed": "rating", "checkout_started": "cart", "page": "view"})
@@ -185,13 +191,9 @@ def ensure_event_table(db: Database, table: str = "events") -> None:
     db.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} ({_SCHEMA})")
 
 
-def append_events(
-    db: Database, rows: list[CanonicalEvent], table: str = "events"
-) -> tuple[int, int]:
-    """Append rows, skipping event ids already stored; returns (inserted, duplicates)."""
-    if not rows:
-        return 0, 0
-    arrow = pa.table(
+def events_table(rows: list[CanonicalEvent]) -> pa.Table:
+    """Canonical rows as an Arrow table (money as exact decimals), with their position."""
+    return pa.table(
         {
             "user_id": [r.user_id for r in rows],
             "ts": [r.ts for r in rows],
@@ -207,6 +209,15 @@ def append_events(
             "__pos": list(range(len(rows))),
         }
     )
+
+
+def append_events(
+    db: Database, rows: list[CanonicalEvent], table: str = "events"
+) -> tuple[int, int]:
+    """Append rows, skipping event ids already stored; returns (inserted, duplicates)."""
+    if not rows:
+        return 0, 0
+    arrow = events_table(rows)
     t = quote_ident(table)
     with db.transaction():
         ensure_event_table(db, table)

@@ -1,0 +1,333 @@
+"""The application factory of the REST service, and its one JSON error shape.
+
+``create_app(db)`` loads one stored run (the model version) into memory,
+opens a single connection to the userseg database and returns a FastAPI app
+(see ``docs/api.md`` for the endpoints). What each request may touch:
+
+* ``POST /v1/assign`` and ``GET /health``/``GET /v1/model`` use only the
+  in-memory model (:class:`~userseg.serve.fastpath.FastScorer`), never the
+  database, so they stay fast whatever else the service is doing;
+* every other endpoint uses the one DuckDB connection (DuckDB has one writer
+  per file), under one lock, from the thread pool.
+
+Every error, whatever raised it (userseg, FastAPI's validation, Starlette's
+routing, the limits, or a bug), leaves as ``{"error": {"code", "message",
+"details"}}`` with its status code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pydantic_core
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from userseg._version import __version__
+from userseg.errors import ConfigError, UsersegError
+from userseg.io.database import Database
+from userseg.live import LiveScorer
+from userseg.serve.auth import Keyring
+from userseg.serve.fastpath import FastScorer
+from userseg.serve.limits import BodyLimitMiddleware, RateLimit, RateLimiter
+from userseg.serve.schemas import extra_schemas
+
+__all__ = [
+    "ApiError",
+    "Service",
+    "build_app",
+    "create_app",
+    "json_response",
+    "jsonable",
+    "openapi_json",
+]
+
+log = logging.getLogger("userseg.serve")
+T = TypeVar("T")
+
+#: Failed key checks allowed per client address before 429 (each costs one scrypt).
+AUTH_FAILURES = RateLimit(per_second=2.0, burst=30)
+_FLUSH_EVERY_S = 60.0
+
+
+class ApiError(UsersegError):
+    """An HTTP-level refusal (401, 429…) in the one error shape, with optional headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.http_status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+def jsonable(o: Any) -> Any:
+    """JSON-safe: NaN/inf → null, dates → ISO text, NumPy scalars → Python."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [jsonable(v) for v in o]
+    if o is None or isinstance(o, str | int | bool):
+        return o
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "tolist"):  # NumPy scalar or array
+        return jsonable(o.tolist())
+    return str(o)
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A compact JSON response (pydantic-core's encoder; NaN and infinity become null)."""
+    body = pydantic_core.to_json(payload, inf_nan_mode="null", fallback=jsonable)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return json_response(
+        {"error": {"code": code, "message": message, "details": jsonable(details or {})}},
+        status,
+        headers,
+    )
+
+
+@dataclass
+class Service:
+    """What the endpoints share: the model, the database and its lock, the limits."""
+
+    db: Database
+    scorer: LiveScorer
+    fast: FastScorer
+    keyring: Keyring | None
+    limiter: RateLimiter | None
+    auth_failures: RateLimiter | None
+    lock: threading.Lock
+    owns_db: bool
+    max_body_bytes: int
+    _flushed_at: float = field(default_factory=time.monotonic)
+    _closed: bool = False
+
+    @property
+    def run_id(self) -> int:
+        return self.scorer.run_id
+
+    def with_db(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` holding the database lock (DuckDB: one connection, one user at a time)."""
+        with self.lock:
+            out = fn()
+        if self.keyring is not None and time.monotonic() - self._flushed_at > _FLUSH_EVERY_S:
+            self._flushed_at = time.monotonic()
+            self.keyring.flush_last_used()
+        return out
+
+    def flush(self) -> None:
+        """Write what is kept in memory (when each key was last used); safe to call again."""
+        if self.keyring is not None and not self._closed:
+            with contextlib.suppress(UsersegError, duckdb.Error):
+                self.keyring.flush_last_used()
+
+    def close(self) -> None:
+        """Flush, and close the database connection if the service opened it (idempotent)."""
+        self.flush()
+        if self.owns_db and not self._closed:
+            self.db.close()
+        self._closed = True
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UsersegError)
+    async def _userseg(request: Request, exc: UsersegError) -> Response:
+        return _error(
+            exc.http_status, exc.code, exc.message, exc.details, getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()[:20]
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"]) or "request"
+        return _error(
+            422,
+            "validation_error",
+            f"{where}: {first['msg']}"[:500],
+            {"errors": errors, "count": len(exc.errors())},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {
+            404: f"no endpoint at {request.url.path}; see /openapi.json.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }.get(exc.status_code, str(exc.detail))
+        return _error(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            message,
+            {},
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(
+            500,
+            "internal_error",
+            f"internal error (a bug in userseg): {type(exc).__name__}; please report it.",
+        )
+
+
+def create_app(
+    db: str | Path | Database,
+    *,
+    run_id: int | None = None,
+    keys_required: bool = True,
+    max_body_bytes: int = 1_000_000,
+    rate_limit: RateLimit | None = RateLimit(),
+    auth_failure_limit: RateLimit | None = AUTH_FAILURES,
+) -> FastAPI:
+    """Build the REST service over a userseg database.
+
+    Parameters
+    ----------
+    db : str, Path or Database
+        The userseg database (a path is opened, and closed at shutdown; an
+        open :class:`~userseg.io.database.Database` is used and left open).
+    run_id : int, optional
+        The model version to serve; the latest run by default.
+    keys_required : bool
+        Require ``Authorization: Bearer <key>`` on every ``/v1`` endpoint
+        (keys from ``userseg keys create``). Without it, rate limits apply per
+        client address.
+    max_body_bytes : int
+        Larger request bodies are refused with 413.
+    rate_limit : RateLimit or None
+        Token bucket per API key (429 with ``Retry-After`` beyond it); None: no limit.
+    auth_failure_limit : RateLimit or None
+        Token bucket of failed key checks per client address (429 beyond it).
+
+    Returns
+    -------
+    FastAPI
+        ``app.state.service`` holds the :class:`Service` (model, database, keyring).
+
+    Examples
+    --------
+    >>> app = create_app("shop.duckdb")                      # doctest: +SKIP
+    >>> import uvicorn; uvicorn.run(app, port=8000)          # doctest: +SKIP
+    """
+    from userseg.store import open_database
+
+    if max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes={max_body_bytes} should be >= 1.")
+    owns_db = not isinstance(db, Database)
+    database = open_database(db) if owns_db else db
+    try:
+        scorer = LiveScorer(database, run_id)
+        lock = threading.Lock()
+        service = Service(
+            db=database,
+            scorer=scorer,
+            fast=FastScorer(scorer.model, scorer.run_id),
+            keyring=Keyring(database, lock) if keys_required else None,
+            limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
+            auth_failures=RateLimiter(auth_failure_limit) if auth_failure_limit else None,
+            lock=lock,
+            owns_db=owns_db,
+            max_body_bytes=max_body_bytes,
+        )
+    except BaseException:
+        if owns_db:
+            database.close()
+        raise
+
+    return build_app(service)
+
+
+def build_app(service: Service | None) -> FastAPI:
+    """The FastAPI app around a :class:`Service` (None: only to produce the OpenAPI schema)."""
+    from userseg.serve.routes import router
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Only flush: a lifespan may end while the app object lives on (test clients run one
+        # per test), and the connection is closed by whoever built the app (the CLI does).
+        if service is not None:
+            service.flush()
+
+    app = FastAPI(
+        title="userseg",
+        version=__version__,
+        summary="Real-time user segments: assign users, record events, read segments and runs.",
+        description=(
+            "Every `/v1` endpoint needs `Authorization: Bearer <key>` (keys from "
+            "`userseg keys create`). Every error has one shape: "
+            '`{"error": {"code", "message", "details"}}`. Limits: request bodies over the '
+            "configured size get 413; requests over a key's rate get 429 with `Retry-After`. "
+            "See docs/api.md."
+        ),
+        lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN; userseg works offline. The
+        # schema itself is served at /openapi.json and described in docs/api.md.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(extra_schemas())
+            schema["components"]["schemas"] = dict(sorted(schema["components"]["schemas"].items()))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    _install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=service.max_body_bytes if service else 1_000_000
+    )
+    return app
+
+
+def openapi_json() -> str:
+    """The OpenAPI document of the service, as committed in ``docs/openapi.json``."""
+    return json.dumps(build_app(None).openapi(), indent=2, ensure_ascii=False) + "\n"
