@@ -13,6 +13,7 @@ from conftest import shared
 
 from userseg import pipeline
 from userseg.config import EventMapping, FitConfig, Source, UserMapping
+from userseg.store import get_matching, load_profiles
 
 pytestmark = pytest.mark.realdata
 
@@ -137,4 +138,36 @@ def test_mall_customers_smoke(tmp_path) -> None:
     pipeline.features(db)
     _, seg = pipeline.fit(db, FitConfig(random_state=0))
     assert seg.n_segments_ == 5  # the well-known five groups on income x spending score
+    db.close()
+
+
+@pytest.mark.slow
+def test_online_retail_refit_keeps_segment_ids(tmp_path) -> None:
+    """Fit on the first four months, refit on all nine: matched segments keep their ids."""
+    folder = shared("online_retail", "by-day")
+    first = sorted(p for p in folder.glob("*.csv") if p.name < "2011-04-01")
+    assert first, "no files before April 2011"
+    db = pipeline.open_db(tmp_path / "retail.duckdb")
+    pipeline.ingest(db, Source(query="SELECT * FROM read_csv(["
+                               + ", ".join(f"'{p}'" for p in first)
+                               + "], all_varchar = true)"), kind="events", mapping=RETAIL)
+    pipeline.features(db)
+    run1, _ = pipeline.fit(db, FitConfig(stability_runs=0))
+    pipeline.ingest(db, Source(path=str(folder / "*.csv")), kind="events", mapping=RETAIL)
+    pipeline.features(db)
+    run2, seg2 = pipeline.fit(db, FitConfig(stability_runs=0), previous_run=run1)
+    matching = get_matching(db, run2)
+    kept = [m for m in matching["matches"] if m["status"] == "kept"]
+    assert len(kept) >= 3
+    for m in kept:  # a matched segment keeps its id and its name
+        assert m["segment"] == m["previous_segment"]
+    names1 = {p.segment: p.name for p in load_profiles(db, run1)}
+    names2 = {p.segment: p.name for p in load_profiles(db, run2)}
+    for m in kept:
+        assert names2[m["segment"]] == names1[m["previous_segment"]]
+    counts = np.array(matching["migration"]["counts"])
+    new_cols = [c != "(left)" for c in matching["migration"]["columns"]]
+    assert counts[:, new_cols].sum() == len(seg2.labels_)
+    print("\nmigration matrix (rows: run 1 segments, columns: run 2):")
+    print(matching["migration"])
     db.close()
