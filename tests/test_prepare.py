@@ -143,3 +143,11 @@ def test_arrays_are_accepted() -> None:
     assert list(prep.get_feature_names_out()) == ["x0", "x1", "x2"]
     with pytest.raises(DataError, match="2-dimensional"):
         Preparer().fit(np.arange(5.0))
+
+
+def test_integer_column_names_are_features_too() -> None:
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 2)))
+    prep = Preparer().fit(df)
+    assert list(prep.get_feature_names_out()) == ["0", "1"]
+    assert prep.transform(df).shape == (50, 2)
+    assert list(df.columns) == [0, 1]  # the caller's frame is untouched

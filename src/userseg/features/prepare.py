@@ -36,6 +36,9 @@ _MISSING = "(missing)"
 def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame view of ``X`` (DataFrame, mapping or 2-D array); ``X`` is never changed."""
     if isinstance(X, pd.DataFrame):
+        # feature names are strings everywhere (JSON state, SQL): 0 and "0" are one column
+        if not all(isinstance(c, str) for c in X.columns):
+            return X.rename(columns=str)
         return X
     if isinstance(X, dict):
         return pd.DataFrame(X)
