@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,20 @@ try:
     import psutil
 except ImportError:  # pragma: no cover - psutil comes with the bench extra
     psutil = None
+
+
+def exact_rss() -> None:
+    """Re-run this script with glibc's mmap threshold fixed, so that freed arrays leave the RSS.
+
+    glibc raises its mmap threshold (up to 32 MB) after large frees; later
+    arrays below it come from the heap, reuse freed memory and never show in
+    the RSS, so a measurement would depend on what ran before it. With the
+    threshold fixed at 64 KiB every array is its own mapping, returned on free.
+    Call it first thing in a benchmark's ``main``.
+    """
+    if sys.platform.startswith("linux") and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(1 << 16)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 def blobs(

@@ -1,0 +1,240 @@
+"""Fit k-means for a range of k at once, sharing the work, and score every k.
+
+Choosing k needs one model per candidate; fitting them one by one repeats work
+that does not depend on k. :func:`sweep_k` does it once:
+
+* the data are validated and converted once (one dtype, no copies per k);
+* the init sample is drawn once, and the feature variances that scale ``tol``
+  are estimated once;
+* k-means++ runs once, to the largest k, on the sample: with a fixed number of
+  local trials its first j centres are a k-means++ seeding for j, so every k
+  reads its seeds off that one ordering (``n_init`` orderings when asked);
+* every fit ends with a statistics pass, so inertia, Calinski-Harabasz and
+  Davies-Bouldin cost no further pass over the data; only the silhouette reads
+  the data again, on a sample when the data are large.
+
+Picking k from the metrics (a consensus of several) is done by
+:mod:`userseg.evaluate.choose`, not here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from userseg.cluster import kmeans as _km
+from userseg.cluster.kmeans import KMeans
+from userseg.errors import ConfigError
+from userseg.evaluate.indices import calinski_harabasz_from_stats, davies_bouldin_from_stats
+
+__all__ = ["SweepResult", "sweep_k"]
+
+#: Metrics where a larger value is better; the others (inertia, davies_bouldin) are smaller-better.
+HIGHER_IS_BETTER = frozenset({"silhouette", "calinski_harabasz"})
+
+
+@dataclass
+class SweepResult:
+    """Fitted models and their metrics, one per k.
+
+    Attributes
+    ----------
+    ks : list of int
+        The values of k, ascending.
+    models : dict of int to KMeans
+        The fitted model for each k.
+    metrics : list of dict
+        One dict per k, in the order of ``ks``, with keys ``k``, ``inertia``,
+        ``silhouette``, ``silhouette_low``, ``silhouette_high``,
+        ``silhouette_exact``, ``calinski_harabasz``, ``davies_bouldin``,
+        ``n_iter`` and ``seconds`` (fit and scoring of that k).
+    """
+
+    ks: list[int]
+    models: dict[int, KMeans] = field(repr=False)
+    metrics: list[dict[str, Any]]
+
+    def column(self, metric: str) -> np.ndarray:
+        """The values of one metric across ``ks``."""
+        if not self.metrics or metric not in self.metrics[0]:
+            known = sorted(self.metrics[0]) if self.metrics else []
+            raise ConfigError(f"metric must be one of {known}; got {metric!r}.")
+        return np.array([row[metric] for row in self.metrics], dtype=float)
+
+    def best_by(self, metric: str) -> int:
+        """The k with the best value of one metric (ties: the smaller k).
+
+        Larger is better for ``silhouette`` and ``calinski_harabasz``, smaller
+        for ``davies_bouldin``. Inertia always falls with k, so it cannot pick
+        k on its own and is refused.
+        """
+        if metric == "inertia":
+            raise ConfigError(
+                "inertia decreases with every added cluster and cannot choose k alone; "
+                "use silhouette, calinski_harabasz or davies_bouldin."
+            )
+        values = self.column(metric)
+        if metric not in HIGHER_IS_BETTER and metric != "davies_bouldin":
+            raise ConfigError(
+                f"metric must be one of ['calinski_harabasz', 'davies_bouldin', "
+                f"'silhouette']; got {metric!r}."
+            )
+        if np.all(np.isnan(values)):
+            raise ConfigError(f"metric {metric!r} is undefined for every k in {self.ks}.")
+        score = values if metric in HIGHER_IS_BETTER else -values
+        return self.ks[int(np.nanargmax(score))]
+
+
+def sweep_k(
+    X: Any,
+    ks: Iterable[int],
+    *,
+    random_state: int | np.random.RandomState | None = None,
+    sample_weight: Any = None,
+    silhouette_sample_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    **kmeans_params: Any,
+) -> SweepResult:
+    """Fit :class:`~userseg.cluster.KMeans` for every k in ``ks`` and score each.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    ks : iterable of int
+        Candidate numbers of clusters, each in ``[2, n_samples)``; duplicates
+        are dropped and the sweep runs in ascending order.
+    random_state : int, RandomState instance or None
+        Seed of the shared init sample, of the seeding and of the silhouette sample.
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights for the fits and for inertia, Calinski-Harabasz and
+        Davies-Bouldin (the silhouette is unweighted).
+    silhouette_sample_size : int, optional
+        Passed to :func:`userseg.evaluate.silhouette.silhouette` as
+        ``sample_size``: ``None`` is exact up to 10,000 rows and a stratified
+        estimate with a confidence interval above.
+    progress : callable, optional
+        Called with each k when its model is fitted and scored.
+    **kmeans_params
+        Other :class:`KMeans` parameters (``init``, ``n_init``, ``max_iter``,
+        ``tol``, ``init_sample_size``, ``algorithm``); ``init`` must be
+        ``"k-means++"`` or ``"random"``.
+
+    Returns
+    -------
+    SweepResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from userseg.cluster import sweep_k
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(c, 0.5, (100, 2)) for c in (0, 5, 10)])
+    >>> res = sweep_k(X, range(2, 6), random_state=0)
+    >>> res.best_by("silhouette")
+    3
+    """
+    from userseg.evaluate.silhouette import silhouette  # lazy: compiles its kernels
+
+    if "n_clusters" in kmeans_params:
+        raise ConfigError("sweep_k takes the numbers of clusters in 'ks', not 'n_clusters'.")
+    ks_sorted = _check_ks(ks)
+    k_max = ks_sorted[-1]
+    template = KMeans(n_clusters=k_max, random_state=random_state, **kmeans_params)
+    template._check_params()
+    if not isinstance(template.init, str):
+        raise ConfigError(
+            "sweep_k needs init='k-means++' or 'random' (one array of centres cannot serve "
+            f"every k); got an array-like init of type {type(template.init).__name__}."
+        )
+    X = template._validate_X(X, reset=True)
+    n = X.shape[0]
+    if k_max >= n:
+        raise ConfigError(f"n_samples={n} should be > every k in ks; got k={k_max}.")
+    w = _km._check_weights(sample_weight, X)
+    rs = check_random_state(random_state)
+    silhouette_seed = int(rs.randint(np.iinfo(np.int32).max))
+    algorithm = template.algorithm
+    sample_size = _km._sample_size(template.init_sample_size, k_max, n)
+    n_init = template._resolve_n_init(False, sampled=sample_size < n)
+
+    # Shared across k: tolerance, init sample, seeding order(s).
+    Xs, ws = _km._draw_sample(X, w, sample_size, rs)
+    tol_abs = _km._tolerance(Xs, template.tol, rs)
+    orders = [_seed_order(Xs, ws, k_max, template.init, rs) for _ in range(n_init)]
+
+    models: dict[int, KMeans] = {}
+    metrics: list[dict[str, Any]] = []
+    for k in ks_sorted:
+        t0 = time.perf_counter()
+        seeds = [np.ascontiguousarray(Xs[order[:k]]) for order in orders]
+        alg = _km._resolve_algorithm(algorithm, k)
+        run = _km._fit_from_seeds(X, w, Xs, ws, seeds, template.max_iter, tol_abs, alg)
+        model = KMeans(n_clusters=k, random_state=random_state, **kmeans_params)
+        model.n_features_in_ = template.n_features_in_
+        if hasattr(template, "feature_names_in_"):
+            model.feature_names_in_ = template.feature_names_in_
+        model._set_fitted(run)
+        models[k] = model
+        metrics.append(_score(X, model, silhouette, silhouette_sample_size, silhouette_seed))
+        metrics[-1]["seconds"] = time.perf_counter() - t0
+        if progress is not None:
+            progress(k)
+    return SweepResult(ks=ks_sorted, models=models, metrics=metrics)
+
+
+def _seed_order(
+    Xs: np.ndarray, ws: np.ndarray, k_max: int, init: str, rs: np.random.RandomState
+) -> np.ndarray:
+    """Row indices of the sample in seeding order; any prefix of length k seeds k clusters."""
+    if init == "random":
+        p = None if ws.size == 0 else ws / ws.sum()
+        return rs.choice(Xs.shape[0], size=k_max, replace=False, p=p)
+    # A fixed number of local trials (that of k_max) keeps every prefix a
+    # k-means++ seeding; per-k trials would make each k a separate run.
+    trials = 2 + int(math.log(k_max))
+    return _km._kmeans_plusplus(Xs, ws, k_max, rs, n_local_trials=trials)
+
+
+def _score(
+    X: np.ndarray, model: KMeans, silhouette: Callable[..., Any],
+    sample_size: int | None, seed: int,
+) -> dict[str, Any]:
+    stats = model.partition_stats_
+    row: dict[str, Any] = {"k": model.n_clusters, "inertia": float(model.inertia_)}
+    if stats.n_clusters >= 2 and stats.n_samples > stats.n_clusters:
+        sil = silhouette(X, model.labels_, sample_size=sample_size, random_state=seed)
+        row.update(
+            silhouette=float(sil.value),
+            silhouette_low=float(sil.low),
+            silhouette_high=float(sil.high),
+            silhouette_exact=bool(sil.exact),
+            calinski_harabasz=float(calinski_harabasz_from_stats(stats)),
+            davies_bouldin=float(davies_bouldin_from_stats(stats)),
+        )
+    else:  # every row in one cluster (duplicates): the indices are undefined
+        row.update(
+            silhouette=math.nan, silhouette_low=math.nan, silhouette_high=math.nan,
+            silhouette_exact=False, calinski_harabasz=math.nan, davies_bouldin=math.nan,
+        )
+    row["n_iter"] = int(model.n_iter_)
+    return row
+
+
+def _check_ks(ks: Iterable[int]) -> list[int]:
+    try:
+        values = list(ks)
+    except TypeError:
+        raise ConfigError(f"ks must be an iterable of ints; got {ks!r}.") from None
+    if not values:
+        raise ConfigError("ks must hold at least one number of clusters; got none.")
+    for k in values:
+        if not isinstance(k, Integral) or isinstance(k, bool) or k < 2:
+            raise ConfigError(f"every k in ks must be an int >= 2; got {k!r}.")
+    return sorted({int(k) for k in values})
