@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Measurement, measure, ratio_line  # noqa: E402
+from _common import Measurement, measure, ratio_line
 
 
 def main() -> None:
