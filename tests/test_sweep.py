@@ -161,3 +161,35 @@ def test_bad_arguments(ks, kwargs, match):
     X = np.random.default_rng(0).normal(size=(50, 2))
     with pytest.raises(ConfigError, match=match):
         sweep_k(X, ks, **kwargs)
+
+
+def test_capped_candidates_are_finished_by_refine() -> None:
+    from userseg.cluster import KMeans, sweep_k
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 4, (6, 5))
+    X = (centres[rng.integers(0, 6, 120_000)] + rng.normal(0, 2.5, (120_000, 5))).astype(np.float32)
+    capped = sweep_k(X, [8, 9], random_state=0, candidate_max_iter=1, init_sample_size=5000)
+    assert any(not m.converged_ for m in capped.models.values())
+    full = sweep_k(X, [8, 9], random_state=0, candidate_max_iter=None, init_sample_size=5000)
+    for k in (8, 9):
+        done = capped.refine(k, X)
+        assert done.converged_ and capped.models[k] is done
+        assert done.inertia_ <= full.models[k].inertia_ * (1 + 1e-4)
+        np.testing.assert_array_equal(done.predict(X[:100]), done.labels_[:100])
+    assert isinstance(capped.refine(8, X), KMeans)
+    with pytest.raises(ConfigError, match="k=3 was not in the sweep"):
+        capped.refine(3, X)
+
+
+def test_metrics_on_other_columns() -> None:
+    from userseg.cluster import sweep_k
+    from userseg.evaluate import calinski_harabasz
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(0, 1, (300, 3)), rng.normal(6, 1, (300, 3))])
+    S = X[:, :2]
+    res = sweep_k(X, [2, 3], random_state=0, score_on=S)
+    for row, k in zip(res.metrics, [2, 3], strict=True):
+        assert row["calinski_harabasz"] == pytest.approx(
+            calinski_harabasz(S, res.models[k].labels_))

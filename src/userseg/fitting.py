@@ -56,6 +56,16 @@ def score(
     }
 
 
+class Candidates:
+    """The fitted candidates of a sweep, finished on demand: ``candidates[k]``."""
+
+    def __init__(self, pick: Callable[[int], tuple[Assigner, np.ndarray]]) -> None:
+        self._pick = pick
+
+    def __getitem__(self, k: int) -> tuple[Assigner, np.ndarray]:
+        return self._pick(k)
+
+
 def fit_kmeans(
     Z: np.ndarray,
     S: np.ndarray,
@@ -86,19 +96,16 @@ def fit_kmeans(
         random_state=seed,
         silhouette_sample_size=sample if len(Z) > sample else None,
         progress=(lambda k: progress("fit", ks.index(k) + 1, len(ks))) if progress else None,
+        score_on=None if S is Z else S,
         **params,
     )
-    if S is Z:
-        table = [dict(m) for m in result.metrics]
-    else:
-        table = [
-            score(S, result.models[k].labels_, None, sample=sample, seed=seed)
-            | {"k": k, "inertia": result.models[k].inertia_}
-            for k in ks
-        ]
-    assigners = {k: CentroidAssigner(m.cluster_centers_) for k, m in result.models.items()}
-    labels = {k: m.labels_ for k, m in result.models.items()}
-    return assigners, labels, table
+    table = [dict(m) for m in result.metrics]
+
+    def pick(k: int) -> tuple[Assigner, np.ndarray]:
+        model = result.refine(k, Z)  # the chosen candidate, run to convergence
+        return CentroidAssigner(model.cluster_centers_), model.labels_
+
+    return Candidates(pick), None, table
 
 
 def fit_gmm(

@@ -266,7 +266,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 else ""
             )
             table = [dict(r, mean_rank=1.0) for r in table]
-        if self.algorithm in ("kmeans", "gmm") and len(ks) > 1:
+        if self.algorithm == "kmeans" and len(ks) > 1:
+            assigner, labels = assigner[k]  # the chosen candidate, finished
+        elif self.algorithm == "gmm" and len(ks) > 1:
             assigner, labels = assigner[k], labels[k]
         self.k_choice_ = {
             "table": table,

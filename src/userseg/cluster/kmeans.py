@@ -204,8 +204,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self._set_fitted(run)
         return self
 
-    def _set_fitted(self, run: _Run) -> None:
-        if not run.converged:
+    def _set_fitted(self, run: _Run, *, warn: bool = True) -> None:
+        self.converged_ = bool(run.converged)
+        if not run.converged and warn:
             warnings.warn(
                 f"KMeans stopped at max_iter={self.max_iter} before the centres settled "
                 f"(tol={self.tol}); increase max_iter or tol.",
@@ -363,8 +364,13 @@ def _fit_from_seeds(
     max_iter: int,
     tol_abs: float,
     algorithm: str,
+    full_max_iter: int | None = None,
 ) -> _Run:
     """Best of the seedings: chosen and refined on the sample ``Xs`` when it is one.
+
+    ``full_max_iter`` caps the passes over the full data (after convergence on
+    the sample); the k sweep uses it for its candidates and refines only the
+    chosen one.
 
     When ``Xs`` is a sample, the seedings are ranked by their sample inertia
     after at most :data:`_RANK_ITER` passes on it, the best one is refined on
@@ -384,7 +390,7 @@ def _fit_from_seeds(
                 best = _fit_from(Xs, ws, best.centers, max_iter, tol_abs, algorithm)
         else:
             best = _fit_from(Xs, ws, seeds[0], max_iter, tol_abs, algorithm)
-        return _fit_from(X, w, best.centers, max_iter, tol_abs, algorithm)
+        return _fit_from(X, w, best.centers, full_max_iter or max_iter, tol_abs, algorithm)
     best = None
     for seed in seeds:
         run = _fit_from(X, w, seed, max_iter, tol_abs, algorithm)

@@ -32,10 +32,18 @@ from sklearn.utils import check_random_state
 from userseg.cluster import kmeans as _km
 from userseg.cluster.kmeans import KMeans
 from userseg.errors import ConfigError
-from userseg.evaluate.indices import calinski_harabasz_from_stats, davies_bouldin_from_stats
+from userseg.evaluate.indices import (
+    calinski_harabasz_from_stats,
+    davies_bouldin_from_stats,
+    partition_stats,
+)
 
 __all__ = ["SweepResult", "sweep_k"]
 
+#: Above this many rows the sweep estimates the silhouette (unless a sample size is given) ...
+SWEEP_EXACT_MAX = 10_000
+#: ... on this many users: enough to compare k, and a small part of the sweep's time.
+SWEEP_SILHOUETTE_SAMPLE = 5_000
 #: Metrics where a larger value is better; the others (inertia, davies_bouldin) are smaller-better.
 HIGHER_IS_BETTER = frozenset({"silhouette", "calinski_harabasz"})
 
@@ -60,6 +68,22 @@ class SweepResult:
     ks: list[int]
     models: dict[int, KMeans] = field(repr=False)
     metrics: list[dict[str, Any]]
+
+    def refine(self, k: int, X: Any, sample_weight: Any = None) -> KMeans:
+        """The model of ``k`` run to convergence (from its candidate centres), and kept.
+
+        A candidate whose passes were capped (``candidate_max_iter``) is
+        continued from where it stopped; a converged one is returned as is.
+        """
+        if k not in self.models:
+            raise ConfigError(f"k={k} was not in the sweep; ks are {self.ks}.")
+        model = self.models[k]
+        if getattr(model, "converged_", True):
+            return model
+        params = model.get_params() | {"init": model.cluster_centers_, "n_init": 1}
+        refined = KMeans(**params).fit(X, sample_weight=sample_weight)
+        self.models[k] = refined
+        return refined
 
     def column(self, metric: str) -> np.ndarray:
         """The values of one metric across ``ks``."""
@@ -100,6 +124,8 @@ def sweep_k(
     sample_weight: Any = None,
     silhouette_sample_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    candidate_max_iter: int | None = 8,
+    score_on: Any = None,
     **kmeans_params: Any,
 ) -> SweepResult:
     """Fit :class:`~userseg.cluster.KMeans` for every k in ``ks`` and score each.
@@ -117,10 +143,22 @@ def sweep_k(
         Davies-Bouldin (the silhouette is unweighted).
     silhouette_sample_size : int, optional
         Passed to :func:`userseg.evaluate.silhouette.silhouette` as
-        ``sample_size``: ``None`` is exact up to 10,000 rows and a stratified
-        estimate with a confidence interval above.
+        ``sample_size``. ``None``: exact up to 10,000 rows; above, a stratified
+        estimate on 5,000 users against 500 references a cluster, with its
+        confidence interval (comparing k needs less precision than reporting one).
     progress : callable, optional
         Called with each k when its model is fitted and scored.
+    candidate_max_iter : int or None, default 8
+        On data larger than the init sample, each candidate converges on the
+        sample and then makes at most this many passes over the full data:
+        enough for its metrics (the labels have settled), while a k that
+        splits a natural group would otherwise crawl through up to 100 passes
+        of a flat objective. :meth:`SweepResult.refine` finishes the chosen k.
+        ``None`` runs every candidate to convergence.
+    score_on : array-like of shape (n_samples, m), optional
+        Compute silhouette, Calinski-Harabasz and Davies-Bouldin on these
+        columns instead of ``X`` (e.g. the numeric features only, when one-hot
+        columns would reward splitting by category); inertia stays on ``X``.
     **kmeans_params
         Other :class:`KMeans` parameters (``init``, ``n_init``, ``max_iter``,
         ``tol``, ``init_sample_size``, ``algorithm``); ``init`` must be
@@ -175,14 +213,18 @@ def sweep_k(
         t0 = time.perf_counter()
         seeds = [np.ascontiguousarray(Xs[order[:k]]) for order in orders]
         alg = _km._resolve_algorithm(algorithm, k)
-        run = _km._fit_from_seeds(X, w, Xs, ws, seeds, template.max_iter, tol_abs, alg)
+        run = _km._fit_from_seeds(
+            X, w, Xs, ws, seeds, template.max_iter, tol_abs, alg, full_max_iter=candidate_max_iter
+        )
         model = KMeans(n_clusters=k, random_state=random_state, **kmeans_params)
         model.n_features_in_ = template.n_features_in_
         if hasattr(template, "feature_names_in_"):
             model.feature_names_in_ = template.feature_names_in_
-        model._set_fitted(run)
+        model._set_fitted(run, warn=candidate_max_iter is None)
         models[k] = model
-        metrics.append(_score(X, model, silhouette, silhouette_sample_size, silhouette_seed))
+        metrics.append(
+            _score(X, model, silhouette, silhouette_sample_size, silhouette_seed, score_on)
+        )
         metrics[-1]["seconds"] = time.perf_counter() - t0
         if progress is not None:
             progress(k)
@@ -203,13 +245,25 @@ def _seed_order(
 
 
 def _score(
-    X: np.ndarray, model: KMeans, silhouette: Callable[..., Any],
-    sample_size: int | None, seed: int,
+    X: np.ndarray,
+    model: KMeans,
+    silhouette: Callable[..., Any],
+    sample_size: int | None,
+    seed: int,
+    score_on: Any = None,
 ) -> dict[str, Any]:
     stats = model.partition_stats_
+    if score_on is not None:  # one more pass, over the scoring columns only
+        X = np.asarray(score_on)
+        stats = partition_stats(X, model.labels_)
     row: dict[str, Any] = {"k": model.n_clusters, "inertia": float(model.inertia_)}
     if stats.n_clusters >= 2 and stats.n_samples > stats.n_clusters:
-        sil = silhouette(X, model.labels_, sample_size=sample_size, random_state=seed)
+        extra: dict[str, Any] = {}
+        if sample_size is None and len(X) > SWEEP_EXACT_MAX:
+            # Comparing k needs less precision than reporting one k: a 5,000-user estimate
+            # against 500 references a segment (its interval, wider, is reported with it).
+            sample_size, extra = SWEEP_SILHOUETTE_SAMPLE, {"reference_size": 500}
+        sil = silhouette(X, model.labels_, sample_size=sample_size, random_state=seed, **extra)
         row.update(
             silhouette=float(sil.value),
             silhouette_low=float(sil.low),
@@ -220,8 +274,12 @@ def _score(
         )
     else:  # every row in one cluster (duplicates): the indices are undefined
         row.update(
-            silhouette=math.nan, silhouette_low=math.nan, silhouette_high=math.nan,
-            silhouette_exact=False, calinski_harabasz=math.nan, davies_bouldin=math.nan,
+            silhouette=math.nan,
+            silhouette_low=math.nan,
+            silhouette_high=math.nan,
+            silhouette_exact=False,
+            calinski_harabasz=math.nan,
+            davies_bouldin=math.nan,
         )
     row["n_iter"] = int(model.n_iter_)
     return row
