@@ -131,6 +131,10 @@ def demo(
             )
         )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+        for key in ("structure", "stability"):
+            if seg.metrics_.get(key):
+                text = seg.metrics_[key].get("verdict") or seg.metrics_[key].get("summary")
+                render.console.print(text[0].upper() + text[1:])
         render.console.print(
             f"Report: {html}\nHeatmap: {png}\nDatabase: {db_path}  "
             f"({time.perf_counter() - t0:.1f} s)"

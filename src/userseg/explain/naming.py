@@ -57,7 +57,8 @@ def _phrase(d: Distinction, p: SegmentProfile) -> tuple[str, int, str] | None:
                     if mean >= 0.5
                     else ("window shoppers" if "view_to_purchase" in p.means else "non-buyers")
                 )
-                return (role, -1, text)
+                # it defines the segment, unless the segment is one of serial returners
+                return (role, _ORDER["return_rate"] + 0.5, text)
         return (role, _ORDER[d.feature], text) if text else None
     if d.feature.startswith("share_") and d.z > 0:
         return ("noun", 500, f"{d.feature[len('share_') :].replace('_', ' ')} lovers")
