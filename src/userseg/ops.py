@@ -33,7 +33,7 @@ from userseg.monitor.drift import DriftReport, drift_report
 from userseg.monitor.matching import Matching, match_segments
 from userseg.pipeline import features as build_feature_set
 from userseg.pipeline import fit as fit_run
-from userseg.pipeline import ingest
+from userseg.pipeline import ingest_config
 from userseg.store import (
     get_run,
     latest_feature_set,
@@ -119,25 +119,8 @@ def refresh(
         raise ConfigError(f"refit must be 'auto', 'always' or 'never'; got {refit!r}.")
     summary: dict[str, Any] = {"ingests": []}
     if config is not None:
-        if config.events is not None:
-            rep = ingest(
-                db,
-                config.events,
-                kind="events",
-                mapping=config.event_columns,
-                policy=config.event_policy,
-                mode="append",
-            )
-            summary["ingests"].append(rep.to_dict())
-        if config.users is not None:
-            rep = ingest(
-                db,
-                config.users,
-                kind="users",
-                mapping=config.user_columns,
-                policy=config.user_policy,
-            )
-            summary["ingests"].append(rep.to_dict())
+        # new events are appended (known event ids skipped); the user table is replaced
+        summary["ingests"] = [r.to_dict() for r in ingest_config(db, config, event_mode="append")]
         features_config = features_config or config.features
         fit_config = fit_config or config.fit
         prepare = prepare or config.prepare

@@ -61,6 +61,7 @@ __all__ = [
     "features",
     "fit",
     "ingest",
+    "ingest_config",
     "open_db",
     "read_feature_rows",
     "report",
@@ -343,30 +344,42 @@ def read_feature_rows(
     return ids, X
 
 
-def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Run ingest → features → fit → report from one configuration; returns a summary."""
-    db = open_db(config.database)
-    summary: dict[str, Any] = {"database": config.database, "ingests": []}
-    try:
-        t0 = time.perf_counter()
-        if config.events is not None:
-            rep = ingest(
+def ingest_config(
+    db: Database, config: PipelineConfig, *, event_mode: str = "replace"
+) -> list[IngestReport]:
+    """Import the event log and the user table a pipeline file names (either may be absent)."""
+    reports = []
+    if config.events is not None:
+        reports.append(
+            ingest(
                 db,
                 config.events,
                 kind="events",
                 mapping=config.event_columns,
                 policy=config.event_policy,
+                mode=event_mode,
             )
-            summary["ingests"].append(rep.to_dict())
-        if config.users is not None:
-            rep = ingest(
+        )
+    if config.users is not None:
+        reports.append(
+            ingest(
                 db,
                 config.users,
                 kind="users",
                 mapping=config.user_columns,
                 policy=config.user_policy,
             )
-            summary["ingests"].append(rep.to_dict())
+        )
+    return reports
+
+
+def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run ingest → features → fit → report from one configuration; returns a summary."""
+    db = open_db(config.database)
+    summary: dict[str, Any] = {"database": config.database, "ingests": []}
+    try:
+        t0 = time.perf_counter()
+        summary["ingests"] = [r.to_dict() for r in ingest_config(db, config)]
         if progress:
             progress("ingest", 1, 1)
         fs = features(db, config.features)

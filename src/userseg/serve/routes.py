@@ -274,13 +274,7 @@ def events(
     features recomputed as in training, and their segments stored, with a
     history row when one changes.
     """
-    if isinstance(payload, EventBatch):
-        messages = payload.batch
-    elif isinstance(payload, SegmentEvent):
-        messages = [payload]
-    else:
-        messages = payload
-    raw = [m.model_dump(exclude_none=True) for m in messages]
+    raw = _messages(payload)
     svc = _service(request)
     result = svc.with_db(lambda: svc.scorer.record(raw))
     return json_response(jsonable(result))
@@ -313,16 +307,21 @@ def assign_events(
     and the model assigns a segment. Nothing is written: use `POST /v1/events`
     to record events.
     """
+    raw = _messages(payload)
+    svc = _service(request)
+    result = svc.with_db(lambda: svc.scorer.score_events(raw))
+    return json_response(jsonable(result))
+
+
+def _messages(payload: Any) -> list[dict[str, Any]]:
+    """The Segment-spec messages of an events body (one, a list, or a batch), as dicts."""
     if isinstance(payload, EventBatch):
         messages = payload.batch
     elif isinstance(payload, SegmentEvent):
         messages = [payload]
     else:
         messages = payload
-    raw = [m.model_dump(exclude_none=True) for m in messages]
-    svc = _service(request)
-    result = svc.with_db(lambda: svc.scorer.score_events(raw))
-    return json_response(jsonable(result))
+    return [m.model_dump(exclude_none=True) for m in messages]
 
 
 def _summary(p: Any) -> dict[str, Any]:
