@@ -83,8 +83,7 @@ def demo(
         db_path = out / "userseg.duckdb"
         for suffix in ("", ".wal"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
-        db = pipeline.open_db(db_path)
-        try:
+        with pipeline.open_db(db_path) as db:
             with render.step("importing events.csv", not as_json):
                 ev = pipeline.ingest(
                     db,
@@ -105,8 +104,6 @@ def demo(
                 run_id, seg = pipeline.fit(db, progress=bar)
             with render.step("writing the report", not as_json):
                 html, png = pipeline.report(db, run_id, out / "report.html")
-        finally:
-            db.close()
         summary.update(
             database=str(db_path),
             run_id=run_id,

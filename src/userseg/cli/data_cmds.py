@@ -178,14 +178,8 @@ def ingest(
                 {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
                 "policy",
             )
-        db_ = open_db(db)
-        try:
-            with render.step(f"importing {source.describe()}", not as_json):
-                rep = pipeline.ingest(
-                    db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode
-                )
-        finally:
-            db_.close()
+        with open_db(db) as db_, render.step(f"importing {source.describe()}", not as_json):
+            rep = pipeline.ingest(db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode)
         if as_json:
             render.print_json(rep.to_dict())
             return
@@ -246,12 +240,8 @@ def features(
             include=csv_list(include),
             exclude=csv_list(exclude) or [],
         )
-        db_ = open_db(db)
-        try:
-            with render.step("building features", not as_json):
-                fs = pipeline.features(db_, cfg)
-        finally:
-            db_.close()
+        with open_db(db) as db_, render.step("building features", not as_json):
+            fs = pipeline.features(db_, cfg)
         if as_json:
             render.print_json(fs.to_dict())
             return

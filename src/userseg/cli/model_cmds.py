@@ -87,8 +87,7 @@ def fit(
                 "fit",
             )
             prep_cfg = from_dict(PrepareConfig, pairs(prep, "--prepare"), "prepare")
-        db_ = open_db(db)
-        try:
+        with open_db(db) as db_:
             with render.progress(not as_json) as bar:
                 run_id, seg = pipeline.fit(
                     db_,
@@ -100,8 +99,6 @@ def fit(
                 )
             run = get_run(db_, run_id)
             matching = get_matching(db_, run_id)
-        finally:
-            db_.close()
         if as_json:
             render.print_json(
                 run.to_dict()
@@ -157,12 +154,8 @@ def report(
     from userseg import pipeline
 
     with render.errors(as_json):
-        db_ = open_db(db)
-        try:
-            with render.step("writing the report", not as_json):
-                html, png = pipeline.report(db_, run, out, heatmap=heatmap)
-        finally:
-            db_.close()
+        with open_db(db) as db_, render.step("writing the report", not as_json):
+            html, png = pipeline.report(db_, run, out, heatmap=heatmap)
         if as_json:
             render.print_json({"report": str(html), "heatmap": str(png) if png else None})
         else:
@@ -174,11 +167,8 @@ def runs(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     from userseg.store import list_runs
 
     with render.errors(as_json):
-        db_ = open_db(db)
-        try:
+        with open_db(db) as db_:
             items = list_runs(db_)
-        finally:
-            db_.close()
         if as_json:
             render.print_json([r.to_dict() for r in items])
             return
@@ -215,12 +205,9 @@ def segments(
     from userseg.store import get_run, load_profiles
 
     with render.errors(as_json):
-        db_ = open_db(db)
-        try:
+        with open_db(db) as db_:
             r = get_run(db_, run)
             profiles = load_profiles(db_, r.run_id)
-        finally:
-            db_.close()
         if as_json:
             render.print_json([p.to_dict() for p in profiles])
         else:
@@ -238,11 +225,8 @@ def rename(
     from userseg.store import rename_segment
 
     with render.errors(as_json):
-        db_ = open_db(db)
-        try:
+        with open_db(db) as db_:
             rename_segment(db_, run, segment, name)
-        finally:
-            db_.close()
         if as_json:
             render.print_json({"run_id": run, "segment": segment, "name": name.strip()})
         else:
@@ -276,11 +260,8 @@ def assign(
     from userseg import pipeline
 
     with render.errors(as_json):
-        db_ = open_db(db)
-        try:
+        with open_db(db) as db_:
             result = pipeline.assign(db_, run, Source(path=input_path), user_id=user_id)
-        finally:
-            db_.close()
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".tmp")

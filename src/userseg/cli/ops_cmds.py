@@ -62,11 +62,8 @@ def compare(
     from userseg.ops import compare_runs
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             m = compare_runs(db_, run_a, run_b).to_dict()
-        finally:
-            db_.close()
         if out is not None:
             mig = m["migration"]
             cols = [c for c in mig["columns"]]
@@ -100,8 +97,7 @@ def drift(
     from userseg.ops import drift as drift_check
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             current = None
             if input_path is not None:
                 from userseg.pipeline import read_feature_rows
@@ -110,8 +106,6 @@ def drift(
                 model = load_model(db_, get_run(db_, run).run_id)
                 _, current = read_feature_rows(Source(path=input_path), model)
             report = drift_check(db_, run, current)
-        finally:
-            db_.close()
         if as_json:
             render.print_json(report.to_dict())
             return
@@ -168,14 +162,8 @@ def refresh(
     with render.errors(as_json):
         cfg = load_pipeline(config) if config is not None else None
         db_path = Path(cfg.database) if cfg is not None and db == DEFAULT_DB else db
-        db_ = _open(db_path)
-        try:
-            with render.step("refreshing", not as_json):
-                summary = refresh_job(
-                    db_, cfg, refit=refit, fit_config=cfg.fit if cfg else FitConfig()
-                )
-        finally:
-            db_.close()
+        with _open(db_path) as db_, render.step("refreshing", not as_json):
+            summary = refresh_job(db_, cfg, refit=refit, fit_config=cfg.fit if cfg else FitConfig())
         if as_json:
             render.print_json(summary)
             return
@@ -233,8 +221,7 @@ def stream(
     from userseg.ops import stream as run_stream
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             stats = run_stream(
                 db_,
                 source,
@@ -246,8 +233,6 @@ def stream(
                 decay=decay,
                 on_batch=_progress_line if as_json else None,
             )
-        finally:
-            db_.close()
         if as_json:
             render.print_json(stats.to_dict())
             return
@@ -291,12 +276,9 @@ def rules(
     from userseg.store import get_run, load_profiles
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             r = get_run(db_, run)
             profiles = load_profiles(db_, r.run_id)
-        finally:
-            db_.close()
         if not profiles or profiles[0].rule is None:
             from userseg.errors import NotFoundError
 
@@ -354,11 +336,8 @@ def select(
     from userseg.store import latest_feature_set
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             df = load_features(db_, latest_feature_set(db_))
-        finally:
-            db_.close()
         if target is not None and target not in df.columns:
             from userseg.errors import SchemaError
 

@@ -137,11 +137,8 @@ def keys_create(
     from userseg.serve.auth import create_key
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             key_id, secret = create_key(db_, name)
-        finally:
-            db_.close()
         if as_json:
             render.print_json({"key_id": key_id, "name": name.strip(), "secret": secret})
             return
@@ -158,11 +155,8 @@ def keys_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     from userseg.serve.auth import list_keys
 
     with render.errors(as_json):
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             items = list_keys(db_)
-        finally:
-            db_.close()
         if as_json:
             render.print_json(items)
             return
@@ -195,11 +189,8 @@ def keys_revoke(
     with render.errors(as_json):
         if not key_id.strip():
             raise ConfigError("KEY_ID cannot be empty; see `userseg keys list`.")
-        db_ = _open(db)
-        try:
+        with _open(db) as db_:
             row = revoke_key(db_, key_id.strip())
-        finally:
-            db_.close()
         if as_json:
             render.print_json(row)
         else:
