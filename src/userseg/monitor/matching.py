@@ -9,9 +9,11 @@ the users present in both (so a segment that grows with new users still
 matches). When the versions share almost no users, the segments' mean
 profiles are matched instead.
 
-Each segment ends up ``kept`` (same id and name), ``appeared`` (a new id; the
-detail says when it split off an old segment) or, for the old version,
-``gone`` (the detail says where its users went). The migration matrix counts
+Each segment ends up ``kept`` (same id; same name when a person gave it or
+at least half the members are the same — a group that changed much gets a
+freshly generated name, and the detail says what it was called), ``appeared``
+(a new id; the detail says when it split off an old segment) or, for the old
+version, ``gone`` (the detail says where its users went). The migration matrix counts
 the users going from each old segment to each new one.
 """
 
@@ -27,6 +29,8 @@ from scipy.optimize import linear_sum_assignment
 __all__ = ["Matching", "SegmentMatch", "match_segments"]
 
 NEW_USERS = "(new users)"
+#: Below this member overlap a kept segment's generated name is generated anew.
+SAME_NAME_JACCARD = 0.5
 LEFT = "(left)"
 
 
@@ -170,15 +174,26 @@ def match_segments(
         if j in pairs:
             old = old_ids[pairs[j]]
             ids.append(old if current_ids is None else current_ids[j])
-            names[ids[-1]] = previous_names.get(old, (current_names[j], "generated"))
+            before = previous_names.get(old, (current_names[j], "generated"))
+            overlap = float(jac[pairs[j], j])
+            detail = f"matched on {method}"
+            # The id always stays; the name stays when a person gave it or the group is
+            # clearly the same one. A generated name of a group that changed much (it
+            # absorbed another, say) would describe the old group: it is generated anew.
+            if before[1] == "user" or method == "profiles" or overlap >= SAME_NAME_JACCARD:
+                names[ids[-1]] = before
+            elif current_names[j] != before[0]:
+                detail += (
+                    f"; the group changed (overlap {overlap:.2f}), named anew (was {before[0]!r})"
+                )
             matches.append(
                 SegmentMatch(
                     "kept",
                     ids[-1],
                     old,
-                    names[ids[-1]][0],
-                    float(jac[pairs[j], j]),
-                    f"matched on {method}",
+                    names.get(ids[-1], (current_names[j],))[0],
+                    overlap,
+                    detail,
                 )
             )
         else:
