@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from userseg import demo, pipeline
 from userseg.cli import app
-from userseg.config import Source
+from userseg.config import FitConfig, Source
 from userseg.errors import DataError, NotFoundError
 from userseg.io.live import parse_segment_events
 from userseg.live import LiveScorer
@@ -300,3 +300,46 @@ def test_assign_and_drift_share_the_reader(copy, tmp_path) -> None:
     pd.DataFrame({"user_id": ["x"], "recency_days": ["soon"]}).to_csv(bad, index=False)
     res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(bad)])
     assert res.exit_code == 2 and "missing feature column(s)" in res.stderr
+
+
+def test_stream_offsets_count_bytes_and_bad_lines_do_not_block(copy, tmp_path) -> None:
+    source = tmp_path / "crlf.jsonl"
+    lines = [json.dumps({"type": "page", "userId": f"d{i}", "timestamp": LAST}) for i in range(50)]
+    big = {"batch": [{"type": "page", "userId": f"b{i}", "timestamp": LAST,
+                      "messageId": f"big{i}"} for i in range(1200)]}
+    odd = {"type": "track", "userId": "x", "event": "Order Completed",
+           "properties": {"revenue": 12.345678912}, "timestamp": LAST, "messageId": "odd"}
+    source.write_bytes(("\r\n".join([*lines, json.dumps(big), json.dumps(odd),
+                                     json.dumps({"type": "identify"})]) + "\r\n").encode())
+    first = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
+                                           "--no-follow", "--json"]).stdout)
+    assert first["accepted"] == 50 + 1200 + 1 and first["rejected"] == 1
+    again = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
+                                           "--no-follow", "--json"]).stdout)
+    assert again["lines"] == 0 and again["accepted"] == 0  # nothing replayed (no message ids!)
+    source.write_bytes(b"")  # rotated: a new, empty file under the same name
+    rotated = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
+                                             "--no-follow", "--json"]).stdout)
+    assert any("shorter than the position" in e for e in rotated["errors"])
+    db = pipeline.open_db(copy)
+    try:
+        assert db.scalar("SELECT count(*) FROM events WHERE user_id LIKE 'd%'") == 50
+        assert db.scalar("SELECT amount FROM events WHERE event_id = 'odd'") == Decimal(
+            "12.34567891")
+    finally:
+        db.close()
+
+
+def test_a_user_stored_under_an_older_version_is_still_readable(copy) -> None:
+    db = pipeline.open_db(copy)
+    try:
+        user, _ = _window_shopper(db)
+        LiveScorer(db).record(_purchases(user, 2, "old"))
+        pipeline.fit(db, FitConfig(k=2, stability_runs=0))  # run 2: other ids
+        scorer = LiveScorer(db)  # serves run 2
+        info = scorer.user(user)
+        assert info["run_id"] == 1 and info["name"]  # the version it was stored under
+        with pytest.raises(NotFoundError, match="is not a segment of this model"):
+            scorer.model.name_of(99)
+    finally:
+        db.close()

@@ -23,7 +23,7 @@ from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
 from userseg.io.live import append_events, events_table, parse_segment_events
 from userseg.segmenter import Segmenter
-from userseg.store import get_feature_set, get_run, load_model
+from userseg.store import get_feature_set, get_run, load_model, load_profiles
 
 __all__ = ["LiveScorer"]
 
@@ -121,11 +121,11 @@ class LiveScorer:
                 [self.run_id, *user_ids],
             )
         )
-        before.update(
+        before.update(  # a live segment under another model version is in other ids
             self.db.rows(
                 "SELECT user_id, segment FROM userseg_user_segments "
-                f"WHERE user_id IN ({placeholders})",
-                user_ids,
+                f"WHERE run_id = ? AND user_id IN ({placeholders})",
+                [self.run_id, *user_ids],
             )
         )
         results = []
@@ -182,11 +182,16 @@ class LiveScorer:
             [user_id],
         )
         cur = current[0]
+        if int(cur["run_id"]) == self.run_id:
+            name = self.model.name_of(int(cur["segment"]))
+        else:  # stored under another model version: that version's name for it
+            names = {p.segment: p.name for p in load_profiles(self.db, int(cur["run_id"]))}
+            name = names.get(int(cur["segment"]), "unknown")
         return {
             "user_id": user_id,
             "run_id": int(cur["run_id"]),
             "segment": int(cur["segment"]),
-            "name": self.model.name_of(int(cur["segment"])),
+            "name": name,
             "distance": cur["distance"],
             "updated_at": cur["updated_at"],
             "history": history,

@@ -27,7 +27,7 @@ from userseg.config import FeatureConfig, FitConfig, PipelineConfig, PrepareConf
 from userseg.errors import ConfigError, DataError
 from userseg.features.build import compute_features, load_features
 from userseg.io.database import Database
-from userseg.io.live import parse_segment_events
+from userseg.io.live import MAX_BATCH, parse_segment_events
 from userseg.live import LiveScorer
 from userseg.monitor.drift import DriftReport, drift_report
 from userseg.monitor.matching import Matching, match_segments
@@ -201,17 +201,21 @@ class _OnlineCentres:
 
 
 def _lines(
-    fh: IO[str], *, follow: bool, poll: float, stop: Callable[[], bool]
-) -> Iterator[str | None]:
-    """Complete lines from ``fh``; ``None`` when nothing new is there (time to flush)."""
-    pending = ""
+    fh: IO[bytes], *, follow: bool, poll: float, stop: Callable[[], bool]
+) -> Iterator[bytes | None]:
+    """Complete lines of ``fh`` as bytes; ``None`` when nothing new is there (time to flush).
+
+    Bytes, not text: the offset committed with each batch must count the
+    bytes on disk (text mode would turn ``\\r\\n`` into one character).
+    """
+    pending = b""
     while not stop():
         chunk = fh.readline()
         if chunk:
             pending += chunk
-            if pending.endswith("\n"):
+            if pending.endswith(b"\n"):
                 yield pending
-                pending = ""
+                pending = b""
             continue
         yield None  # idle: the caller flushes its batch
         if not follow:
@@ -267,25 +271,31 @@ def stream(
     key = "stdin" if source == "-" else str(Path(source).resolve())
     try:
         if source == "-":
-            fh, position = sys.stdin, 0
+            fh, position = sys.stdin.buffer, 0
         else:
             if not Path(source).exists():
                 if not follow:
                     raise DataError(f"{source}: file not found.")
                 Path(source).touch()
-            fh = open(source, encoding="utf-8")  # noqa: SIM115 - closed in finally
+            fh = open(source, "rb")  # noqa: SIM115 - closed in finally
             position = int(
                 db.scalar("SELECT position FROM userseg_stream_offsets WHERE source = ?", [key])
                 or 0
             )
+            if position > Path(source).stat().st_size:  # rotated or truncated: a new file
+                stats.errors.append(
+                    f"{source} is shorter than the position reached before "
+                    f"({position} bytes): read from its start"
+                )
+                position = 0
             fh.seek(position)
         pending: list[Any] = []
         consumed = 0
         for line in _lines(fh, follow=follow, poll=poll, stop=stop):
             if line is not None:
                 stats.lines += 1
-                consumed += len(line.encode("utf-8"))
-                text = line.strip()
+                consumed += len(line)
+                text = line.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
                 if text:
                     try:
                         msg = json.loads(text)
@@ -349,9 +359,10 @@ def _flush(
             except DataError as exc:
                 stats.rejected += 1
                 stats.errors.append(exc.message)
-        if good:
-            result = scorer.record(good)
-            stats.events += len(good)
+        for start in range(0, len(good), MAX_BATCH):  # the recorder takes 1,000 at a time
+            chunk = good[start : start + MAX_BATCH]
+            result = scorer.record(chunk)
+            stats.events += len(chunk)
             stats.accepted += result["accepted"]
             stats.duplicates += result["duplicates"]
             stats.changed += sum(1 for u in result["users"] if u["changed"])

@@ -32,7 +32,7 @@ from userseg.diagnostics import (
     stability_for_k,
     user_map,
 )
-from userseg.errors import ConfigError, DataError, SchemaError
+from userseg.errors import ConfigError, DataError, NotFoundError, SchemaError
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
 from userseg.explain.naming import name_segments
@@ -418,7 +418,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self._check_fitted()
         if segment < 0:
             return "noise"
-        return self.names_[int(np.flatnonzero(self.segment_ids_ == segment)[0])]
+        where = np.flatnonzero(self.segment_ids_ == segment)
+        if not len(where):
+            raise NotFoundError(f"segment {segment} is not a segment of this model; its "
+                                f"segments are {sorted(self.segment_ids_.tolist())}.")
+        return self.names_[int(where[0])]
 
     def renumber(self, ids: Any, names: dict[int, str] | None = None) -> None:
         """Give the segments stable ids (and optionally inherited names).

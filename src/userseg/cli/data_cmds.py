@@ -64,7 +64,14 @@ def ingest(
         str | None,
         typer.Option("--query", help="Read the result of this SQL query instead of a file."),
     ] = None,
-    mode: Annotated[str, typer.Option("--mode", help="replace or append (events).")] = "replace",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="replace or append (events); appends skip event ids already stored, so map "
+            "--event-id when exports overlap.",
+        ),
+    ] = "replace",
     user_id: Annotated[str | None, typer.Option("--user-id", help="User id column.")] = None,
     time_col: Annotated[
         str | None, typer.Option("--time", help="Timestamp column (events).")

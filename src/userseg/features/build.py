@@ -158,9 +158,9 @@ def compute_features(
         numbers the model saw in training for the same events.
     user_ids : list of str
     as_of : datetime, optional
-        Recency is measured at this moment; default: just after the latest
-        event in the table (data time, not the wall clock, so replays and
-        tests behave like live traffic).
+        Recency is measured at this moment; default: as in training, the day
+        after the latest event in the table (data time, not the wall clock,
+        so replays and tests behave like live traffic).
 
     Returns
     -------
@@ -181,9 +181,8 @@ def compute_features(
     if fs.spec is not None:
         if not events.startswith("__"):  # "__…" names are tables registered by the caller
             db.require_table(events, "the model was fitted on events: ingest some first.")
-        if as_of is None:
-            last = db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
-            as_of = (last or dt.datetime(1970, 1, 1)) + dt.timedelta(seconds=1)
+        if as_of is None:  # the training rule: the day after the latest event
+            as_of = dt.datetime.combine(default_as_of(db, events), dt.time())
         event_sql, infos = event_feature_sql(fs.spec, as_of, table=events, users=id_sql)
         event_names = {f.name for f in infos}
     has_users = db.table_exists(users)

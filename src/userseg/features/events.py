@@ -206,8 +206,11 @@ def event_feature_sql(
         )
     buys = "count(*) FILTER (WHERE event = 'purchase')"
     if has_purchases:
+        # orders: distinct order ids, plus each purchase that came without one (a live
+        # event need not carry its order id)
         freq = (
-            "count(DISTINCT order_id) FILTER (WHERE event = 'purchase')"
+            "(count(DISTINCT order_id) FILTER (WHERE event = 'purchase') + "
+            "count(*) FILTER (WHERE event = 'purchase' AND order_id IS NULL))"
             if spec.has_orders
             else buys
         )
@@ -277,7 +280,7 @@ def event_feature_sql(
     if spec.categories:
         # Shares shrunk toward the population's mix: a user with two events is not "100 % toys".
         n_cat = "count(category)"
-        used: set[str] = set()
+        used: set[str] = {"share_other"}  # reserved for the remaining categories
         for cat, share in spec.categories:
             name = "share_" + sanitize_name(cat)
             while name in used:

@@ -77,7 +77,9 @@ def ingest_events(
     table : str
         Destination table.
     mode : {"replace", "append"}
-        Replace the table, or append to it (skipping event ids already there).
+        Replace the table, or append to it. Appended rows are checked against
+        the table by event id only: map ``event_id`` when exports overlap
+        (rows without an id are appended as they come).
 
     Returns
     -------
@@ -121,7 +123,19 @@ def ingest_events(
                 if mapping.quantity
                 else "1"
             )
-            money_expr = f"({price}) * ({qty})"
+            # DECIMAL(38, 8) × DECIMAL(38, 8) keeps 16 decimals and so only 22 integer
+            # digits: two in-range factors can overflow. A float estimate of the product
+            # guards the exact multiplication; a product out of range is a bad value.
+            p_f = f"TRY_CAST(trim({quote_ident(mapping.price)}) AS DOUBLE)"
+            q_f = (
+                f"TRY_CAST(trim({quote_ident(mapping.quantity)}) AS DOUBLE)"
+                if mapping.quantity
+                else "1.0"
+            )
+            money_expr = (
+                f"CASE WHEN abs({p_f} * {q_f}) <= {policy.max_abs_value!r} "
+                f"THEN CAST(({price}) * ({qty}) AS {MONEY}) END"
+            )
         numeric_cols = {
             "amount": (mapping.amount, MONEY),
             "price": (mapping.price, MONEY),
@@ -190,10 +204,29 @@ def ingest_events(
             bad_total += n_bad_time
         rejected = [i for i in issues if i.kind == "bad_time" and time_policy == "reject"]
 
-        for canon, (col, _) in numeric_cols.items():
-            if not col:
-                continue
-            cond = f"{canon}_num IS NULL AND {_present('raw_' + canon)}"
+        checks = [
+            (
+                canon,
+                col,
+                f"{canon}_num IS NULL AND {_present('raw_' + canon)}",
+                f"expected a number; text, NaN, inf or |x| > {policy.max_abs_value:g}",
+            )
+            for canon, (col, _) in numeric_cols.items()
+            if col
+        ]
+        if mapping.price and not mapping.amount:
+            both = "price_num IS NOT NULL" + (
+                " AND quantity_num IS NOT NULL" if mapping.quantity else ""
+            )
+            checks.append(
+                (
+                    "price",
+                    mapping.price,
+                    f"money IS NULL AND {both}",
+                    f"price × quantity beyond |x| > {policy.max_abs_value:g}",
+                )
+            )
+        for canon, col, cond, expected in checks:
             n_bad = int(db.scalar(f"SELECT count(*) FROM __ev WHERE {cond}"))
             if not n_bad:
                 continue
@@ -207,7 +240,7 @@ def ingest_events(
                 "bad_number",
                 col,
                 n_bad,
-                f"{action} (expected a number; text, NaN, inf or |x| > {policy.max_abs_value:g})",
+                f"{action} ({expected})",
                 _examples(db, "__ev", cond, "raw_" + canon),
             )
             issues.append(issue)
@@ -284,14 +317,23 @@ def ingest_events(
         )
         if n_pos_refund:
             notes.append(f"{n_pos_refund} refund events with positive amounts stored as negative")
-        n_rounded = int(
-            db.scalar(
-                "SELECT count(*) FROM __ev2 "
-                "WHERE money_raw IS NOT NULL AND money_raw <> round(money_raw, 8)"
-            )
-        )
-        if n_rounded:  # pragma: no cover - DECIMAL(38, 8) never carries more than 8 decimals
-            notes.append(f"{n_rounded} amounts had more than 8 decimal places")
+        money_col = mapping.amount or mapping.price
+        if money_col:
+            raw_money = quote_ident("raw_" + ("amount" if mapping.amount else "price"))
+            cond = f"regexp_matches(trim({raw_money}), '\\.[0-9]{{8}}[0-9]*[1-9]')"
+            n_rounded = int(db.scalar(f"SELECT count(*) FROM __ev WHERE {cond}"))
+            if n_rounded:
+                issues.append(
+                    Issue(
+                        "rounded_amount",
+                        money_col,
+                        n_rounded,
+                        "rounded to 8 decimal places (the exact money type keeps 8)",
+                        _examples(
+                            db, "__ev", cond, "raw_" + ("amount" if mapping.amount else "price")
+                        ),
+                    )
+                )
         if mapping.event:
             unknown = db.rows(
                 "SELECT event_raw, count(*) FROM __ev2 "
@@ -312,7 +354,8 @@ def ingest_events(
 
         # 4. Duplicates: the same event id, or the same row in every mapped column.
         if mapping.event_id:
-            dup_key = "user_id, event_id"
+            # a row without an id is a duplicate only of a row identical in every column
+            dup_key = "user_id, coalesce(event_id, 'row:' || CAST(__row_hash AS VARCHAR))"
         else:
             dup_key = (
                 "__row_hash, user_id, ts, event_raw, money_raw, quantity, category, "
@@ -356,7 +399,18 @@ def ingest_events(
             db.execute(f"INSERT INTO {quote_ident(table)} {body}")
             loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}")) - before
             notes.append(f"appended to {table}")
-        if loaded == 0:
+            if already:
+                n_known = int(db.scalar(f"SELECT count(*) FROM {final}")) - loaded
+                if n_known:
+                    issues.append(
+                        Issue(
+                            "already_stored",
+                            mapping.event_id,
+                            n_known,
+                            "skipped (event ids already in the table)",
+                        )
+                    )
+        if loaded == 0 and not (mode == "append" and db.table_exists(table)):
             raise DataError(
                 f"{where}: no valid rows left after validation.",
                 details={"issues": [asdict(i) for i in issues]},

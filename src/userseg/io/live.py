@@ -75,9 +75,17 @@ def _money(value: Any, where: str) -> Decimal | None:
         money = Decimal(str(value))
     except InvalidOperation:
         raise DataError(f"{where} must be a number; got {value!r}.") from None
+    return _in_range(money, where, value)
+
+
+_EIGHT_PLACES = Decimal("1e-8")
+
+
+def _in_range(money: Decimal, where: str, value: Any) -> Decimal:
+    """A finite amount below 1e15, rounded to the 8 decimals the money type keeps."""
     if not money.is_finite() or abs(money) > Decimal("1e15"):
         raise DataError(f"{where} must be a finite amount below 1e15; got {value!r}.")
-    return money
+    return money.quantize(_EIGHT_PLACES) if money.as_tuple().exponent < -8 else money
 
 
 def _number(value: Any, where: str) -> float | None:
@@ -99,10 +107,10 @@ def _timestamp(value: Any, where: str, now: dt.datetime) -> dt.datetime:
         raise DataError(f"{where} must be an ISO 8601 date-time string; got {value!r}.")
     try:
         ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise DataError(f"{where} must be an ISO 8601 date-time; got {value!r}.") from None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
     if ts > now + dt.timedelta(days=1):
         raise DataError(f"{where} is in the future ({value}); check the sender's clock.")
     return ts
@@ -156,7 +164,11 @@ def parse_segment_events(
         quantity = _number(props.get("quantity"), f"{where}.properties.quantity")
         if amount is None and props.get("price") not in (None, ""):
             price = _money(props["price"], f"{where}.properties.price")
-            amount = price * Decimal(str(quantity if quantity is not None else 1))
+            amount = _in_range(
+                price * Decimal(str(quantity if quantity is not None else 1)),
+                f"{where}.properties.price × quantity",
+                props.get("quantity"),
+            )
         if canon == "purchase" and amount is not None and amount < 0:
             canon = "refund"
         if canon == "refund" and amount is not None:

@@ -9,6 +9,7 @@ Each raw table carries ``__row`` (1-based data row, for messages) and
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import gzip
@@ -116,9 +117,9 @@ def _csv_relation(files: list[str], source: Source) -> str:
             names = [f"column{i}" for i in range(len(fields))]
         seen: dict[str, int] = {}
         unique = []
-        for n in names:  # duplicate headers get a suffix, as DuckDB does
-            seen[n] = seen.get(n, 0) + 1
-            unique.append(n if seen[n] == 1 else f"{n}_{seen[n] - 1}")
+        for n in names:  # duplicate headers get a suffix; DuckDB's names ignore case
+            seen[n.lower()] = seen.get(n.lower(), 0) + 1
+            unique.append(n if seen[n.lower()] == 1 else f"{n}_{seen[n.lower()] - 1}")
         cols = "{" + ", ".join(f"{_sql_str(n)}: 'VARCHAR'" for n in unique) + "}"
         return (
             f"read_csv({_sql_str(files[0])}, delim = {_sql_str(delim)}, quote = {quote}, "
@@ -204,8 +205,9 @@ def read_raw(db: Database, source: Source, name: str) -> list[str]:
     except duckdb.Error as exc:
         raise DataError(f"{where}: cannot be read as {fmt}: {_csv_problem(exc)}") from None
     finally:
-        if fmt == "duckdb":
-            db.execute(f"DETACH {quote_ident('__src_' + name)}")
+        if fmt == "duckdb":  # a failed read may have aborted the transaction: the DETACH too
+            with contextlib.suppress(duckdb.Error):
+                db.execute(f"DETACH {quote_ident('__src_' + name)}")
     n = db.scalar(f"SELECT count(*) FROM {quote_ident(name)}")
     if n == 0:
         what = "has a header but no data rows" if fmt == "csv" and source.header else "has no rows"

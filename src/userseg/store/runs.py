@@ -137,7 +137,7 @@ def get_feature_set(db: Database, feature_set_id: int) -> FeatureSet:
         "SELECT features FROM userseg_feature_sets WHERE feature_set_id = ?", [feature_set_id]
     )
     if row is None:
-        raise NotFoundError(f"feature set {feature_set_id} not found in {db.path}.")
+        raise NotFoundError(f"feature set {feature_set_id} not found.")
     return FeatureSet.from_dict(_load_json(row))
 
 
@@ -145,7 +145,7 @@ def latest_feature_set(db: Database) -> FeatureSet:
     """The most recently built feature set (what ``userseg fit`` uses by default)."""
     fid = db.scalar("SELECT max(feature_set_id) FROM userseg_feature_sets")
     if fid is None:
-        raise NotFoundError(f"no features built in {db.path}: run `userseg features` first.")
+        raise NotFoundError("no features built in this database: run `userseg features` first.")
     return get_feature_set(db, int(fid))
 
 
@@ -271,12 +271,12 @@ def get_run(db: Database, run_id: int | None = None) -> Run:
     if run_id is None:
         rows = db.dicts("SELECT * FROM userseg_runs ORDER BY run_id DESC LIMIT 1")
         if not rows:
-            raise NotFoundError(f"no runs in {db.path}: run `userseg fit` first.")
+            raise NotFoundError("no runs in this database: run `userseg fit` first.")
     else:
         rows = db.dicts("SELECT * FROM userseg_runs WHERE run_id = ?", [int(run_id)])
         if not rows:
             known = [r for (r,) in db.rows("SELECT run_id FROM userseg_runs ORDER BY run_id")]
-            raise NotFoundError(f"run {run_id} not found in {db.path}; runs: {known or 'none'}.")
+            raise NotFoundError(f"run {run_id} not found; runs: {known or 'none'}.")
     return _run_from_row(rows[0])
 
 
