@@ -131,9 +131,11 @@ def test_the_command_starts_without_importing_the_heavy_libraries() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, userseg, userseg.cli, userseg.errors, userseg.config; "
-            "print(sorted(m for m in ('sklearn', 'numba', 'duckdb', 'matplotlib') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, userseg, userseg.cli, userseg.errors, userseg.config; "
+        "print(sorted(m for m in ('sklearn', 'numba', 'duckdb', 'matplotlib') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -351,11 +351,27 @@ def test_missing_table_in_a_duckdb_source(tmp_path) -> None:
 
 def test_price_times_quantity_out_of_range_is_a_bad_value(tmp_path) -> None:
     src = tmp_path / "e.csv"
-    src.write_text("user,ts,price,qty\n" + "u1,2024-01-02,2.5,4\n" * 300 +
-                   "u1,2024-01-01,1000000000000,100000000000\n")
+    src.write_text(
+        "user,ts,price,qty\n"
+        + "u1,2024-01-02,2.5,4\n" * 300
+        + "u1,2024-01-01,1000000000000,100000000000\n"
+    )
     db = tmp_path / "u.duckdb"
-    res = run("ingest", src, "--db", db, "--user-id", "user", "--time", "ts", "--price", "price",
-              "--quantity", "qty", "--json")
+    res = run(
+        "ingest",
+        src,
+        "--db",
+        db,
+        "--user-id",
+        "user",
+        "--time",
+        "ts",
+        "--price",
+        "price",
+        "--quantity",
+        "qty",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     issue = json.loads(res.stdout)["issues"][0]
     assert issue["kind"] == "bad_number" and "price × quantity" in issue["action"]

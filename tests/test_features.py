@@ -166,12 +166,17 @@ def test_compute_features_rebuilds_the_training_rows(log_db, write) -> None:
 
 
 def test_a_category_called_other_does_not_clash(write) -> None:
-    rows = "".join(f"u{i % 20},2024-01-{1 + i % 28:02d},view,{'Other' if i % 3 == 0 else f'c{i % 11}'}\n"
-                   for i in range(600))
+    rows = "".join(
+        f"u{i % 20},2024-01-{1 + i % 28:02d},view,{'Other' if i % 3 == 0 else f'c{i % 11}'}\n"
+        for i in range(600)
+    )
     db = Database(":memory:")
-    ingest_events(db, Source(path=str(write("c.csv", "user,ts,type,cat\n" + rows))),
-                  EventMapping(user_id="user", time="ts", event="type", category="cat"),
-                  RowPolicy(now=dt.datetime(2025, 1, 1)))
+    ingest_events(
+        db,
+        Source(path=str(write("c.csv", "user,ts,type,cat\n" + rows))),
+        EventMapping(user_id="user", time="ts", event="type", category="cat"),
+        RowPolicy(now=dt.datetime(2025, 1, 1)),
+    )
     fs = build_features(db, FeatureConfig(top_categories=4))
     names = [f.name for f in fs.features]
     assert len(names) == len(set(names))
@@ -182,8 +187,10 @@ def test_purchases_without_order_ids_still_count_as_orders(log_db) -> None:
     from userseg.features.build import compute_features
 
     fs = build_features(log_db, FeatureConfig(as_of=dt.date(2024, 1, 21)))
-    log_db.execute("INSERT INTO events (user_id, ts, event, amount) VALUES "
-                   "('b', TIMESTAMP '2024-01-15 10:00:00', 'purchase', 50), "
-                   "('b', TIMESTAMP '2024-01-16 10:00:00', 'purchase', 70)")
+    log_db.execute(
+        "INSERT INTO events (user_id, ts, event, amount) VALUES "
+        "('b', TIMESTAMP '2024-01-15 10:00:00', 'purchase', 50), "
+        "('b', TIMESTAMP '2024-01-16 10:00:00', 'purchase', 70)"
+    )
     live = compute_features(log_db, fs, ["b"], as_of=dt.datetime(2024, 1, 21))
     assert live.loc["b", "frequency"] == 2 and live.loc["b", "avg_order_value"] == 60

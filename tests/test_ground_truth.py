@@ -38,8 +38,10 @@ GT = _ground_truth_module()
 def _load(name: str):
     folder = DATA / GT.SETS[name][0]
     if not folder.exists():
-        pytest.skip(f"ground-truth data not available: {folder} is absent (it lives outside "
-                    "the repository, in ../shared/data, and is never copied in)")
+        pytest.skip(
+            f"ground-truth data not available: {folder} is absent (it lives outside "
+            "the repository, in ../shared/data, and is never copied in)"
+        )
     return GT.load_set(name, DATA)
 
 

@@ -68,11 +68,20 @@ def test_appeared_gone_and_growth() -> None:
 def test_a_much_changed_group_keeps_its_id_but_not_a_generated_name() -> None:
     prev = _series({**{f"a{i}": 0 for i in range(100)}, **{f"b{i}": 1 for i in range(100)}})
     # the partition is reshuffled: old 0 best matches new 1 (overlap 0.42), old 1 new 0 (0.53)
-    cur = _series({**{f"a{i}": 0 for i in range(50)}, **{f"b{i}": 0 for i in range(80)},
-                   **{f"a{i}": 1 for i in range(50, 100)}, **{f"b{i}": 1 for i in range(80, 100)}})
-    m = match_segments(prev, cur, previous_names={0: ("Old name", "generated"),
-                                                  1: ("Kept by hand", "user")},
-                       current_names=["y", "Fresh name"])
+    cur = _series(
+        {
+            **{f"a{i}": 0 for i in range(50)},
+            **{f"b{i}": 0 for i in range(80)},
+            **{f"a{i}": 1 for i in range(50, 100)},
+            **{f"b{i}": 1 for i in range(80, 100)},
+        }
+    )
+    m = match_segments(
+        prev,
+        cur,
+        previous_names={0: ("Old name", "generated"), 1: ("Kept by hand", "user")},
+        current_names=["y", "Fresh name"],
+    )
     kept0 = next(x for x in m.matches if x.previous_segment == 0)
     assert kept0.status == "kept" and kept0.segment == 0
     assert kept0.name == "Fresh name" and "was 'Old name'" in kept0.detail

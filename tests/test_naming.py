@@ -37,8 +37,11 @@ def _p(seg, dists, means=None):
             "Unhappy serial returners",
         ),
         ([("share_toys", 1.2, 0.5, 0.1)], {}, "Toys lovers"),
-    ([("return_rate", 1.9, 0.6, 0.1), ("frequency", -1.2, 0.2, 3.0)], {"frequency": 0.2},
-     "Serial returners"),
+        (
+            [("return_rate", 1.9, 0.6, 0.1), ("frequency", -1.2, 0.2, 3.0)],
+            {"frequency": 0.2},
+            "Serial returners",
+        ),
         ([("income", 1.1, 9, 5)], {}, "High income users"),
         ([("income", 0.2, 5.1, 5)], {}, "Typical users"),
     ],

@@ -37,8 +37,9 @@ def shop(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("shop")
     paths = demo.write_demo(folder, 1500, seed=11)
     db = pipeline.open_db(folder / "shop.duckdb")
-    pipeline.ingest(db, Source(path=str(paths["events"])), kind="events",
-                    mapping=demo.EVENT_MAPPING)
+    pipeline.ingest(
+        db, Source(path=str(paths["events"])), kind="events", mapping=demo.EVENT_MAPPING
+    )
     pipeline.ingest(db, Source(path=str(paths["users"])), kind="users", mapping=demo.USER_MAPPING)
     pipeline.features(db)
     pipeline.fit(db)
@@ -60,53 +61,88 @@ def _window_shopper(db) -> tuple[str, int]:
 
 
 def _purchases(user: str, n: int, prefix: str) -> list[dict]:
-    return [{"type": "track", "userId": user, "event": "Order Completed",
-             "properties": {"revenue": 900 + i, "category": "electronics",
-                            "order_id": f"{prefix}{i}"},
-             "timestamp": f"2026-06-{20 + i % 10:02d}T10:00:00Z", "messageId": f"{prefix}{i}"}
-            for i in range(n)]
+    return [
+        {
+            "type": "track",
+            "userId": user,
+            "event": "Order Completed",
+            "properties": {
+                "revenue": 900 + i,
+                "category": "electronics",
+                "order_id": f"{prefix}{i}",
+            },
+            "timestamp": f"2026-06-{20 + i % 10:02d}T10:00:00Z",
+            "messageId": f"{prefix}{i}",
+        }
+        for i in range(n)
+    ]
 
 
 # -- parsing Segment-spec events ------------------------------------------------------------
 
+
 def test_segment_spec_parsing() -> None:
     now = dt.datetime(2026, 7, 1)
-    rows = parse_segment_events({"batch": [
-        {"type": "track", "userId": "u1", "event": "Order Completed",
-         "properties": {"revenue": 25.5, "category": "shoes", "order_id": "o1"},
-         "timestamp": "2026-05-01T10:00:00+02:00", "messageId": "m1"},
-        {"type": "page", "anonymousId": "a9", "timestamp": "2026-05-01T10:00:00Z"},
-        {"type": "track", "userId": "u1", "event": "Order Refunded",
-         "properties": {"price": "10.10", "quantity": 2}},
-        {"type": "track", "userId": "u2", "event": "Wishlisted"},
-    ]}, now=now)
+    rows = parse_segment_events(
+        {
+            "batch": [
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Order Completed",
+                    "properties": {"revenue": 25.5, "category": "shoes", "order_id": "o1"},
+                    "timestamp": "2026-05-01T10:00:00+02:00",
+                    "messageId": "m1",
+                },
+                {"type": "page", "anonymousId": "a9", "timestamp": "2026-05-01T10:00:00Z"},
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Order Refunded",
+                    "properties": {"price": "10.10", "quantity": 2},
+                },
+                {"type": "track", "userId": "u2", "event": "Wishlisted"},
+            ]
+        },
+        now=now,
+    )
     assert [r.event for r in rows] == ["purchase", "view", "refund", "other"]
     assert str(rows[0].amount) == "25.5" and rows[0].ts == dt.datetime(2026, 5, 1, 8)
     assert rows[0].event_id == "m1" and rows[1].user_id == "a9"
     assert rows[2].amount == Decimal("-20.20") and rows[2].ts == now
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"type": "identify", "userId": "u"}, r"events\[0\].type must be 'track' or 'page'"),
-    ({"type": "track", "event": "x"}, r"events\[0\] needs a userId"),
-    ({"type": "track", "userId": "u"}, r"events\[0\].event is required"),
-    ({"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "lots"}},
-     r"events\[0\].properties.revenue must be a number"),
-    ({"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "NaN"}},
-     "finite amount"),
-    ({"type": "track", "userId": "u", "event": "x", "timestamp": "yesterday"}, "ISO 8601"),
-    ({"type": "track", "userId": "u", "event": "x", "timestamp": "2099-01-01T00:00:00Z"},
-     "in the future"),
-    ([], "no events"),
-    ([{"type": "page", "userId": "u"}] * 1001, "at most 1000 events"),
-    ("hello", r"events\[0\] must be an object"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"type": "identify", "userId": "u"}, r"events\[0\].type must be 'track' or 'page'"),
+        ({"type": "track", "event": "x"}, r"events\[0\] needs a userId"),
+        ({"type": "track", "userId": "u"}, r"events\[0\].event is required"),
+        (
+            {"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "lots"}},
+            r"events\[0\].properties.revenue must be a number",
+        ),
+        (
+            {"type": "track", "userId": "u", "event": "x", "properties": {"revenue": "NaN"}},
+            "finite amount",
+        ),
+        ({"type": "track", "userId": "u", "event": "x", "timestamp": "yesterday"}, "ISO 8601"),
+        (
+            {"type": "track", "userId": "u", "event": "x", "timestamp": "2099-01-01T00:00:00Z"},
+            "in the future",
+        ),
+        ([], "no events"),
+        ([{"type": "page", "userId": "u"}] * 1001, "at most 1000 events"),
+        ("hello", r"events\[0\] must be an object"),
+    ],
+)
 def test_segment_spec_errors(payload, message) -> None:
     with pytest.raises(DataError, match=message):
         parse_segment_events(payload)
 
 
 # -- live scoring ------------------------------------------------------------------------
+
 
 def test_events_move_a_window_shopper_and_are_idempotent(copy) -> None:
     db = pipeline.open_db(copy)
@@ -130,6 +166,7 @@ def test_events_move_a_window_shopper_and_are_idempotent(copy) -> None:
 
 
 # -- drift and refresh ----------------------------------------------------------------------
+
 
 def test_no_drift_on_the_training_users_then_drift_after_a_shift(copy) -> None:
     db = pipeline.open_db(copy)
@@ -196,6 +233,7 @@ def test_drift_input_file(copy, tmp_path) -> None:
 
 # -- streaming ---------------------------------------------------------------------------------
 
+
 def _append(path: Path, messages: list[dict | str]) -> None:
     with path.open("a", encoding="utf-8") as fh:
         for m in messages:
@@ -205,9 +243,24 @@ def _append(path: Path, messages: list[dict | str]) -> None:
 
 def _spawn_stream(db: Path, source: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "userseg", "stream", str(source), "--db", str(db), "--batch", "5",
-         "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        [
+            sys.executable,
+            "-m",
+            "userseg",
+            "stream",
+            str(source),
+            "--db",
+            str(db),
+            "--batch",
+            "5",
+            "--json",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 class _Progress:
@@ -246,8 +299,14 @@ def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path)
     first = _purchases(user, 6, "s")
     _append(source, first[:3])  # appended while the stream runs, in two bursts
     progress.wait("accepted", 3)
-    _append(source, [*first[3:], "{not json", {"type": "page", "userId": "fresh",
-                                                  "timestamp": LAST, "messageId": "p1"}])
+    _append(
+        source,
+        [
+            *first[3:],
+            "{not json",
+            {"type": "page", "userId": "fresh", "timestamp": LAST, "messageId": "p1"},
+        ],
+    )
     progress.wait("accepted", 7)
     proc.send_signal(signal.SIGTERM)  # stopped cleanly after the current batch
     out = proc.stdout.read()
@@ -267,8 +326,13 @@ def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path)
     db = pipeline.open_db(copy)
     try:
         assert db.scalar("SELECT count(*) FROM events") == n0 + 9  # 6 + 1 + 2, none twice
-        assert db.scalar("SELECT count(*) - count(DISTINCT event_id) FROM events "
-                         "WHERE event_id LIKE 's%' OR event_id LIKE 't%'") == 0
+        assert (
+            db.scalar(
+                "SELECT count(*) - count(DISTINCT event_id) FROM events "
+                "WHERE event_id LIKE 's%' OR event_id LIKE 't%'"
+            )
+            == 0
+        )
         now = db.scalar("SELECT segment FROM userseg_user_segments WHERE user_id = ?", [user])
         assert now != seg  # six big purchases: no longer a window shopper
         name = next(p.name for p in load_profiles(db, 1) if p.segment == now)
@@ -281,8 +345,9 @@ def test_stream_follows_a_growing_file_and_restarts_exactly_once(copy, tmp_path)
 def test_stream_online_update_reports_centre_shift(copy, tmp_path) -> None:
     source = tmp_path / "e.jsonl"
     _append(source, _purchases("u3", 5, "o"))
-    res = runner.invoke(app, ["stream", str(source), "--db", str(copy), "--no-follow", "--online",
-                              "--json"])
+    res = runner.invoke(
+        app, ["stream", str(source), "--db", str(copy), "--no-follow", "--online", "--json"]
+    )
     assert res.exit_code == 0, res.output
     stats = json.loads(res.stdout)
     assert stats["accepted"] == 5 and len(stats["centre_shift"]) >= 2
@@ -290,8 +355,9 @@ def test_stream_online_update_reports_centre_shift(copy, tmp_path) -> None:
 
 
 def test_stream_missing_file_without_follow(copy, tmp_path) -> None:
-    res = runner.invoke(app, ["stream", str(tmp_path / "none.jsonl"), "--db", str(copy),
-                              "--no-follow"])
+    res = runner.invoke(
+        app, ["stream", str(tmp_path / "none.jsonl"), "--db", str(copy), "--no-follow"]
+    )
     assert res.exit_code == 2 and "file not found" in res.stderr
 
 
@@ -305,27 +371,53 @@ def test_assign_and_drift_share_the_reader(copy, tmp_path) -> None:
 def test_stream_offsets_count_bytes_and_bad_lines_do_not_block(copy, tmp_path) -> None:
     source = tmp_path / "crlf.jsonl"
     lines = [json.dumps({"type": "page", "userId": f"d{i}", "timestamp": LAST}) for i in range(50)]
-    big = {"batch": [{"type": "page", "userId": f"b{i}", "timestamp": LAST,
-                      "messageId": f"big{i}"} for i in range(1200)]}
-    odd = {"type": "track", "userId": "x", "event": "Order Completed",
-           "properties": {"revenue": 12.345678912}, "timestamp": LAST, "messageId": "odd"}
-    source.write_bytes(("\r\n".join([*lines, json.dumps(big), json.dumps(odd),
-                                     json.dumps({"type": "identify"})]) + "\r\n").encode())
-    first = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
-                                           "--no-follow", "--json"]).stdout)
+    big = {
+        "batch": [
+            {"type": "page", "userId": f"b{i}", "timestamp": LAST, "messageId": f"big{i}"}
+            for i in range(1200)
+        ]
+    }
+    odd = {
+        "type": "track",
+        "userId": "x",
+        "event": "Order Completed",
+        "properties": {"revenue": 12.345678912},
+        "timestamp": LAST,
+        "messageId": "odd",
+    }
+    source.write_bytes(
+        (
+            "\r\n".join(
+                [*lines, json.dumps(big), json.dumps(odd), json.dumps({"type": "identify"})]
+            )
+            + "\r\n"
+        ).encode()
+    )
+    first = json.loads(
+        runner.invoke(
+            app, ["stream", str(source), "--db", str(copy), "--no-follow", "--json"]
+        ).stdout
+    )
     assert first["accepted"] == 50 + 1200 + 1 and first["rejected"] == 1
-    again = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
-                                           "--no-follow", "--json"]).stdout)
+    again = json.loads(
+        runner.invoke(
+            app, ["stream", str(source), "--db", str(copy), "--no-follow", "--json"]
+        ).stdout
+    )
     assert again["lines"] == 0 and again["accepted"] == 0  # nothing replayed (no message ids!)
     source.write_bytes(b"")  # rotated: a new, empty file under the same name
-    rotated = json.loads(runner.invoke(app, ["stream", str(source), "--db", str(copy),
-                                             "--no-follow", "--json"]).stdout)
+    rotated = json.loads(
+        runner.invoke(
+            app, ["stream", str(source), "--db", str(copy), "--no-follow", "--json"]
+        ).stdout
+    )
     assert any("shorter than the position" in e for e in rotated["errors"])
     db = pipeline.open_db(copy)
     try:
         assert db.scalar("SELECT count(*) FROM events WHERE user_id LIKE 'd%'") == 50
         assert db.scalar("SELECT amount FROM events WHERE event_id = 'odd'") == Decimal(
-            "12.34567891")
+            "12.34567891"
+        )
     finally:
         db.close()
 

@@ -148,9 +148,16 @@ def test_online_retail_refit_keeps_segment_ids(tmp_path) -> None:
     first = sorted(p for p in folder.glob("*.csv") if p.name < "2011-04-01")
     assert first, "no files before April 2011"
     db = pipeline.open_db(tmp_path / "retail.duckdb")
-    pipeline.ingest(db, Source(query="SELECT * FROM read_csv(["
-                               + ", ".join(f"'{p}'" for p in first)
-                               + "], all_varchar = true)"), kind="events", mapping=RETAIL)
+    pipeline.ingest(
+        db,
+        Source(
+            query="SELECT * FROM read_csv(["
+            + ", ".join(f"'{p}'" for p in first)
+            + "], all_varchar = true)"
+        ),
+        kind="events",
+        mapping=RETAIL,
+    )
     pipeline.features(db)
     run1, _ = pipeline.fit(db, FitConfig(stability_runs=0))
     pipeline.ingest(db, Source(path=str(folder / "*.csv")), kind="events", mapping=RETAIL)

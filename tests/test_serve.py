@@ -635,10 +635,19 @@ def test_assign_from_recent_events_stores_nothing(private, shop) -> None:
     key = shop["secret"]
     try:
         visitor = [
-            {"type": "page", "userId": "visitor-1", "timestamp": "2026-06-30T10:00:00Z",
-             "properties": {"category": "toys"}},
-            {"type": "track", "userId": "visitor-1", "event": "Product Added",
-             "timestamp": "2026-06-30T10:02:00Z", "properties": {"category": "toys"}},
+            {
+                "type": "page",
+                "userId": "visitor-1",
+                "timestamp": "2026-06-30T10:00:00Z",
+                "properties": {"category": "toys"},
+            },
+            {
+                "type": "track",
+                "userId": "visitor-1",
+                "event": "Product Added",
+                "timestamp": "2026-06-30T10:02:00Z",
+                "properties": {"category": "toys"},
+            },
         ]
         r = call(app, "POST", "/v1/assign/events", key=key, json={"batch": visitor})
         assert r.status_code == 200, r.text
@@ -649,8 +658,11 @@ def test_assign_from_recent_events_stores_nothing(private, shop) -> None:
         # the same answer as recording then reading would give, but nothing was written
         svc = app.state.service
         assert svc.db.scalar("SELECT count(*) FROM events WHERE user_id = 'visitor-1'") == 0
-        error_of(call(app, "POST", "/v1/assign/events", key=key, json={"type": "track"}),
-                 422, "data_error")
+        error_of(
+            call(app, "POST", "/v1/assign/events", key=key, json={"type": "track"}),
+            422,
+            "data_error",
+        )
         error_of(call(app, "POST", "/v1/assign/events", json=visitor), 401, "unauthorized")
     finally:
         app.state.service.close()

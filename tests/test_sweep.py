@@ -85,11 +85,11 @@ def test_shared_seeding_is_as_good_as_separate_fits():
     swept = np.zeros(len(ks))
     alone = np.zeros(len(ks))
     for seed in range(4):
-        res = sweep_k(X, ks, random_state=seed, init_sample_size=4_000,
-                      silhouette_sample_size=2_000)
+        res = sweep_k(
+            X, ks, random_state=seed, init_sample_size=4_000, silhouette_sample_size=2_000
+        )
         swept += res.column("inertia")
-        alone += [KMeans(k, random_state=seed, init_sample_size=4_000).fit(X).inertia_
-                  for k in ks]
+        alone += [KMeans(k, random_state=seed, init_sample_size=4_000).fit(X).inertia_ for k in ks]
         assert res.models[5].cluster_centers_.dtype == np.float32
     assert np.mean(swept / alone) < 1.01, swept / alone
     row = res.metrics[0]
@@ -192,4 +192,5 @@ def test_metrics_on_other_columns() -> None:
     res = sweep_k(X, [2, 3], random_state=0, score_on=S)
     for row, k in zip(res.metrics, [2, 3], strict=True):
         assert row["calinski_harabasz"] == pytest.approx(
-            calinski_harabasz(S, res.models[k].labels_))
+            calinski_harabasz(S, res.models[k].labels_)
+        )

@@ -97,14 +97,22 @@ class LiveScorer:
         with self._lock:
             self.db.con.register("__recent_events", events_table(rows))
             try:
-                frame = compute_features(self.db, self.features, user_ids,
-                                         events="__recent_events")
+                frame = compute_features(self.db, self.features, user_ids, events="__recent_events")
             finally:
                 self.db.con.unregister("__recent_events")
         scored = self.score_frame(frame)
-        return {"run_id": self.run_id, "users": [
-            {"user_id": u, "segment": int(r.segment), "name": r["name"],
-             "distance": float(r.distance)} for u, r in scored.iterrows()]}
+        return {
+            "run_id": self.run_id,
+            "users": [
+                {
+                    "user_id": u,
+                    "segment": int(r.segment),
+                    "name": r["name"],
+                    "distance": float(r.distance),
+                }
+                for u, r in scored.iterrows()
+            ],
+        }
 
     def _rescore(self, user_ids: list[str], *, reason: str) -> list[dict[str, Any]]:
         frame = compute_features(self.db, self.features, user_ids)

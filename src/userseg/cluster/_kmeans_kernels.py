@@ -266,8 +266,21 @@ def full_pass(X, w, C, bounds, labels, upper, lower, sums, counts, sq_sums, dist
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def bounded_pass(
-    X, w, C, bounds, labels, upper, lower, drift, max_drift, half_sep, sums, counts,
-    sq_sums, dist_sums, final,
+    X,
+    w,
+    C,
+    bounds,
+    labels,
+    upper,
+    lower,
+    drift,
+    max_drift,
+    half_sep,
+    sums,
+    counts,
+    sq_sums,
+    dist_sums,
+    final,
 ):
     """One Hamerly iteration (``final=False``) or the final statistics pass (``final=True``).
 
@@ -300,8 +313,23 @@ def bounded_pass(
     n_searched = 0
     for c in prange(n_chunks):
         changed, searched = _bounded_chunk(
-            X, w, C, bounds[c], bounds[c + 1], labels, upper, lower, drift, max_drift,
-            half_sep, sums[c], counts[c], sq_sums[c], dist_sums[c], final, d,
+            X,
+            w,
+            C,
+            bounds[c],
+            bounds[c + 1],
+            labels,
+            upper,
+            lower,
+            drift,
+            max_drift,
+            half_sep,
+            sums[c],
+            counts[c],
+            sq_sums[c],
+            dist_sums[c],
+            final,
+            d,
         )
         n_changed += changed
         n_searched += searched
@@ -310,8 +338,23 @@ def bounded_pass(
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _bounded_chunk(
-    X, w, C, start, stop, labels, upper, lower, drift, max_drift, half_sep, sums, counts,
-    sq_sums, dist_sums, final, d,
+    X,
+    w,
+    C,
+    start,
+    stop,
+    labels,
+    upper,
+    lower,
+    drift,
+    max_drift,
+    half_sep,
+    sums,
+    counts,
+    sq_sums,
+    dist_sums,
+    final,
+    d,
 ):
     """:func:`bounded_pass` on rows ``start .. stop`` (one chunk, one thread).
 
@@ -379,23 +422,79 @@ def _bounded_chunk(
             searched += 1
             if n_pending == BLOCK:
                 changed += _search_pending(
-                    X, w, C, pending, n_pending, labels, upper, lower, drift, max_drift,
-                    sums, counts, sq_sums, dist_sums, final, weighted, XT, acc, best, second,
+                    X,
+                    w,
+                    C,
+                    pending,
+                    n_pending,
+                    labels,
+                    upper,
+                    lower,
+                    drift,
+                    max_drift,
+                    sums,
+                    counts,
+                    sq_sums,
+                    dist_sums,
+                    final,
+                    weighted,
+                    XT,
+                    acc,
+                    best,
+                    second,
                     best_j,
                 )
                 n_pending = 0
     if n_pending > 0:
         changed += _search_pending(
-            X, w, C, pending, n_pending, labels, upper, lower, drift, max_drift,
-            sums, counts, sq_sums, dist_sums, final, weighted, XT, acc, best, second, best_j,
+            X,
+            w,
+            C,
+            pending,
+            n_pending,
+            labels,
+            upper,
+            lower,
+            drift,
+            max_drift,
+            sums,
+            counts,
+            sq_sums,
+            dist_sums,
+            final,
+            weighted,
+            XT,
+            acc,
+            best,
+            second,
+            best_j,
         )
     return changed, searched
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _search_pending(
-    X, w, C, pending, n_pending, labels, upper, lower, drift, max_drift, sums, counts,
-    sq_sums, dist_sums, final, weighted, XT, acc, best, second, best_j,
+    X,
+    w,
+    C,
+    pending,
+    n_pending,
+    labels,
+    upper,
+    lower,
+    drift,
+    max_drift,
+    sums,
+    counts,
+    sq_sums,
+    dist_sums,
+    final,
+    weighted,
+    XT,
+    acc,
+    best,
+    second,
+    best_j,
 ):
     """Full search of the rows in ``pending[:n_pending]``; new bounds, moves, statistics."""
     _transpose_gather(X, pending, n_pending, XT)

@@ -198,8 +198,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             run = _fit_from(X, w, init_array, self.max_iter, tol, algorithm)
         else:
             run = _fit_seeded(
-                X, w, self.n_clusters, self.init, n_init, sample_size, self.max_iter,
-                self.tol, algorithm, rs,
+                X,
+                w,
+                self.n_clusters,
+                self.init,
+                n_init,
+                sample_size,
+                self.max_iter,
+                self.tol,
+                algorithm,
+                rs,
             )
         self._set_fitted(run)
         return self
@@ -276,7 +284,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             not _is_int(self.init_sample_size) or self.init_sample_size < self.n_clusters
         ):
             raise bad(
-                "init_sample_size", f"None or an int >= n_clusters={self.n_clusters}",
+                "init_sample_size",
+                f"None or an int >= n_clusters={self.n_clusters}",
                 self.init_sample_size,
             )
         if not isinstance(self.algorithm, str) or self.algorithm not in _ALGORITHMS:
@@ -290,7 +299,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
         try:
             return validate_data(
-                self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
+                self,
+                X,
+                reset=reset,
+                dtype=[np.float64, np.float32],
+                order="C",
                 accept_sparse=False,
             )
         except ValueError as exc:
@@ -420,8 +433,14 @@ def _sorted_unique(idx: np.ndarray) -> np.ndarray:
     return idx[keep]
 
 
-def _seed(Xs: np.ndarray, ws: np.ndarray, k: int, init: str, rs: np.random.RandomState,
-          n_local_trials: int | None = None) -> np.ndarray:
+def _seed(
+    Xs: np.ndarray,
+    ws: np.ndarray,
+    k: int,
+    init: str,
+    rs: np.random.RandomState,
+    n_local_trials: int | None = None,
+) -> np.ndarray:
     """Initial centres chosen among the rows of ``Xs`` (a copy, C-contiguous)."""
     if init == "random":
         p = None if ws.size == 0 else ws / ws.sum()
@@ -432,7 +451,10 @@ def _seed(Xs: np.ndarray, ws: np.ndarray, k: int, init: str, rs: np.random.Rando
 
 
 def _kmeans_plusplus(
-    X: np.ndarray, w: np.ndarray, k: int, rs: np.random.RandomState,
+    X: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    rs: np.random.RandomState,
     n_local_trials: int | None = None,
 ) -> np.ndarray:
     """Greedy k-means++ as scikit-learn's ``_kmeans_plusplus``; returns row indices in order.
@@ -487,7 +509,17 @@ def _lloyd(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol
         counts[:] = 0.0
         with _threads(n * d * k):
             changed = K.full_pass(
-                X, w, centers, bounds, labels, none32, none32, sums, counts, none2d, none2d,
+                X,
+                w,
+                centers,
+                bounds,
+                labels,
+                none32,
+                none32,
+                sums,
+                counts,
+                none2d,
+                none2d,
                 K.FLAG_DELTA,
             )
         tot_s += sums.sum(axis=0)
@@ -506,7 +538,17 @@ def _lloyd(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol
     sq, ds = np.zeros((nch, k)), np.zeros((nch, k))
     with _threads(n * d * k):
         K.full_pass(
-            X, w, centers, bounds, labels, none32, none32, sums, counts, sq, ds,
+            X,
+            w,
+            centers,
+            bounds,
+            labels,
+            none32,
+            none32,
+            sums,
+            counts,
+            sq,
+            ds,
             K.FLAG_DELTA | K.FLAG_STATS,
         )
     tot_s += sums.sum(axis=0)
@@ -528,7 +570,17 @@ def _hamerly(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, t
     none2d = np.empty((0, 0))
     with _threads(n * d * k):
         changed = K.full_pass(
-            X, w, centers, bounds, labels, upper, lower, sums, counts, none2d, none2d,
+            X,
+            w,
+            centers,
+            bounds,
+            labels,
+            upper,
+            lower,
+            sums,
+            counts,
+            none2d,
+            none2d,
             K.FLAG_UPDATE | K.FLAG_BOUNDS,
         )
     tot_s, tot_c = sums.sum(axis=0), counts.sum(axis=0)
@@ -559,8 +611,21 @@ def _hamerly(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, t
         # are cheap; a searched row costs a block search over every centre).
         with _threads(_BOUNDED_OPS_PER_ROW * n + searched * (k * d + 50)):
             changed, searched = K.bounded_pass(
-                X, w, centers, bounds, labels, upper, lower, drift, max_drift,
-                _half_separation(centers), sums, counts, unused, unused, False,
+                X,
+                w,
+                centers,
+                bounds,
+                labels,
+                upper,
+                lower,
+                drift,
+                max_drift,
+                _half_separation(centers),
+                sums,
+                counts,
+                unused,
+                unused,
+                False,
             )
         tot_s += sums.sum(axis=0)
         tot_c += counts.sum(axis=0)
@@ -577,14 +642,37 @@ def _hamerly(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, t
         none32 = np.empty(0, np.float32)
         with _threads(n * d * k):
             K.full_pass(
-                X, w, centers, bounds, labels, none32, none32, sums, counts, sq, ds,
+                X,
+                w,
+                centers,
+                bounds,
+                labels,
+                none32,
+                none32,
+                sums,
+                counts,
+                sq,
+                ds,
                 K.FLAG_DELTA | K.FLAG_STATS,
             )
     else:
         with _threads(4 * n * d):
             K.bounded_pass(
-                X, w, centers, bounds, labels, upper, lower, drift, max_drift,
-                _half_separation(centers), sums, counts, sq, ds, True,
+                X,
+                w,
+                centers,
+                bounds,
+                labels,
+                upper,
+                lower,
+                drift,
+                max_drift,
+                _half_separation(centers),
+                sums,
+                counts,
+                sq,
+                ds,
+                True,
             )
     tot_s += sums.sum(axis=0)
     tot_c += counts.sum(axis=0)
@@ -592,8 +680,14 @@ def _hamerly(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, t
 
 
 def _finish(
-    centers: np.ndarray, labels: np.ndarray, n_iter: int, converged: bool,
-    sums: np.ndarray, counts: np.ndarray, sq: np.ndarray, ds: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    n_iter: int,
+    converged: bool,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    sq: np.ndarray,
+    ds: np.ndarray,
 ) -> _Run:
     """Package a run; ``sums``/``counts`` are totals, ``sq``/``ds`` per-chunk partials."""
     counts = np.where(_empty(counts), 0.0, counts)
@@ -635,8 +729,15 @@ def _centers_from(sums: np.ndarray, counts: np.ndarray, old: np.ndarray, dtype: 
 
 
 def _relocate_empty(
-    X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray,
-    bounds: np.ndarray, sums: np.ndarray, counts: np.ndarray, *, relabel: bool,
+    X: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    bounds: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    *,
+    relabel: bool,
 ) -> np.ndarray:
     """Move each empty cluster onto one of the rows farthest from their centre (as scikit-learn).
 
