@@ -269,6 +269,29 @@ def test_duplicate_users_are_merged(mem, write) -> None:
     ]
 
 
+def test_event_log_read_as_user_table_gets_a_hint(mem, write) -> None:
+    rows = "".join(f"u{i % 3},2024-01-{1 + i % 28:02d},view\n" for i in range(30))
+    p = write("e.csv", "user_id,ts,type\n" + rows)
+    rep = ingest_users(mem, Source(path=str(p)))
+    assert _issue(rep, "duplicate_user_id").count == 27
+    hint = [n for n in rep.notes if "--kind events" in n]
+    assert hint and "--time ts" in hint[0] and "27 of 30 rows" in hint[0]
+    # a few duplicates in a real user table are merged without the hint
+    p = write("u.csv", "user_id,age\nu1,3\nu2,4\nu1,5\n")
+    assert not [n for n in ingest_users(mem, Source(path=str(p))).notes if "--kind" in n]
+
+
+def test_users_without_id_beside_events_get_a_warning(mem, write) -> None:
+    ev = write("e.csv", "user,ts\nalice,2024-01-01\n")
+    _events(mem, ev, mapping=EventMapping(user_id="user", time="ts"))
+    p = write("u.csv", "browsing_time,rating_score\n1,3\n4,6\n")
+    rep = ingest_users(mem, Source(path=str(p)))
+    assert any("--user-id" in n and "cannot be matched" in n for n in rep.notes)
+    # without an event log there is nothing to join to and no warning
+    other = Database(":memory:")
+    assert not [n for n in ingest_users(other, Source(path=str(p))).notes if "--user-id" in n]
+
+
 def test_user_bad_values_impute_by_default_drop_or_reject(mem, write) -> None:
     body = "".join(f"u{i},{i}\n" for i in range(150)) + "ux,lots\n"
     p = write("u.csv", "user_id,visits\n" + body)

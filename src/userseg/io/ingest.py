@@ -348,7 +348,8 @@ def ingest_events(
                         "unknown_event",
                         mapping.event,
                         n_unknown,
-                        f"kept as activity ('other'): {names}; map them with event_values",
+                        f"kept as activity ('other'): {names}; map them with --map-event KIND=NAME "
+                        "(or event_values in a pipeline file)",
                     )
                 )
 

@@ -93,6 +93,13 @@ def ingest_users(
                 if id_col
                 else "no user id column found: users are numbered by row"
             )
+            if id_col is None and db.table_exists("events"):
+                # Row numbers never match the event log's ids: the two would not join.
+                notes.append(
+                    "the database holds an event log, whose users these row numbers cannot "
+                    "be matched to: name the id column with --user-id (user_id: in a "
+                    "pipeline file) so attributes and events describe the same users"
+                )
         wanted = list(mapping.columns) if mapping.columns else [c for c in raw_cols if c != id_col]
         forced: dict[str, str] = {}
         for kind, cols in (
@@ -227,6 +234,15 @@ def ingest_users(
                     "merged: first non-missing value per column, in file order",
                 )
             )
+            if n_dup > 0.5 * rows_read:
+                # Most rows repeat a user: an event log was probably read as a user table.
+                dates = [c for c, k in kinds.items() if k == "date"]
+                time_hint = f"--time {dates[0]}" if dates else "--time COLUMN"
+                notes.append(
+                    f"{n_dup:,} of {rows_read:,} rows repeat a user id and were merged into "
+                    "one row per user: if this is an event log (one row per event), import "
+                    f"it with --kind events {time_hint}"
+                )
         aggs = ", ".join(
             f"first({quote_ident(n)} ORDER BY __row) FILTER (WHERE {quote_ident(n)} IS NOT NULL) "
             f"AS {quote_ident(n)}"
