@@ -134,3 +134,50 @@ def test_k_max_is_capped_below_the_number_of_users() -> None:
     seg = Segmenter(random_state=0).fit(X)
     assert max(seg.k_choice_["candidates"]) == 5
     assert any("k_max lowered to 5" in n for n in seg.notes_)
+
+
+def test_structure_is_checked_on_the_behaviour_not_the_one_hot_columns() -> None:
+    # Three real groups in the numbers and two attributes unrelated to them. Read with their
+    # one-hot columns, the references (uniform in a box) drown the groups: the check said
+    # "no clear segments" here (z -9.5) before it read the numeric columns only.
+    rng = np.random.default_rng(3)
+    n = 1500
+    groups = rng.integers(0, 3, n)
+    centres = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    df = pd.DataFrame(centres[groups] + rng.normal(size=(n, 2)) * 0.5, columns=["a", "b"])
+    df["region"] = rng.choice(["north", "south", "east"], n)
+    df["device"] = rng.choice(["ios", "android", "web"], n)
+    seg = Segmenter(n_segments=3, stability_runs=0, random_state=0).fit(df)
+    assert seg.metrics_["structure"]["has_structure"] is True, seg.metrics_["structure"]
+    assert seg.metrics_["scored_on"] == "numeric features"
+    # and uniform noise beside an attribute is still no structure
+    noise = pd.DataFrame(rng.uniform(size=(n, 2)), columns=["a", "b"])
+    noise["region"] = rng.choice(["north", "south"], n)
+    seg = Segmenter(n_segments=2, stability_runs=0, random_state=0).fit(noise)
+    assert seg.metrics_["structure"]["has_structure"] is False, seg.metrics_["structure"]
+
+
+@pytest.mark.parametrize("as_text", [True, False])
+def test_date_columns_are_days_before_the_latest_date(as_text) -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    groups = rng.integers(0, 2, n)
+    age_days = np.where(groups == 0, rng.normal(30, 5, n), rng.normal(400, 30, n)).round()
+    signup = pd.Timestamp("2024-06-30") - pd.to_timedelta(age_days, unit="D")
+    df = pd.DataFrame(
+        {
+            "visits": rng.normal(10, 1, n),
+            "signup": signup.strftime("%Y-%m-%d") if as_text else signup,
+        }
+    )
+    seg = Segmenter(n_segments=2, stability_runs=0, random_state=0).fit(df)
+    assert seg.date_references_ == {"signup": pd.Timestamp(signup.max()).isoformat()}
+    assert any("signup: dates, used as days before" in n for n in seg.notes_)
+    # the signup age separates the two groups; as an identifier it would have been dropped
+    assert adjusted_rand_score(groups, seg.labels_) > 0.9
+    assert "signup" in seg.profiles_[0].means
+    # new users are measured from the training's latest date, also after a round trip
+    again = Segmenter.from_state(*seg.to_state())
+    assert (again.predict(df.head(50)) == seg.labels_[:50]).all()
+    with pytest.raises(DataError, match=r"'signup' should hold dates .* 'soon' in 2 rows"):
+        seg.predict(df.head(2).assign(signup="soon"))

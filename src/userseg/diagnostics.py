@@ -102,19 +102,29 @@ def diagnose(
     stability_runs: int = 20,
     check_structure: bool = True,
     rules: bool = True,
+    structure_X: np.ndarray | None = None,
 ) -> Diagnostics:
     """Structure check, stability and rules of one fitted segmentation.
 
     ``labels`` are the segment indices (0..k-1; -1 noise) of the rows of
     ``raw`` (original feature values) and ``Z`` (the prepared matrix the
-    algorithm saw).
+    algorithm saw). ``structure_X`` is the matrix the structure check reads
+    (default ``Z``): the segmenter passes the numeric columns only, because
+    one-hot columns are clustered by construction and would make noise look
+    like segments against a uniform reference.
     """
     k = len(np.unique(labels[labels >= 0]))
     structure = None
     if check_structure and k >= 2:
         # 5,000 users are plenty for a verdict measured in standard errors, and keep the
         # ten reference fits under a few seconds at any number of users
-        structure = structure_check(Z, k, fit_labels, sample=5000, random_state=seed)
+        structure = structure_check(
+            Z if structure_X is None else structure_X,
+            k,
+            fit_labels,
+            sample=5000,
+            random_state=seed,
+        )
     stab = None
     if stability_runs and k >= 2:
         stab = stability(Z, labels, fit_labels, n_runs=stability_runs, random_state=seed)

@@ -323,12 +323,15 @@ def read_feature_rows(
     if missing:
         raise DataError(
             f"{source.describe()}: missing feature column(s) {missing}; the model was "
-            f"fitted on {needed}.",
+            f"fitted on {needed}. assign scores per-user feature rows (as `userseg features` "
+            "builds them); to score raw events, ingest them and run `userseg features`, follow "
+            "them with `userseg stream`, or POST them to /v1/assign/events.",
             details={"missing": missing, "available": cols},
         )
     X = frame[needed].copy()
+    dates = getattr(model, "date_references_", {})  # parsed as dates by the model itself
     for step in model.preparer_.steps_:
-        if step["kind"] == "numeric":
+        if step["kind"] == "numeric" and step["name"] not in dates:
             text = X[step["name"]].astype("string").str.strip()
             num = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
             bad = num.isna() & text.notna() & (text != "")

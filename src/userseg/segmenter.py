@@ -37,7 +37,7 @@ from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
 from userseg.explain.naming import name_segments
 from userseg.explain.profiles import SegmentProfile, profile_segments
-from userseg.features.prepare import Preparer, as_frame
+from userseg.features.prepare import Preparer, as_frame, dates_to_days, find_date_columns
 from userseg.features.select import select_features
 from userseg.fitting import fit_density, fit_gmm, fit_kmeans, score
 
@@ -186,6 +186,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         df = as_frame(X)
+        # Dates (a signup day) become days before the latest one, as numbers: as text
+        # they would be dropped as identifier-like, one level per day.
+        self.date_references_ = find_date_columns(df, self.categorical)
+        df = dates_to_days(df, self.date_references_)
         ks = self._candidate_ks(len(df))
         if len(df) < 2:
             raise DataError(f"need at least 2 users; got {len(df)}.")
@@ -216,7 +220,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Z = self.preparer_.transform(df)
         timings["prepare"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        notes = list(self.preparer_.notes_)
+        notes = [
+            f"{name}: dates, used as days before {ref[:10]} (the latest)"
+            for name, ref in self.date_references_.items()
+        ] + list(self.preparer_.notes_)
         if self.selection_ is not None:
             notes.append(
                 f"supervised selection on {self.target!r} kept "
@@ -330,6 +337,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             # noise share speak instead.
             check_structure=self.check_structure and self.algorithm in ("kmeans", "gmm"),
             rules=self.rules,
+            structure_X=S,  # numeric columns when there are categorical ones, like the scores
         )
         if self.check_structure and self.algorithm not in ("kmeans", "gmm"):
             notes.append(
@@ -405,8 +413,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Segment id and distance to it for each user of ``X`` (raw features, as in fit)."""
         self._check_fitted()
-        index, dist = self.assigner_.predict(self.preparer_.transform(X))
+        index, dist = self.assigner_.predict(self.preparer_.transform(self._numbers(X)))
         return self._ids(index), dist
+
+    def _numbers(self, X: Any) -> Any:
+        """``X`` with its date columns as days before the training's latest dates."""
+        refs = getattr(self, "date_references_", None)
+        return dates_to_days(as_frame(X, list(self.feature_names_in_)), refs) if refs else X
 
     def _ids(self, index: np.ndarray) -> np.ndarray:
         """Segment ids of assigner indices (noise, -1, stays -1)."""
@@ -420,8 +433,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
             return "noise"
         where = np.flatnonzero(self.segment_ids_ == segment)
         if not len(where):
-            raise NotFoundError(f"segment {segment} is not a segment of this model; its "
-                                f"segments are {sorted(self.segment_ids_.tolist())}.")
+            raise NotFoundError(
+                f"segment {segment} is not a segment of this model; its "
+                f"segments are {sorted(self.segment_ids_.tolist())}."
+            )
         return self.names_[int(where[0])]
 
     def renumber(self, ids: Any, names: dict[int, str] | None = None) -> None:
@@ -521,6 +536,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "k_choice": self.k_choice_,
             "baseline": getattr(self, "baseline_", None),
             "selection": getattr(self, "selection_", None),
+            "date_references": getattr(self, "date_references_", {}),
         }
         out = {f"assigner.{k}": v for k, v in arrays.items()}
         m = getattr(self, "map_", None)
@@ -559,6 +575,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if params.get("baseline") is not None:
             obj.baseline_ = params["baseline"]
         obj.selection_ = params.get("selection")
+        obj.date_references_ = dict(params.get("date_references") or {})
         if "map.x" in arrays:
             obj.map_ = dict(
                 params.get("map", {}),

@@ -26,7 +26,7 @@ from userseg.config import PrepareConfig, from_dict
 from userseg.errors import ConfigError, DataError
 from userseg.features.select import correlated_to_drop
 
-__all__ = ["FORMAT_VERSION", "Preparer", "as_frame"]
+__all__ = ["FORMAT_VERSION", "Preparer", "as_frame", "dates_to_days", "find_date_columns"]
 
 FORMAT_VERSION = 1
 _OTHER = "(other)"
@@ -49,6 +49,72 @@ def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
     if len(names) != arr.shape[1]:
         raise DataError(f"X has {arr.shape[1]} columns but {len(names)} feature names are known.")
     return pd.DataFrame(arr, columns=names)
+
+
+_ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*$"
+
+
+def _as_dates(series: pd.Series) -> pd.Series | None:
+    """The column as timestamps when it holds dates (datetime dtype, or ≥ 90 % ISO text)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.dt.tz_localize(None) if series.dt.tz is not None else series
+    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+        return None
+    present = series.dropna()
+    if present.empty:
+        return None
+    text = present.astype(str)
+    if text.str.match(_ISO_DATE).mean() < 0.9:
+        return None
+    return _parse_iso(series)
+
+
+def _parse_iso(series: pd.Series) -> pd.Series:
+    # utc=True: offsets may differ row to row; naive times are taken as they are
+    parsed = pd.to_datetime(
+        series.astype("string").str.strip(), errors="coerce", format="ISO8601", utc=True
+    )
+    return parsed.dt.tz_convert(None)
+
+
+def find_date_columns(df: pd.DataFrame, exclude: list[str] | None = None) -> dict[str, str]:
+    """Date columns of ``df`` and the reference each is measured from (its latest date).
+
+    A date is not a category (every day a level) nor an identifier: as "days
+    before the latest date" it is a number the clustering can use, like the
+    ``recency_days`` the feature step builds from events.
+    """
+    refs: dict[str, str] = {}
+    for name in df.columns:
+        if name in set(exclude or []):
+            continue
+        dates = _as_dates(df[name])
+        if dates is not None and dates.notna().any():
+            refs[str(name)] = dates.max().isoformat()
+    return refs
+
+
+def dates_to_days(df: pd.DataFrame, references: dict[str, str]) -> pd.DataFrame:
+    """``df`` with each date column replaced by days before its reference (a new frame)."""
+    if not references:
+        return df
+    out = df.copy()
+    for name, ref in references.items():
+        if name not in out.columns or pd.api.types.is_numeric_dtype(out[name]):
+            continue
+        dates = _as_dates(out[name])
+        if dates is None:  # mostly not dates: parse anyway, so the bad values are named
+            dates = _parse_iso(out[name])
+        bad = dates.isna() & out[name].notna()
+        if bad.any():
+            first = out[name][bad].iloc[0]
+            raise DataError(
+                f"column {name!r} should hold dates (YYYY-MM-DD); found {first!r} in "
+                f"{int(bad.sum())} rows.",
+                details={"column": name, "count": int(bad.sum())},
+            )
+        out[name] = (pd.Timestamp(ref) - dates).dt.total_seconds() / 86400.0
+    return out
 
 
 def _is_categorical(series: pd.Series) -> bool:
