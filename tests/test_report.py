@@ -88,3 +88,15 @@ def test_names_are_escaped(data) -> None:
     html = render_report(data)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_unranked_candidates_and_the_verdict_read_cleanly(data) -> None:
+    html = render_report(data)
+    table = data.run["k_choice"]["table"]
+    assert any(not r["shortlisted"] for r in table)  # this data leaves some k unranked
+    assert ">nan<" not in html and "not on the shortlist" in html
+    structure = data.run["metrics"]["structure"]
+    head = "Clear segments." if structure["has_structure"] else "No clear segments."
+    assert head in html
+    assert "segments. clear segments:" not in html.lower()  # the verdict's head shown once
+    assert html.lower().count("clear segments:") == 0

@@ -45,6 +45,13 @@ class ReportInput:
     user_map: dict[str, Any] | None = None  # x, y, names, method, explained
 
 
+def _num(v: Any, spec: str = "%.3f") -> str:
+    """A number by ``spec``; "–" for one not measured (None or NaN)."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    return spec % v
+
+
 def _fmt_value(v: Any, unit: str = "") -> str:
     if v is None:
         return "–"
@@ -73,6 +80,7 @@ def _selection_view(sel: dict[str, Any] | None) -> dict[str, Any] | None:
         "kept": sel.get("kept", []),
         "dropped": sel.get("dropped", {}),
         "ranking": (tables.get(key) or [])[:15],
+        "n_ranked": len(tables.get(key) or []),
         "which": key,
         "target": sel.get("target"),
         "notes": sel.get("notes", []),
@@ -111,6 +119,7 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         loader=PackageLoader("userseg", "templates"), autoescape=select_autoescape(["html"])
     )
     env.filters["fmt"] = _fmt_value
+    env.filters["num"] = _num
     profiles = data.profiles
     heatmap = heatmap if heatmap is not None else (heatmap_png(profiles) if profiles else None)
     k_choice = data.run.get("k_choice", {})
@@ -164,6 +173,7 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         map_html=map_html,
         selection=_selection_view(data.selection),
         structure=data.run.get("metrics", {}).get("structure"),
+        structure_detail=_verdict_detail(data.run.get("metrics", {}).get("structure")),
         stability=data.run.get("metrics", {}).get("stability"),
         plotly_js=get_plotlyjs() if (figs or kfig or map_html) else "",
         k_choice=k_choice,
@@ -171,6 +181,14 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+def _verdict_detail(structure: dict[str, Any] | None) -> str:
+    """The verdict after its "clear segments:" head, which the report shows as a title."""
+    if not structure:
+        return ""
+    detail = str(structure.get("verdict", "")).split(": ", 1)[-1]
+    return detail[:1].upper() + detail[1:]
 
 
 def write_report(
