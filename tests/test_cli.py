@@ -89,6 +89,68 @@ def test_ingest_prints_counts_and_data_quality(demo_files, tmp_path) -> None:
     assert "bad number" in res.stdout and "future time" in res.stdout
 
 
+def test_ingest_map_event_adds_names(tmp_path) -> None:
+    src = tmp_path / "e.csv"
+    src.write_text(
+        "user,ts,type\nu1,2024-01-01,basket\nu1,2024-01-02,cart\nu1,2024-01-03,wishlist\n"
+    )
+    db = tmp_path / "m.duckdb"
+    flags = ["--user-id", "user", "--time", "ts", "--event", "type"]
+    res = run("ingest", src, "--db", db, *flags, "--map-event", "cart=basket", "--json")
+    assert res.exit_code == 0, res.output
+    unknown = [i for i in js(res)["issues"] if i["kind"] == "unknown_event"]
+    assert len(unknown) == 1 and unknown[0]["count"] == 1  # only 'wishlist' is left over
+    assert "--map-event" in unknown[0]["action"]
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        kinds = dict(con.execute("SELECT event_raw, event FROM events").fetchall())
+    assert kinds == {"basket": "cart", "cart": "cart", "wishlist": "other"}
+
+
+@pytest.mark.parametrize("pair", ["basket", "wish=basket", "cart="])
+def test_ingest_map_event_rejects_bad_pairs(tmp_path, pair) -> None:
+    src = tmp_path / "e.csv"
+    src.write_text("user,ts,type\nu1,2024-01-01,basket\n")
+    db = tmp_path / "m.duckdb"
+    res = run(
+        "ingest",
+        src,
+        "--db",
+        db,
+        "--user-id",
+        "user",
+        "--event",
+        "type",
+        "--time",
+        "ts",
+        "--map-event",
+        pair,
+    )
+    assert res.exit_code == 2 and "--map-event" in res.stderr
+    assert not db.exists()  # refused before anything was written
+
+
+def test_error_text_in_brackets_is_printed_not_read_as_markup(tmp_path) -> None:
+    src = tmp_path / "e.csv"
+    src.write_text("user,ts,type\nu1,2024-01-01,basket\n")
+    res = run(
+        "ingest",
+        src,
+        "--db",
+        tmp_path / "m.duckdb",
+        "--user-id",
+        "user",
+        "--event",
+        "type",
+        "--time",
+        "ts",
+        "--map-event",
+        "[serve]=basket",
+    )
+    assert res.exit_code == 2 and "[serve]" in res.stderr
+
+
 def test_ingest_json(demo_files, tmp_path) -> None:
     res = run("ingest", demo_files["users"], "--db", tmp_path / "x.duckdb", "--json")
     assert res.exit_code == 0
@@ -180,6 +242,11 @@ def test_assign_scores_new_users(fitted, tmp_path) -> None:
     res = run("assign", src, "--db", fitted, "--out", out)
     assert res.exit_code == 0 and "20 users scored" in res.stdout
     assert pd.read_parquet(out).segment.tolist() == labels
+    out_csv = tmp_path / "scored.csv"
+    res = run("assign", src, "--db", fitted, "--out", out_csv)
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(out_csv).segment.tolist() == labels
+    assert not (tmp_path / "scored.csv.tmp").exists()
     assert "segment" in run("assign", src, "--db", fitted).stdout
 
 
@@ -188,6 +255,7 @@ def test_assign_bad_input(fitted, tmp_path) -> None:
     src.write_text("user_id,recency_days\nu1,3\n")
     res = run("assign", src, "--db", fitted)
     assert res.exit_code == 2 and "missing feature column(s)" in res.stderr
+    assert "/v1/assign/events" in res.stderr  # raw events have their own way in
     res = run("assign", src, "--db", fitted, "--out", tmp_path / "x.xlsx")
     assert res.exit_code == 2
 
@@ -245,3 +313,13 @@ def test_internal_errors_exit_1(monkeypatch, tmp_path) -> None:
     res = run("features", "--db", tmp_path / "x.duckdb")
     assert res.exit_code == 1
     assert "internal error (a bug in userseg): ZeroDivisionError: oops" in res.stderr
+
+
+@pytest.mark.parametrize("command", ["segments", "rules"])
+def test_run_is_accepted_as_argument_or_option(fitted, command) -> None:
+    by_arg = run(command, "1", "--db", fitted, "--json")
+    by_opt = run(command, "--run", "1", "--db", fitted, "--json")
+    assert by_arg.exit_code == 0 and by_opt.exit_code == 0, by_opt.output
+    assert js(by_arg) == js(by_opt)
+    clash = run(command, "1", "--run", "2", "--db", fitted)
+    assert clash.exit_code == 2 and "two different runs" in clash.stderr

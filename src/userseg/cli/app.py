@@ -128,10 +128,7 @@ def demo(
             )
         )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
-        for key in ("structure", "stability"):
-            if seg.metrics_.get(key):
-                text = seg.metrics_[key].get("verdict") or seg.metrics_[key].get("summary")
-                render.console.print(text[0].upper() + text[1:])
+        render.verdicts(seg.metrics_)
         render.console.print(
             f"Report: {html}\nHeatmap: {png}\nDatabase: {db_path}  "
             f"({time.perf_counter() - t0:.1f} s)"
@@ -176,6 +173,7 @@ def run_cmd(
             )
         )
         render.console.print(f"Why {run_['n_segments']}: {run_['k_choice'].get('reason', '')}")
+        render.verdicts(run_["metrics"])
         render.console.print(f"Report: {summary['report']}\nDatabase: {summary['database']}")
 
 

@@ -10,6 +10,7 @@ import typer
 from userseg.cli import render
 from userseg.cli.options import DEFAULT_DB, Db, Json, csv_list, open_db
 from userseg.config import (
+    CANONICAL_EVENTS,
     EventMapping,
     FeatureConfig,
     RowPolicy,
@@ -98,6 +99,15 @@ def ingest(
     date_format: Annotated[
         str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
     ] = None,
+    map_event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map-event",
+            metavar="KIND=NAME",
+            help="Count event NAME as KIND (view, cart, purchase, refund, rating), besides the "
+            "names recognised already; repeatable, e.g. --map-event cart=basket.",
+        ),
+    ] = None,
     columns: Annotated[
         str | None,
         typer.Option("--columns", help="Users: attribute columns to keep, comma-separated."),
@@ -146,6 +156,11 @@ def ingest(
             else:
                 source, mapping, policy = cfg.users, cfg.user_columns, cfg.user_policy
             kind = section
+            if map_event and isinstance(mapping, EventMapping):
+                mapping.event_values = {
+                    **(mapping.event_values or {}),
+                    **extra_event_names(map_event, mapping.event_values),
+                }
         else:
             if kind == "auto":
                 kind = "events" if any(event_flags.values()) else "users"
@@ -154,6 +169,7 @@ def ingest(
                     user_id=user_id or "user_id",
                     time=time_col or "timestamp",
                     date_format=date_format,
+                    event_values=extra_event_names(map_event),
                     **{k: v for k, v in event_flags.items() if k != "time" and v},
                 )
             elif kind == "users":
@@ -199,6 +215,28 @@ def ingest(
             render.console.print(t)
         for note in rep.notes:
             render.console.print(f"note: {note}")
+
+
+def extra_event_names(
+    pairs: list[str] | None, base: dict[str, list[str]] | None = None
+) -> dict[str, list[str]] | None:
+    """``["cart=basket", …]`` → event_values adding each name to its kind's known names."""
+    if not pairs:
+        return None
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        kind, sep, name = pair.partition("=")
+        kind, name = kind.strip().lower(), name.strip()
+        if not sep or not name:
+            raise ConfigError(f"--map-event expects KIND=NAME (e.g. cart=basket); got {pair!r}.")
+        if kind not in CANONICAL_EVENTS:
+            raise ConfigError(
+                f"--map-event {pair!r}: unknown kind {kind!r}; expected one of "
+                f"{', '.join(CANONICAL_EVENTS)}."
+            )
+        known = out.get(kind) or list((base or {}).get(kind) or CANONICAL_EVENTS[kind])
+        out[kind] = [*known, name]
+    return out
 
 
 # -- features ---------------------------------------------------------------------------
@@ -255,7 +293,8 @@ def features(
         rows = [[f.name, f.kind, f.unit, f.description] for f in fs.features]
         render.console.print(
             render.table(
-                f"Feature set {fs.feature_set_id}: {fs.n_users:,} users, as of {fs.as_of}",
+                f"Feature set {fs.feature_set_id}: {fs.n_users:,} users"
+                + (f", as of {fs.as_of}" if fs.as_of else " (user attributes, no as-of date)"),
                 ["feature", "kind", "unit", "meaning"],
                 rows,
             )

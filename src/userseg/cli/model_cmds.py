@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, open_db, pairs
+from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, open_db, pairs, pick_run
 from userseg.config import FitConfig, PrepareConfig, Source, from_dict, load_pipeline
 from userseg.errors import ConfigError
 
@@ -122,12 +122,7 @@ def fit(
                 f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
             )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
-        structure = seg.metrics_.get("structure")
-        if structure is not None:
-            label = "" if structure["has_structure"] else "[bold yellow]warning:[/] "
-            render.console.print(f"{label}{structure['verdict']}", markup=True)
-        if seg.metrics_.get("stability"):
-            render.console.print(seg.metrics_["stability"]["summary"])
+        render.verdicts(seg.metrics_)
         if matching is not None:
             from userseg.cli.ops_cmds import _matching_tables
 
@@ -139,7 +134,8 @@ def fit(
 
 
 def report(
-    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    run: RunArg = None,
+    run_option: RunOpt = None,
     db: Db = DEFAULT_DB,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path(
         "userseg-report.html"
@@ -154,6 +150,7 @@ def report(
     from userseg import pipeline
 
     with render.errors(as_json):
+        run = pick_run(run, run_option)
         with open_db(db) as db_, render.step("writing the report", not as_json):
             html, png = pipeline.report(db_, run, out, heatmap=heatmap)
         if as_json:
@@ -197,7 +194,8 @@ def runs(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
 
 
 def segments(
-    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    run: RunArg = None,
+    run_option: RunOpt = None,
     db: Db = DEFAULT_DB,
     as_json: Json = False,
 ) -> None:
@@ -206,7 +204,7 @@ def segments(
 
     with render.errors(as_json):
         with open_db(db) as db_:
-            r = get_run(db_, run)
+            r = get_run(db_, pick_run(run, run_option))
             profiles = load_profiles(db_, r.run_id)
         if as_json:
             render.print_json([p.to_dict() for p in profiles])
@@ -268,7 +266,7 @@ def assign(
             if out.suffix.lower() == ".parquet":
                 result.to_parquet(tmp, index=False)
             elif out.suffix.lower() == ".csv":
-                result.tocsv_list(tmp, index=False)
+                result.to_csv(tmp, index=False)
             else:
                 raise ConfigError(f"--out must end in .csv or .parquet; got {out.name!r}.")
             tmp.replace(out)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json
+from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, pick_run
 from userseg.cli.options import open_db as _open
 from userseg.config import FitConfig, Source, load_pipeline
 
@@ -260,7 +260,8 @@ def _progress_line(stats: Any) -> None:
 
 
 def rules(
-    run: Annotated[int | None, typer.Argument(help="Run id (default: the latest).")] = None,
+    run: RunArg = None,
+    run_option: RunOpt = None,
     db: Db = DEFAULT_DB,
     sql: Annotated[
         bool,
@@ -277,7 +278,7 @@ def rules(
 
     with render.errors(as_json):
         with _open(db) as db_:
-            r = get_run(db_, run)
+            r = get_run(db_, pick_run(run, run_option))
             profiles = load_profiles(db_, r.run_id)
         if not profiles or profiles[0].rule is None:
             from userseg.errors import NotFoundError

@@ -9,13 +9,34 @@ import typer
 
 from userseg.errors import ConfigError
 
-__all__ = ["DEFAULT_DB", "Db", "Json", "csv_list", "open_db", "pairs"]
+__all__ = [
+    "DEFAULT_DB",
+    "Db",
+    "Json",
+    "RunArg",
+    "RunOpt",
+    "csv_list",
+    "open_db",
+    "pairs",
+    "pick_run",
+]
 
 Db = Annotated[
     Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
 DEFAULT_DB = Path("userseg.duckdb")
+RunArg = Annotated[int | None, typer.Argument(help="Run id (default: the latest).")]
+RunOpt = Annotated[
+    int | None, typer.Option("--run", help="Run id, as in assign and drift (same as RUN).")
+]
+
+
+def pick_run(positional: int | None, option: int | None) -> int | None:
+    """The run named by RUN or ``--run`` (both accepted: other commands use ``--run``)."""
+    if positional is not None and option is not None and positional != option:
+        raise ConfigError(f"two different runs given: RUN {positional} and --run {option}.")
+    return positional if positional is not None else option
 
 
 def csv_list(value: str | None) -> list[str] | None:

@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from userseg.errors import UsersegError
 
-__all__ = ["console", "errors", "print_json", "progress", "table"]
+__all__ = ["console", "errors", "print_json", "progress", "table", "verdicts"]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -84,7 +85,10 @@ def errors(as_json: bool = False) -> Iterator[None]:
         if as_json:
             print_json(exc.to_dict())
         else:
-            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            # Messages quote user text and hints like ``[serve]``: never read them as markup.
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True
+            )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -97,7 +101,8 @@ def errors(as_json: bool = False) -> Iterator[None]:
             print_json({"error": {"code": "internal_error", "message": msg, "details": {}}})
         else:
             err_console.print(
-                f"[bold red]{msg}[/]\nPlease report it; set USERSEG_DEBUG=1 for the traceback.",
+                f"[bold red]{escape(msg)}[/]\n"
+                "Please report it; set USERSEG_DEBUG=1 for the traceback.",
                 markup=True,
                 soft_wrap=True,
             )
@@ -189,3 +194,14 @@ def issues_table(report: Any, title: str) -> Table | None:
             ]
         )
     return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})
+
+
+def verdicts(metrics: dict[str, Any]) -> None:
+    """Print a fit's answers to "is there any structure?" and "are the segments stable?"."""
+    structure = metrics.get("structure")
+    if structure is not None:
+        label = "" if structure["has_structure"] else "[bold yellow]warning:[/] "
+        text = structure["verdict"]
+        console.print(f"{label}{escape(text[:1].upper() + text[1:])}", markup=True)
+    if metrics.get("stability"):
+        console.print(escape(metrics["stability"]["summary"]), markup=True)

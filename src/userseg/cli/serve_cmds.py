@@ -75,7 +75,8 @@ def serve(
         except ImportError as exc:
             raise DependencyError(
                 f"`userseg serve` needs the serve extra ({exc.name} is missing): "
-                "pip install 'userseg[serve]'."
+                "pip install 'userseg[serve]' (in a source checkout: "
+                ".venv/bin/pip install -e '.[serve]')."
             ) from None
         limit = RateLimit(per_second=rate_limit, burst=burst) if rate_limit > 0 else None
         app = create_app(

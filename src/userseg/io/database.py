@@ -151,7 +151,8 @@ def _translate_open_error(path: str, exc: duckdb.Error) -> DatabaseError:
         holder = f" (process {match['pid']}, {Path(match['prog']).name})" if match else ""
         return DatabaseLockedError(
             f"database {path} is in use by another process{holder}; DuckDB allows one "
-            "writer at a time. Wait for it to finish, or use another --db.",
+            "writer at a time. Wait for it to finish, stop it (a running `userseg serve` or "
+            "`userseg stream` holds the database for as long as it runs), or use another --db.",
             details={"pid": int(match["pid"]) if match else None},
         )
     if "not a valid DuckDB database" in text or "database file" in text.lower():

@@ -26,7 +26,8 @@ def __getattr__(name: str) -> Any:
         except ModuleNotFoundError as exc:
             if exc.name in ("fastapi", "starlette", "pydantic", "anyio"):
                 raise DependencyError(
-                    f"the REST service needs {exc.name}: pip install 'userseg[serve]'."
+                    f"the REST service needs {exc.name}: pip install 'userseg[serve]' "
+                    "(in a source checkout: .venv/bin/pip install -e '.[serve]')."
                 ) from None
             raise
         return create_app
