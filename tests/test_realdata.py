@@ -13,6 +13,7 @@ from conftest import shared
 
 from userseg import pipeline
 from userseg.config import EventMapping, FitConfig, Source, UserMapping
+from userseg.monitor.matching import SAME_NAME_JACCARD
 from userseg.store import get_matching, load_profiles
 
 pytestmark = pytest.mark.realdata
@@ -171,7 +172,12 @@ def test_online_retail_refit_keeps_segment_ids(tmp_path) -> None:
     names1 = {p.segment: p.name for p in load_profiles(db, run1)}
     names2 = {p.segment: p.name for p in load_profiles(db, run2)}
     for m in kept:
-        assert names2[m["segment"]] == names1[m["previous_segment"]]
+        # the name stays with a clearly-same group; one that changed much is named anew
+        if m["jaccard"] >= SAME_NAME_JACCARD:
+            assert names2[m["segment"]] == names1[m["previous_segment"]]
+        elif names2[m["segment"]] != names1[m["previous_segment"]]:
+            assert "named anew" in m["detail"]
+    assert any(m["jaccard"] >= SAME_NAME_JACCARD for m in kept)
     counts = np.array(matching["migration"]["counts"])
     new_cols = [c != "(left)" for c in matching["migration"]["columns"]]
     assert counts[:, new_cols].sum() == len(seg2.labels_)
