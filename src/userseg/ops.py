@@ -370,7 +370,9 @@ def _flush(
                 frame = compute_features(
                     db, scorer.features, [u["user_id"] for u in result["users"]]
                 )
-                online_model.update(scorer.model.preparer_.transform(frame))
+                online_model.update(
+                    scorer.model.preparer_.transform(scorer.model.to_numbers(frame))
+                )
         if save_offset:
             db.execute(
                 "INSERT OR REPLACE INTO userseg_stream_offsets VALUES (?, ?, ?, ?)",

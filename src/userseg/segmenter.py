@@ -189,7 +189,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # Dates (a signup day) become days before the latest one, as numbers: as text
         # they would be dropped as identifier-like, one level per day.
         self.date_references_ = find_date_columns(df, self.categorical)
-        df = dates_to_days(df, self.date_references_)
+        date_notes: list[str] = []
+        df = dates_to_days(df, self.date_references_, notes=date_notes)
         ks = self._candidate_ks(len(df))
         if len(df) < 2:
             raise DataError(f"need at least 2 users; got {len(df)}.")
@@ -223,7 +224,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         notes = [
             f"{name}: dates, used as days before {ref[:10]} (the latest)"
             for name, ref in self.date_references_.items()
-        ] + list(self.preparer_.notes_)
+        ]
+        notes += date_notes + list(self.preparer_.notes_)
         if self.selection_ is not None:
             notes.append(
                 f"supervised selection on {self.target!r} kept "
@@ -345,6 +347,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 "groups, not the shapes density methods find; see the stability and the noise "
                 "share instead"
             )
+        if diag.structure is not None and S is not Z:
+            diag.structure.verdict += (
+                " (checked on the numeric features: one-hot columns are clustered by construction)"
+            )
         self._attach(diag)
         if self.target is None and self.n_segments_ >= 2:
             prepared = pd.DataFrame(Z, columns=list(self.preparer_.get_feature_names_out()))
@@ -363,10 +369,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def _explain(self, df: pd.DataFrame, labels: np.ndarray) -> None:
         categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
         zscores = self.preparer_.numeric_zscores(df)
-        self.profiles_ = profile_segments(
-            df, labels, zscores, units=self.units, categorical=categorical
-        )
-        for p, name in zip(self.profiles_, name_segments(self.profiles_), strict=True):
+        dates = list(getattr(self, "date_references_", {}))
+        units = {name: "days" for name in dates} | dict(self.units or {})
+        self.profiles_ = profile_segments(df, labels, zscores, units=units, categorical=categorical)
+        names = name_segments(self.profiles_, date_features=dates)
+        for p, name in zip(self.profiles_, names, strict=True):
             p.name = name
         self.names_ = [p.name for p in self.profiles_]
 
@@ -413,11 +420,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def predict_with_distance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Segment id and distance to it for each user of ``X`` (raw features, as in fit)."""
         self._check_fitted()
-        index, dist = self.assigner_.predict(self.preparer_.transform(self._numbers(X)))
+        index, dist = self.assigner_.predict(self.preparer_.transform(self.to_numbers(X)))
         return self._ids(index), dist
 
-    def _numbers(self, X: Any) -> Any:
-        """``X`` with its date columns as days before the training's latest dates."""
+    def to_numbers(self, X: Any) -> Any:
+        """``X`` as the preparer reads it: date columns as days before the training's dates.
+
+        Anything that hands raw user rows to ``preparer_`` (drift checks, online
+        updates) goes through here; ``X`` itself is returned when there are no dates.
+        """
         refs = getattr(self, "date_references_", None)
         return dates_to_days(as_frame(X, list(self.feature_names_in_)), refs) if refs else X
 

@@ -42,7 +42,9 @@ _ORDER = {name: i for i, name in enumerate(LEXICON)}
 _MIN_Z = 0.5
 
 
-def _phrase(d: Distinction, p: SegmentProfile) -> tuple[str, int, str] | None:
+def _phrase(
+    d: Distinction, p: SegmentProfile, dates: frozenset[str] = frozenset()
+) -> tuple[str, int, str] | None:
     """(role, preference, phrase) for one distinction, or None when it makes no phrase."""
     if d.level is not None:  # an over-represented categorical level
         return ("qual", 900, f"{d.feature.replace('_', ' ')} {d.level}")
@@ -63,10 +65,12 @@ def _phrase(d: Distinction, p: SegmentProfile) -> tuple[str, int, str] | None:
     if d.feature.startswith("share_") and d.z > 0:
         return ("noun", 500, f"{d.feature[len('share_') :].replace('_', ' ')} lovers")
     label = d.feature.replace("_", " ")
+    if d.feature in dates:  # days before the latest date: high means long ago
+        return ("adj", 1000, f"{'Long-ago' if d.z > 0 else 'Recent'} {label}")
     return ("adj", 1000, f"{'High' if d.z > 0 else 'Low'} {label}")
 
 
-def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
+def _name_one(p: SegmentProfile, dates: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
     """The name of one segment and its spare phrases (for making names unique).
 
     The adjective is the lexicon adjective of the largest |z| (a generic one only
@@ -83,7 +87,7 @@ def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
         and not any(d.feature == "frequency" for d in strong)
     ):
         strong.append(Distinction("frequency", -_MIN_Z, "lower", seg_f, pop_f))
-    found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p))]
+    found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p, dates))]
     adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
     adjs = [(0, text) for *_, text in adjs]
     nouns = sorted((pref, text) for (role, pref, text), _ in found if role == "noun")
@@ -103,9 +107,16 @@ def _name_one(p: SegmentProfile) -> tuple[str, list[str]]:
     return name, spare
 
 
-def name_segments(profiles: list[SegmentProfile]) -> list[str]:
-    """Generate one unique descriptive name per profile (in the profiles' order)."""
-    drafts = [_name_one(p) for p in profiles]
+def name_segments(
+    profiles: list[SegmentProfile], *, date_features: list[str] | None = None
+) -> list[str]:
+    """Generate one unique descriptive name per profile (in the profiles' order).
+
+    ``date_features`` are features measured in days before a date (a signup
+    date turned into a number): higher means longer ago, not "high".
+    """
+    dates = frozenset(date_features or ())
+    drafts = [_name_one(p, dates) for p in profiles]
     names = [n for n, _ in drafts]
     for i, (name, spare) in enumerate(drafts):
         if names.count(name) > 1:

@@ -51,13 +51,14 @@ def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(arr, columns=names)
 
 
-_ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*$"
+_ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
 
 
 def _as_dates(series: pd.Series) -> pd.Series | None:
     """The column as timestamps when it holds dates (datetime dtype, or ≥ 90 % ISO text)."""
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series.dt.tz_localize(None) if series.dt.tz is not None else series
+        # zoned times in UTC, as ISO text with an offset is read: one instant, one number
+        return series.dt.tz_convert(None) if series.dt.tz is not None else series
     if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
         return None
     present = series.dropna()
@@ -94,25 +95,44 @@ def find_date_columns(df: pd.DataFrame, exclude: list[str] | None = None) -> dic
     return refs
 
 
-def dates_to_days(df: pd.DataFrame, references: dict[str, str]) -> pd.DataFrame:
-    """``df`` with each date column replaced by days before its reference (a new frame)."""
+def dates_to_days(
+    df: pd.DataFrame, references: dict[str, str], *, notes: list[str] | None = None
+) -> pd.DataFrame:
+    """``df`` with each date column replaced by days before its reference (a new frame).
+
+    A value that is not a date is an error naming the column; with ``notes``
+    (a list, at fit time) it is left missing instead and a note says so.
+    """
     if not references:
         return df
     out = df.copy()
     for name, ref in references.items():
-        if name not in out.columns or pd.api.types.is_numeric_dtype(out[name]):
+        if name not in out.columns:
             continue
-        dates = _as_dates(out[name])
-        if dates is None:  # mostly not dates: parse anyway, so the bad values are named
-            dates = _parse_iso(out[name])
-        bad = dates.isna() & out[name].notna()
-        if bad.any():
-            first = out[name][bad].iloc[0]
+        col = out[name]
+        if col.isna().all():  # nothing to parse (an all-missing column reads as float)
+            out[name] = np.full(len(col), np.nan)
+            continue
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            # 20240101 or an epoch time would silently become millions of days ago
             raise DataError(
-                f"column {name!r} should hold dates (YYYY-MM-DD); found {first!r} in "
-                f"{int(bad.sum())} rows.",
-                details={"column": name, "count": int(bad.sum())},
+                f"column {name!r} should hold dates (YYYY-MM-DD text or datetimes), as in "
+                f"training; found numbers such as {col.dropna().iloc[0]}.",
+                details={"column": name},
             )
+        dates = _as_dates(col)
+        if dates is None:  # mostly not dates: parse anyway, so the bad values are named
+            dates = _parse_iso(col)
+        bad = dates.isna() & col.notna()
+        if bad.any():
+            first, count = col[bad].iloc[0], int(bad.sum())
+            if notes is None:
+                raise DataError(
+                    f"column {name!r} should hold dates (YYYY-MM-DD); found {first!r} in "
+                    f"{count} rows.",
+                    details={"column": name, "count": count},
+                )
+            notes.append(f"{name}: {count} values are not dates (such as {first!r}): missing")
         out[name] = (pd.Timestamp(ref) - dates).dt.total_seconds() / 86400.0
     return out
 

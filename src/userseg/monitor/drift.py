@@ -54,6 +54,7 @@ def drift_report(
         )
     if len(current) == 0:
         raise DataError("no current users to compare with the model's training users.")
+    numbers = model.to_numbers(current)  # dates as days, as the baseline was recorded
     feats = []
     for name, ref in base["features"].items():
         if name not in current.columns:
@@ -61,7 +62,7 @@ def drift_report(
                 f"current data lack feature {name!r}; the model was fitted on "
                 f"{list(base['features'])}."
             )
-        value = psi(ref, current[name])
+        value = psi(ref, numbers[name])
         feats.append({"feature": name, "psi": value, "level": psi_level(value)})
     feats.sort(key=lambda f: -f["psi"])
     labels, dist = model.predict_with_distance(current)

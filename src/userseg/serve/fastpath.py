@@ -16,11 +16,15 @@ BLAS choosing another kernel for a one-row product).
 Validation is stricter than the Segmenter's, because JSON carries types: a
 numeric feature takes a number or null (missing), never text or a boolean;
 a categorical feature takes a string (numbers and booleans are read as their
-text, as pandas would) or null. Extra keys are ignored.
+text, as pandas would) or null. Extra keys are ignored. A date feature (a
+date column the Segmenter measures in days before the training's latest date)
+takes ISO text (``"2024-05-01"``, with a time and an offset if wanted) or null.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from itertools import chain, repeat
@@ -57,7 +61,7 @@ class FastScorer:
     features : list of str
         The features a record must hold (the fitted preparer's inputs), in order.
     kinds : dict
-        Feature → ``"numeric"`` or ``"categorical"``.
+        Feature → ``"numeric"``, ``"categorical"`` or ``"date"`` (ISO text).
 
     Examples
     --------
@@ -77,6 +81,10 @@ class FastScorer:
         self.model = model
         self.run_id = run_id
         self.algorithm = str(params["params"].get("algorithm", "kmeans"))
+        self._dates = {
+            name: dt.datetime.fromisoformat(ref)
+            for name, ref in (params.get("date_references") or {}).items()
+        }
         self._compile_preparer(params["preparer"])
         self._compile_assigner(params["assigner"], arrays)
         ids = np.asarray(params["segment_ids"], dtype=np.int64)
@@ -89,7 +97,7 @@ class FastScorer:
     def _compile_preparer(self, state: dict[str, Any]) -> None:
         steps = state["steps"]
         self.features = [s["name"] for s in steps]
-        self.kinds = {s["name"]: s["kind"] for s in steps}
+        self.kinds = {s["name"]: "date" if s["name"] in self._dates else s["kind"] for s in steps}
         self.levels = {s["name"]: list(s["levels"]) for s in steps if s["kind"] == "categorical"}
         width = sum(len(s["out"]) for s in steps)
         self.n_out = width
@@ -226,12 +234,28 @@ class FastScorer:
             ``index``), or a value has the wrong type (``details``: ``feature``, ``index``).
         """
         n = len(records)
+        if self._dates:
+            records = self._dates_as_days(records, where)
         try:
             return self._transform(records, n, where)
         except (KeyError, TypeError):
             # A feature is absent (or a record is not a mapping): say which, for whom.
             self._check_present(records, where)
             raise
+
+    def _dates_as_days(self, records: Sequence[Mapping[str, Any]], where: str | None) -> list[Any]:
+        """Records with each date feature as days before its training reference."""
+        out: list[Any] = []
+        for i, rec in enumerate(records):
+            if isinstance(rec, Mapping):
+                rec = dict(rec)
+                for name, ref in self._dates.items():
+                    if rec.get(name) is not None:
+                        rec[name] = _days_before(
+                            rec[name], ref, f"{_at(where, i)}features.{name}", name, i
+                        )
+            out.append(rec)
+        return out
 
     def _transform(
         self, records: Sequence[Mapping[str, Any]], n: int, where: str | None
@@ -394,6 +418,23 @@ class FastScorer:
 
 def _at(where: str | None, index: int) -> str:
     return f"{where}[{index}]." if where else ""
+
+
+def _days_before(value: Any, ref: dt.datetime, where: str, name: str, index: int) -> float:
+    """Days from an ISO date (text) to ``ref``, as ``features.prepare.dates_to_days`` counts."""
+    when = None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            when = dt.datetime.fromisoformat(value.strip())
+    if when is None:
+        raise DataError(
+            f"{where}: feature {name!r} is a date; expected ISO text such as '2024-05-01' "
+            f"or null, got {value!r}."[:300],
+            details={"feature": name, "index": index},
+        )
+    if when.tzinfo is not None:  # an instant: in UTC, as the training read zoned text
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return (ref - when).total_seconds() / 86400.0
 
 
 def _check_number(value: Any, where: str, name: str, index: int) -> float:
