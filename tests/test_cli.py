@@ -108,6 +108,32 @@ def test_ingest_map_event_adds_names(tmp_path) -> None:
     assert kinds == {"basket": "cart", "cart": "cart", "wishlist": "other"}
 
 
+def test_map_event_moves_a_name_between_kinds_and_implies_events(tmp_path) -> None:
+    src = tmp_path / "e.csv"
+    src.write_text("user_id,timestamp,type\nu1,2024-01-01,checkout\n")
+    db = tmp_path / "m.duckdb"
+    # no other event flag: --map-event alone says this is an event log
+    res = run("ingest", src, "--db", db, "--event", "type", "--map-event", "view=checkout")
+    assert res.exit_code == 0, res.output
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT event FROM events").fetchall() == [("view",)]
+    res = run("ingest", src, "--db", tmp_path / "u.duckdb", "--map-event", "cart=basket")
+    assert res.exit_code == 0, res.output  # auto: an event log because of --map-event
+    res = run(
+        "ingest",
+        src,
+        "--db",
+        tmp_path / "v.duckdb",
+        "--kind",
+        "users",
+        "--map-event",
+        "cart=basket",
+    )
+    assert res.exit_code == 2 and "applies to event logs" in res.stderr
+
+
 @pytest.mark.parametrize("pair", ["basket", "wish=basket", "cart="])
 def test_ingest_map_event_rejects_bad_pairs(tmp_path, pair) -> None:
     src = tmp_path / "e.csv"
@@ -273,6 +299,8 @@ def test_run_pipeline_file(demo_files, tmp_path) -> None:
     res = run("run", cfg)
     assert res.exit_code == 0, res.output
     assert "segments of 3,000 users" in res.stdout
+    assert "clear segments" in res.stdout.lower()  # the structure verdict, as fit prints it
+    assert "subsamples" in res.stdout  # and the stability summary
     assert (tmp_path / "out" / "report.html").exists() and (tmp_path / "shop.duckdb").exists()
     res = run("run", cfg, "--json")
     summary = js(res)
@@ -313,6 +341,14 @@ def test_internal_errors_exit_1(monkeypatch, tmp_path) -> None:
     res = run("features", "--db", tmp_path / "x.duckdb")
     assert res.exit_code == 1
     assert "internal error (a bug in userseg): ZeroDivisionError: oops" in res.stderr
+
+
+def test_report_takes_the_run_as_an_option(fitted, tmp_path) -> None:
+    res = run("report", "--run", "1", "--db", fitted, "--out", tmp_path / "r.html", "--json")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r.html").exists()
+    res = run("report", "--run", "99", "--db", fitted, "--out", tmp_path / "x.html")
+    assert res.exit_code == 2 and not (tmp_path / "x.html").exists()
 
 
 @pytest.mark.parametrize("command", ["segments", "rules"])

@@ -98,5 +98,4 @@ def test_unranked_candidates_and_the_verdict_read_cleanly(data) -> None:
     structure = data.run["metrics"]["structure"]
     head = "Clear segments." if structure["has_structure"] else "No clear segments."
     assert head in html
-    assert "segments. clear segments:" not in html.lower()  # the verdict's head shown once
-    assert html.lower().count("clear segments:") == 0
+    assert "clear segments:" not in html.lower()  # the verdict's head is shown once, as a title

@@ -150,6 +150,7 @@ def test_structure_is_checked_on_the_behaviour_not_the_one_hot_columns() -> None
     seg = Segmenter(n_segments=3, stability_runs=0, random_state=0).fit(df)
     assert seg.metrics_["structure"]["has_structure"] is True, seg.metrics_["structure"]
     assert seg.metrics_["scored_on"] == "numeric features"
+    assert "checked on the numeric features" in seg.metrics_["structure"]["verdict"]
     # and uniform noise beside an attribute is still no structure
     noise = pd.DataFrame(rng.uniform(size=(n, 2)), columns=["a", "b"])
     noise["region"] = rng.choice(["north", "south"], n)

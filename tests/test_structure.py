@@ -114,3 +114,13 @@ def test_bad_input_is_named() -> None:
         structure_check(X[:, 0], 2, fit_kmeans)
     with pytest.raises(DataError, match="integer labels"):
         structure_check(X, 2, lambda X, k, seed: np.zeros(3, dtype=int))
+
+
+@pytest.mark.parametrize(
+    ("z", "words"), [(2.5, "split the data better"), (6.0, "clearly better"), (30.0, "far better")]
+)
+def test_the_verdict_says_as_much_as_the_margin(z, words) -> None:
+    text = structure._verdict(True, 3, 0.1, z, z, 2.0)
+    assert text.startswith("clear segments: the 3 segments") and words in text
+    if z < 10:
+        assert "far better" not in text

@@ -163,7 +163,9 @@ def ingest(
                 }
         else:
             if kind == "auto":
-                kind = "events" if any(event_flags.values()) else "users"
+                kind = "events" if any(event_flags.values()) or map_event else "users"
+            if map_event and kind != "events":
+                raise ConfigError("--map-event applies to event logs; this import is --kind users.")
             if kind == "events":
                 mapping = EventMapping(
                     user_id=user_id or "user_id",
@@ -220,10 +222,14 @@ def ingest(
 def extra_event_names(
     pairs: list[str] | None, base: dict[str, list[str]] | None = None
 ) -> dict[str, list[str]] | None:
-    """``["cart=basket", …]`` → event_values adding each name to its kind's known names."""
+    """``["cart=basket", …]`` → event_values adding each name to its kind's known names.
+
+    A name means one kind: ``view=checkout`` also takes ``checkout`` from purchases.
+    """
     if not pairs:
         return None
-    out: dict[str, list[str]] = {}
+    names = {k: list((base or {}).get(k) or v) for k, v in CANONICAL_EVENTS.items()}
+    changed: set[str] = set()
     for pair in pairs:
         kind, sep, name = pair.partition("=")
         kind, name = kind.strip().lower(), name.strip()
@@ -234,9 +240,13 @@ def extra_event_names(
                 f"--map-event {pair!r}: unknown kind {kind!r}; expected one of "
                 f"{', '.join(CANONICAL_EVENTS)}."
             )
-        known = out.get(kind) or list((base or {}).get(kind) or CANONICAL_EVENTS[kind])
-        out[kind] = [*known, name]
-    return out
+        for other, known in names.items():
+            if other != kind and name.lower() in {n.lower() for n in known}:
+                names[other] = [n for n in known if n.lower() != name.lower()]
+                changed.add(other)
+        names[kind].append(name)
+        changed.add(kind)
+    return {k: names[k] for k in changed}
 
 
 # -- features ---------------------------------------------------------------------------
