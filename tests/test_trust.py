@@ -80,7 +80,7 @@ def test_report_and_cli_show_trust(tmp_path) -> None:
     assert runner.invoke(app, ["features", "--db", str(db_path)]).exit_code == 0
     res = runner.invoke(app, ["fit", "--db", str(db_path), "--k", "2"])
     assert res.exit_code == 0, res.output
-    assert "clear segments" in res.stdout.lower() and "stable segments" in res.stdout
+    assert "clear segments" in res.stdout.lower() and "stable segments" in res.stdout.lower()
     res = runner.invoke(app, ["rules", "--db", str(db_path), "--sql"])
     assert res.exit_code == 0 and 'SELECT user_id FROM "features" WHERE' in res.stdout
     items = json.loads(runner.invoke(app, ["rules", "--db", str(db_path), "--json"]).stdout)

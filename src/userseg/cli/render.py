@@ -204,4 +204,5 @@ def verdicts(metrics: dict[str, Any]) -> None:
         text = structure["verdict"]
         console.print(f"{label}{escape(text[:1].upper() + text[1:])}", markup=True)
     if metrics.get("stability"):
-        console.print(escape(metrics["stability"]["summary"]), markup=True)
+        text = metrics["stability"]["summary"]
+        console.print(escape(text[:1].upper() + text[1:]), markup=True)
