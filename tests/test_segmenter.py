@@ -150,7 +150,9 @@ def test_structure_is_checked_on_the_behaviour_not_the_one_hot_columns() -> None
     seg = Segmenter(n_segments=3, stability_runs=0, random_state=0).fit(df)
     assert seg.metrics_["structure"]["has_structure"] is True, seg.metrics_["structure"]
     assert seg.metrics_["scored_on"] == "numeric features"
-    assert "checked on the numeric features" in seg.metrics_["structure"]["verdict"]
+    verdict = seg.metrics_["structure"]["verdict"]
+    assert "checked on the numeric features: one-hot columns are clustered" in verdict
+    assert "indicator" not in verdict
     # and uniform noise beside an attribute is still no structure
     noise = pd.DataFrame(rng.uniform(size=(n, 2)), columns=["a", "b"])
     noise["region"] = rng.choice(["north", "south"], n)
@@ -182,3 +184,18 @@ def test_date_columns_are_days_before_the_latest_date(as_text) -> None:
     assert (again.predict(df.head(50)) == seg.labels_[:50]).all()
     with pytest.raises(DataError, match=r"'signup' should hold dates .* 'soon' in 2 rows"):
         seg.predict(df.head(2).assign(signup="soon"))
+
+
+def test_structure_verdict_names_the_missing_value_indicators_it_left_out() -> None:
+    # No categorical column, but missing values: their indicator column is left out of the
+    # check like one-hot columns, and the verdict says which columns those were.
+    rng = np.random.default_rng(4)
+    n = 1200
+    groups = rng.integers(0, 2, n)
+    df = pd.DataFrame(groups[:, None] * 3.0 + rng.normal(size=(n, 2)), columns=["a", "b"])
+    df.loc[rng.choice(n, 60, replace=False), "b"] = np.nan
+    seg = Segmenter(n_segments=2, stability_runs=0, random_state=0).fit(df)
+    verdict = seg.metrics_["structure"]["verdict"]
+    assert seg.metrics_["scored_on"] == "numeric features"
+    assert "missing-value indicator columns are clustered by construction" in verdict
+    assert "one-hot" not in verdict

@@ -235,7 +235,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # Quality is measured on the numeric (behavioural) columns: one-hot and
         # missing-indicator columns split users into perfectly separated groups, and a
         # silhouette over them rewards splitting every segment by region or gender.
-        numeric = np.array([k == "numeric" for k in self.preparer_.output_kinds()])
+        kinds = self.preparer_.output_kinds()
+        numeric = np.array([k == "numeric" for k in kinds])
         S = Z if numeric.all() or not numeric.any() else np.ascontiguousarray(Z[:, numeric])
         self.scored_on_ = "all features" if S is Z else "numeric features"
         if (
@@ -348,8 +349,17 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 "share instead"
             )
         if diag.structure is not None and S is not Z:
+            left_out = " and ".join(
+                label
+                for kind, label in (
+                    ("categorical", "one-hot"),
+                    ("indicator", "missing-value indicator"),
+                )
+                if kind in kinds
+            )
             diag.structure.verdict += (
-                " (checked on the numeric features: one-hot columns are clustered by construction)"
+                f" (checked on the numeric features: {left_out} columns are clustered by "
+                "construction)"
             )
         self._attach(diag)
         if self.target is None and self.n_segments_ >= 2:
