@@ -156,10 +156,9 @@ def sweep_k(
         enough for its metrics (measured at 1M x 16 on three blob sets: the
         same k chosen as with every candidate converged, Calinski-Harabasz
         within 0.15 %, Davies-Bouldin within 4 %, as close as with 8 passes),
-        while a k that splits a natural group
-        would otherwise crawl through up to 100 passes of a flat objective.
-        :meth:`SweepResult.refine` finishes the chosen k. ``None`` runs every
-        candidate to convergence.
+        while a k that splits a natural group would otherwise crawl through
+        up to 100 passes of a flat objective. :meth:`SweepResult.refine`
+        finishes the chosen k. ``None`` runs every candidate to convergence.
     score_on : array-like of shape (n_samples, m), optional
         Compute silhouette, Calinski-Harabasz and Davies-Bouldin on these
         columns instead of ``X`` (e.g. the numeric features only, when one-hot
