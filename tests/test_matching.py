@@ -10,7 +10,7 @@ import pytest
 from userseg import demo, pipeline
 from userseg.config import Source
 from userseg.monitor import LEFT, NEW_USERS, match_segments
-from userseg.store import get_matching, load_assignments, load_profiles
+from userseg.store import get_matching, load_assignments, load_model, load_profiles
 
 
 def _series(pairs: dict[str, int]) -> pd.Series:
@@ -167,4 +167,8 @@ def test_refit_keeps_ids_and_names_of_unchanged_segments(tmp_path) -> None:
     counts = np.array(matching["migration"]["counts"])
     columns = matching["migration"]["columns"]
     assert counts[:, [c != LEFT for c in columns]].sum() == len(a2)  # sums to the user count
+    # the stored model, which assign, drift, the service and the report use, names every
+    # segment as its profile does (its positions and kept ids differ after the refit)
+    model = load_model(db, r2)
+    assert {int(s): model.name_of(int(s)) for s in model.segment_ids_} == names2
     db.close()

@@ -112,6 +112,34 @@ def test_rename_is_kept_with_the_run(db) -> None:
         rename_segment(db, run_id, 0, "  ")
 
 
+def test_names_follow_segment_ids_that_are_not_in_position_order(db) -> None:
+    # After a refit keeps the previous version's ids, positions and ids differ (e.g. the
+    # new segment at position 1 keeps id 2). Every name must come back with its id, not
+    # with the position: the service, assign, drift and the report all read them.
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(
+        {
+            "monetary": np.r_[rng.gamma(2, 5, 150), rng.gamma(2, 500, 60), rng.gamma(2, 50, 90)],
+            "frequency": np.r_[rng.poisson(1, 150), rng.poisson(12, 60), rng.poisson(4, 90)],
+        },
+        index=[f"u{i}" for i in range(300)],
+    )
+    seg = Segmenter(n_segments=3, random_state=0).fit(df)
+    seg.renumber([0, 2, 1])
+    assert len(set(seg.names_)) == 3
+    expected = {int(s): seg.name_of(int(s)) for s in seg.segment_ids_}
+    run_id = save_run(db, seg, df.index, feature_set=None, config={})
+    model = load_model(db, run_id)
+    assert {int(s): model.name_of(int(s)) for s in model.segment_ids_} == expected
+    assert {p.segment: p.name for p in load_profiles(db, run_id)} == expected
+    np.testing.assert_array_equal(model.predict(df), seg.labels_)
+    rename_segment(db, run_id, 2, "VIP customers")
+    model = load_model(db, run_id)
+    assert model.name_of(2) == "VIP customers"
+    assert model.name_of(1) == expected[1] and model.name_of(0) == expected[0]
+    assert [p.segment for p in model.profiles_] == [0, 2, 1]  # in the model's positions
+
+
 def test_missing_runs(db) -> None:
     with pytest.raises(NotFoundError, match=r"no runs in .*run `userseg fit` first"):
         get_run(db)

@@ -604,7 +604,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 y=arrays["map.y"],
                 index=arrays["map.index"],
             )
-        obj.profiles_ = profiles or []
+        # Profiles come from the store ordered by segment id; the model's arrays (and
+        # names_) follow its positions, whose ids need not be ascending after a refit
+        # kept the ids of the previous version (e.g. [0, 1, 2, 4, 3, 5]).
+        position = {int(s): i for i, s in enumerate(obj.segment_ids_)}
+        obj.profiles_ = sorted(profiles or [], key=lambda p: position.get(p.segment, len(position)))
+        if obj.profiles_:
+            by_id = {p.segment: p.name for p in obj.profiles_}
+            pairs = zip(obj.segment_ids_, obj.names_, strict=True)
+            obj.names_ = [by_id.get(int(s), name) for s, name in pairs]
         obj.feature_names_in_ = obj.preparer_.feature_names_in_
         obj.n_features_in_ = len(obj.feature_names_in_)
         return obj

@@ -308,9 +308,8 @@ def load_model(db: Database, run_id: int) -> Segmenter:
             raise DataError(f"model array {name!r} of run {run_id} has unsupported dtype {dtype}.")
         arrays[name] = np.frombuffer(data, dtype=dt_).reshape(_load_json(shape)).copy()
     profiles = load_profiles(db, run_id)
-    seg = Segmenter.from_state(_load_json(row), arrays, profiles)
-    seg.names_ = [p.name for p in profiles] or seg.names_
-    return seg
+    # from_state takes the names (renamed ones included) from the profiles, by segment id
+    return Segmenter.from_state(_load_json(row), arrays, profiles)
 
 
 def get_matching(db: Database, run_id: int) -> dict[str, Any] | None:
