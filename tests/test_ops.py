@@ -131,6 +131,23 @@ def test_segment_spec_parsing() -> None:
             {"type": "track", "userId": "u", "event": "x", "timestamp": "2099-01-01T00:00:00Z"},
             "in the future",
         ),
+        (
+            {"type": "track", "userId": "u", "event": "x", "properties": {"rating": 1e308}},
+            r"events\[0\].properties.rating must be a finite number below 1e\+15",
+        ),
+        (
+            {"type": "track", "userId": "u", "event": "x", "properties": {"quantity": -2e15}},
+            "quantity must be a finite number below",
+        ),
+        (
+            {"type": "track", "userId": "u", "event": "x", "timestamp": "0001-01-01T00:00:00Z"},
+            r"events\[0\].timestamp is before 1970-01-01",
+        ),
+        (
+            {"type": "track", "userId": "u", "event": "x", "properties": {"category": {"a": 1}}},
+            r"properties.category must be text or a number; got dict",
+        ),
+        ({"type": "track", "userId": "u\x00v", "event": "x"}, "userId contains a NUL"),
         ([], "no events"),
         ([{"type": "page", "userId": "u"}] * 1001, "at most 1000 events"),
         ("hello", r"events\[0\] must be an object"),

@@ -121,6 +121,23 @@ def test_bad_input_to_transform() -> None:
         prep.transform(pd.DataFrame({"spend": ["lots"], "visits": [1.0], "region": ["north"]}))
     with pytest.raises(DataError, match="column 'visits' has 1 infinite values"):
         prep.transform(pd.DataFrame({"spend": [1.0], "visits": [np.inf], "region": ["north"]}))
+    with pytest.raises(
+        DataError, match=r"column 'spend' has 1 value beyond ±1e\+15 \(such as 1e\+308\)"
+    ):
+        prep.transform(pd.DataFrame({"spend": [1e308], "visits": [1.0], "region": ["north"]}))
+
+
+def test_huge_values_are_refused_at_fit_with_a_clear_error() -> None:
+    # 1e308 is finite but overflows the float32 steps after preparation (the rules' trees):
+    # it used to surface as an internal error from scikit-learn in the middle of a fit.
+    from userseg import Segmenter
+
+    df = _frame()
+    df.loc[df.index[3], "visits"] = 1e308
+    with pytest.raises(DataError, match="column 'visits' has 1 value beyond"):
+        Preparer().fit(df)
+    with pytest.raises(DataError, match="column 'visits' has 1 value beyond"):
+        Segmenter(n_segments=2, stability_runs=0, random_state=0).fit(df)
 
 
 def test_not_fitted_and_bad_state() -> None:

@@ -615,6 +615,19 @@ def test_events_update_a_user_and_are_idempotent(private, shop) -> None:
             "revenue",
         ),
         ({"userId": "u", "event": "x", "properties": {"quantity": [1]}}, "data_error", "quantity"),
+        # values that a refit could not use: refused here, not found by the nightly job
+        ({"userId": "u", "event": "x", "properties": {"rating": 1e308}}, "data_error", "rating"),
+        (
+            {"userId": "u", "event": "x", "timestamp": "0001-01-01T00:00:00Z"},
+            "data_error",
+            "before 1970",
+        ),
+        (
+            {"userId": "u", "event": "x", "properties": {"category": {"a": 1}}},
+            "data_error",
+            "got dict",
+        ),
+        ({"userId": "u\u0000", "event": "x"}, "data_error", "NUL"),
         ({"type": "identify", "userId": "u"}, "validation_error", "type"),
         ({"userId": 5, "event": "x"}, "validation_error", "userId"),
         ({"userId": "u", "event": "x", "properties": [1]}, "validation_error", "properties"),

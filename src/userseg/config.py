@@ -103,6 +103,12 @@ class Source:
         return str(self.path)
 
 
+#: Numbers beyond this magnitude are bad values wherever data enter userseg (files, the
+#: service, data frames): no count, amount or rating of a user is that large, and a value
+#: such as 1e308 overflows the float32 arithmetic of the clustering and rule steps.
+MAX_ABS_VALUE = 1e15
+
+
 @dataclass
 class RowPolicy:
     """What to do with rows that fail validation; stated in the ingest report and the run record.
@@ -129,7 +135,7 @@ class RowPolicy:
 
     on_bad_value: BadValuePolicy | dict[str, BadValuePolicy] = "drop"
     max_bad_fraction: float = 0.01
-    max_abs_value: float = 1e15
+    max_abs_value: float = MAX_ABS_VALUE
     duplicates: Literal["drop", "keep"] = "drop"
     future: Literal["drop", "reject"] = "drop"
     now: dt.datetime | None = None

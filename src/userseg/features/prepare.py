@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from userseg._sklearn import EstimatorNotFittedError
-from userseg.config import PrepareConfig, from_dict
+from userseg.config import MAX_ABS_VALUE, PrepareConfig, from_dict
 from userseg.errors import ConfigError, DataError
 from userseg.features.select import correlated_to_drop
 
@@ -155,6 +155,15 @@ def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
         n = int(np.isinf(values).sum())
         raise DataError(
             f"column {name!r} has {n} infinite values; expected finite numbers.",
+            details={"column": name, "count": n},
+        )
+    huge = np.abs(values) > MAX_ABS_VALUE  # NaN compares False: missing values pass
+    if huge.any():
+        n = int(huge.sum())
+        raise DataError(
+            f"column {name!r} has {n} value{'s' if n != 1 else ''} beyond ±{MAX_ABS_VALUE:g} "
+            f"(such as {values[huge][0]:g}); expected realistic magnitudes (an import counts "
+            "them as bad values).",
             details={"column": name, "count": n},
         )
     return values

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from userseg.config import CANONICAL_EVENTS
+from userseg.config import CANONICAL_EVENTS, MAX_ABS_VALUE
 from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.ingest import MONEY
@@ -40,6 +40,8 @@ _LOOKUP = {v: k for k, vs in CANONICAL_EVENTS.items() for v in vs}
 _LOOKUP.update({"product_reviewed": "rating", "checkout_started": "cart", "page": "view"})
 _MONEY_KEYS = ("revenue", "total", "value", "amount")
 MAX_BATCH = 1000
+#: Events before this time are refused (live events are recent by nature).
+EARLIEST_EVENT_TIME = dt.datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,15 @@ class CanonicalEvent:
     event_id: str | None
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, where: str) -> str | None:
+    """A text field (numbers are read as their text); objects, lists and NUL are refused."""
     if value is None:
         return None
+    if isinstance(value, dict | list):
+        raise DataError(f"{where} must be text or a number; got {type(value).__name__}.")
     text = str(value).strip()
+    if "\x00" in text:
+        raise DataError(f"{where} contains a NUL character; got {text[:60]!r}.")
     return text or None
 
 
@@ -83,8 +90,8 @@ _EIGHT_PLACES = Decimal("1e-8")
 
 def _in_range(money: Decimal, where: str, value: Any) -> Decimal:
     """A finite amount below 1e15, rounded to the 8 decimals the money type keeps."""
-    if not money.is_finite() or abs(money) > Decimal("1e15"):
-        raise DataError(f"{where} must be a finite amount below 1e15; got {value!r}.")
+    if not money.is_finite() or abs(money) > Decimal(MAX_ABS_VALUE):
+        raise DataError(f"{where} must be a finite amount below {MAX_ABS_VALUE:g}; got {value!r}.")
     return money.quantize(_EIGHT_PLACES) if money.as_tuple().exponent < -8 else money
 
 
@@ -95,8 +102,8 @@ def _number(value: Any, where: str) -> float | None:
         x = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond 1e308
         raise DataError(f"{where} must be a number; got {value!r:.100}.") from None
-    if x != x or x in (float("inf"), float("-inf")):
-        raise DataError(f"{where} must be a finite number; got {value!r}.")
+    if x != x or x in (float("inf"), float("-inf")) or abs(x) > MAX_ABS_VALUE:
+        raise DataError(f"{where} must be a finite number below {MAX_ABS_VALUE:g}; got {value!r}.")
     return x
 
 
@@ -113,6 +120,13 @@ def _timestamp(value: Any, where: str, now: dt.datetime) -> dt.datetime:
         raise DataError(f"{where} must be an ISO 8601 date-time; got {value!r}.") from None
     if ts > now + dt.timedelta(days=1):
         raise DataError(f"{where} is in the future ({value}); check the sender's clock.")
+    if ts < EARLIEST_EVENT_TIME:
+        # a default date (0001-01-01) or a wrong epoch, not an event: its tenure of
+        # centuries would pull the user's features far from everyone's
+        raise DataError(
+            f"{where} is before {EARLIEST_EVENT_TIME:%Y-%m-%d} ({value}); check the sender's "
+            "clock or the field it fills."
+        )
     return ts
 
 
@@ -142,14 +156,16 @@ def parse_segment_events(
         kind = msg.get("type", "track")
         if kind not in ("track", "page"):
             raise DataError(f"{where}.type must be 'track' or 'page'; got {kind!r}.")
-        user = _text(msg.get("userId")) or _text(msg.get("anonymousId"))
+        user = _text(msg.get("userId"), f"{where}.userId") or _text(
+            msg.get("anonymousId"), f"{where}.anonymousId"
+        )
         if user is None:
             raise DataError(f"{where} needs a userId (or an anonymousId).")
         props = msg.get("properties") or {}
         context = msg.get("context") or {}
         if not isinstance(props, dict) or not isinstance(context, dict):
             raise DataError(f"{where}.properties and {where}.context must be objects.")
-        raw = "page" if kind == "page" else _text(msg.get("event"))
+        raw = "page" if kind == "page" else _text(msg.get("event"), f"{where}.event")
         if raw is None:
             raise DataError(f"{where}.event is required for a track call.")
         canon = _LOOKUP.get(re.sub(r"[\s-]+", "_", raw.lower()), "other")
@@ -181,11 +197,16 @@ def parse_segment_events(
                 event_raw=raw,
                 amount=amount,
                 quantity=quantity,
-                category=_text(props.get("category")),
-                session_id=_text(props.get("session_id") or context.get("sessionId")),
+                category=_text(props.get("category"), f"{where}.properties.category"),
+                session_id=_text(
+                    props.get("session_id") or context.get("sessionId"),
+                    f"{where}.properties.session_id",
+                ),
                 rating=_number(props.get("rating"), f"{where}.properties.rating"),
-                order_id=_text(props.get("order_id") or props.get("orderId")),
-                event_id=_text(msg.get("messageId")),
+                order_id=_text(
+                    props.get("order_id") or props.get("orderId"), f"{where}.properties.order_id"
+                ),
+                event_id=_text(msg.get("messageId"), f"{where}.messageId"),
             )
         )
     return rows
