@@ -21,6 +21,7 @@ __all__ = ["PSI_MAJOR", "PSI_MODERATE", "baseline", "psi", "psi_level"]
 PSI_MODERATE = 0.10
 PSI_MAJOR = 0.25
 _EPS = 1e-4  # an empty bin on one side must not make the index infinite
+_EDGE_MARGIN = 0.01  # of the 5-95 % range: how far an edge keeps from a decile's value
 
 
 def baseline(
@@ -50,17 +51,24 @@ def baseline(
 
 
 def _edges(sorted_values: np.ndarray, bins: int) -> np.ndarray:
-    """Decile edges placed in the gaps between distinct values.
+    """Decile edges placed in the gaps between values, clear of point masses.
 
     Behavioural features have point masses (zero orders, the smoothing prior
-    of users with no events); an edge sitting exactly on one would send the
-    whole mass across it at the slightest shift of the prior. Each edge is
-    moved halfway to the next distinct value above it.
+    of users with few events); an edge sitting on or next to one would send
+    the whole mass across it at the slightest shift. The prior moves a little
+    with every new batch (the population mean it shrinks toward changes), so
+    "halfway to the next distinct value" is not enough when that value is
+    almost equal: a prior that moved from 0.519936 to 0.519999 crossed an
+    edge 0.00003 away and read as a major drift (PSI 0.81). Each edge is put
+    halfway between its decile and the first value more than 1 % of the 5–95 %
+    range above it, so a mass can move by half of that without crossing.
     """
     if sorted_values.size == 0:
         return np.array([])
     q = np.unique(np.quantile(sorted_values, np.linspace(0, 1, bins + 1)[1:-1]))
-    above = np.searchsorted(sorted_values, q, side="right")
+    low, high = np.quantile(sorted_values, [0.05, 0.95])
+    margin = _EDGE_MARGIN * float(high - low)
+    above = np.searchsorted(sorted_values, q + margin, side="right")
     keep = above < sorted_values.size
     return np.unique((q[keep] + sorted_values[above[keep]]) / 2)
 
