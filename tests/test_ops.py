@@ -397,6 +397,43 @@ def test_stream_missing_file_without_follow(copy, tmp_path) -> None:
     assert res.exit_code == 2 and "file not found" in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--online", "--decay", "5"], "decay must be in (0, 1]"),
+        (["--online", "--decay", "-3"], "decay must be in (0, 1]"),
+        (["--batch", "0"], "batch must be a whole number of events >= 1"),
+        (["--max-seconds", "-1"], "max_seconds must be a number of seconds > 0"),
+    ],
+)
+def test_stream_refuses_settings_that_would_misbehave(copy, tmp_path, option, words) -> None:
+    source = tmp_path / "e.jsonl"
+    _append(source, _purchases("u3", 2, "o"))
+    before = pipeline.open_db(copy)
+    n_before = before.scalar("SELECT count(*) FROM events")
+    before.close()
+    res = runner.invoke(app, ["stream", str(source), "--db", str(copy), "--no-follow", *option])
+    assert res.exit_code == 2 and words in res.stderr, res.output
+    db = pipeline.open_db(copy)
+    assert db.scalar("SELECT count(*) FROM events") == n_before  # nothing read
+    db.close()
+
+
+def test_stream_from_stdin_stops_at_its_end(copy) -> None:
+    # `... | userseg stream -` used to wait forever after the pipe ended (following a pipe
+    # can bring nothing more), so a cron pipeline hung.
+    lines = "".join(json.dumps(m) + "\n" for m in _purchases("u3", 3, "pipe"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "userseg", "stream", "-", "--db", str(copy), "--json"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["accepted"] == 3
+
+
 def test_assign_and_drift_share_the_reader(copy, tmp_path) -> None:
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"user_id": ["x"], "recency_days": ["soon"]}).to_csv(bad, index=False)

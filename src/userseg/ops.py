@@ -245,8 +245,12 @@ def stream(
     stop it cleanly after the current batch.
 
     With ``online=True`` the model's centres follow the stream (mini-batch
-    updates with forgetting ``decay``); how far each moved is reported.
+    updates with forgetting ``decay``, in (0, 1]: the share of the way a batch
+    pulls a centre toward its new members); how far each moved is reported.
+    Standard input is read to its end (a pipe that ends can bring nothing
+    more); a file is followed as it grows unless ``follow=False``.
     """
+    _check_stream_options(batch=batch, poll=poll, max_seconds=max_seconds, decay=decay)
     scorer = LiveScorer(db, run_id)
     stats = StreamStats()
     online_model = None
@@ -291,7 +295,7 @@ def stream(
             fh.seek(position)
         pending: list[Any] = []
         consumed = 0
-        for line in _lines(fh, follow=follow, poll=poll, stop=stop):
+        for line in _lines(fh, follow=follow and source != "-", poll=poll, stop=stop):
             if line is not None:
                 stats.lines += 1
                 consumed += len(line)
@@ -331,6 +335,23 @@ def stream(
         for s, h in old.items():
             signal.signal(s, h)
     return stats
+
+
+def _check_stream_options(*, batch: Any, poll: Any, max_seconds: Any, decay: Any) -> None:
+    """Refuse settings that would make a stream misbehave instead of failing."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"batch must be a whole number of events >= 1; got {batch!r}.")
+    if not isinstance(poll, int | float) or not poll > 0:
+        raise ConfigError(f"poll must be a number of seconds > 0; got {poll!r}.")
+    if max_seconds is not None and (
+        not isinstance(max_seconds, int | float) or not max_seconds > 0
+    ):
+        raise ConfigError(f"max_seconds must be a number of seconds > 0; got {max_seconds!r}.")
+    if not isinstance(decay, int | float) or not 0 < decay <= 1:
+        # above 1 a batch throws a centre past its new members (a trial saw it move 30 units)
+        raise ConfigError(
+            f"decay must be in (0, 1] (the share of the way a batch pulls a centre); got {decay!r}."
+        )
 
 
 def _main_thread() -> bool:

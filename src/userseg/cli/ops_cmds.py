@@ -198,10 +198,12 @@ def stream(
     follow: Annotated[
         bool,
         typer.Option(
-            "--follow/--no-follow", help="Keep reading as the file grows (stop with Ctrl-C)."
+            "--follow/--no-follow",
+            help="Keep reading as the file grows (stop with Ctrl-C); standard input is read "
+            "to its end.",
         ),
     ] = True,
-    batch: Annotated[int, typer.Option("--batch", help="Events per transaction.")] = 500,
+    batch: Annotated[int, typer.Option("--batch", help="Events per transaction (>= 1).")] = 500,
     max_seconds: Annotated[
         float | None, typer.Option("--max-seconds", help="Stop after this long.")
     ] = None,
@@ -213,7 +215,12 @@ def stream(
         ),
     ] = False,
     decay: Annotated[
-        float, typer.Option("--decay", help="Forgetting of the online update.")
+        float,
+        typer.Option(
+            "--decay",
+            help="Forgetting of the online update, in (0, 1]: the share of the way each "
+            "batch pulls a centre toward its new members.",
+        ),
     ] = 0.05,
     as_json: Json = False,
 ) -> None:

@@ -84,7 +84,8 @@ class UserFeatures(BaseModel):
     user_id: UserId | None = Field(None, description="Echoed back; optional.")
     features: dict[str, FeatureValue] = Field(
         description="Feature name → value. Numeric features take a number or null (missing); "
-        "categorical ones a string (a number is read as its text) or null; date features ISO text ('2024-05-01') or null. "
+        "categorical ones a string (a number is read as its text) or null; date features "
+        "ISO text ('2024-05-01') or null. "
         "Every feature of the model is required; extra keys are ignored."
     )
 
