@@ -244,7 +244,10 @@ def test_cli_drift_compare_refresh(copy, tmp_path) -> None:
     out = tmp_path / "migration.png"
     res = runner.invoke(app, ["compare", "1", "2", "--db", str(copy), "--out", str(out)])
     assert res.exit_code == 0 and "Migration matrix" in res.stdout
+    assert "Segments of run 1 → run 2" in res.stdout  # names both runs
     assert out.read_bytes()[:4] == b"\x89PNG"
+    res = runner.invoke(app, ["compare", "1", "2", "--db", str(copy), "--json"])
+    assert json.loads(res.stdout)["previous_run_id"] == 1 and json.loads(res.stdout)["run_id"] == 2
     res = runner.invoke(app, ["fit", "--db", str(copy), "--previous", "2", "--json"])
     assert json.loads(res.stdout)["matching"]["previous_run_id"] == 2
     report = tmp_path / "r.html"

@@ -63,7 +63,7 @@ def compare_runs(db: Database, run_a: int, run_b: int) -> Matching:
         current_means=pd.DataFrame({i: p.means for i, p in enumerate(pb)}).T,
         current_ids=order,
     )
-    matching.previous_run_id = a.run_id
+    matching.previous_run_id, matching.run_id = a.run_id, b.run_id
     return matching
 
 

@@ -69,7 +69,8 @@ def ingest(
         str,
         typer.Option(
             "--mode",
-            help="replace or append (events); appends skip event ids already stored, so map "
+            help="replace or append (events); appends skip events whose user id and event id are "
+            "already stored, so map "
             "--event-id when exports overlap.",
         ),
     ] = "replace",

@@ -28,7 +28,9 @@ def _matching_tables(m: dict[str, Any]) -> None:
     ]
     render.console.print(
         render.table(
-            f"Segments of run {m.get('previous_run_id')} → this run ({m['method']})",
+            f"Segments of run {m.get('previous_run_id')} → "
+            f"{'this run' if m.get('run_id') is None else 'run ' + str(m['run_id'])} "
+            f"({m['method']})",
             ["status", "was", "now", "name", "overlap", "detail"],
             rows,
         )

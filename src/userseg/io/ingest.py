@@ -78,8 +78,9 @@ def ingest_events(
         Destination table.
     mode : {"replace", "append"}
         Replace the table, or append to it. Appended rows are checked against
-        the table by event id only: map ``event_id`` when exports overlap
-        (rows without an id are appended as they come).
+        the table by user id and event id (an id is unique per user, as within
+        one file): map ``event_id`` when exports overlap (rows without an id
+        are appended as they come).
 
     Returns
     -------

@@ -60,6 +60,7 @@ class Matching:
     method: str  # "members" or "profiles"
     names: dict[int, tuple[str, str]] = field(default_factory=dict)  # inherited names
     previous_run_id: int | None = None
+    run_id: int | None = None  # the matched run, when it is already stored (compare)
 
     def to_dict(self) -> dict[str, Any]:
         mig = self.migration
@@ -74,6 +75,7 @@ class Matching:
             "shared_users": self.shared_users,
             "method": self.method,
             "previous_run_id": self.previous_run_id,
+            "run_id": self.run_id,
         }
 
 
