@@ -475,6 +475,12 @@ def test_stream_offsets_count_bytes_and_bad_lines_do_not_block(copy, tmp_path) -
         ).stdout
     )
     assert first["accepted"] == 50 + 1200 + 1 and first["rejected"] == 1
+    # the rejection says where the line is in the file (line numbers would restart at
+    # every resumed read; a byte offset does not)
+    (error,) = first["errors"]
+    at = int(error.split("line at byte ", 1)[1].split(":", 1)[0])
+    assert source.read_bytes()[at:].startswith(b'{"type": "identify"}'), error
+    assert "events[0].type must be 'track' or 'page'" in error
     again = json.loads(
         runner.invoke(
             app, ["stream", str(source), "--db", str(copy), "--no-follow", "--json"]

@@ -298,16 +298,18 @@ def stream(
         for line in _lines(fh, follow=follow and source != "-", poll=poll, stop=stop):
             if line is not None:
                 stats.lines += 1
+                at = position + consumed  # where the line starts in the file: errors say it
                 consumed += len(line)
                 text = line.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
                 if text:
                     try:
                         msg = json.loads(text)
                         msgs = msg["batch"] if isinstance(msg, dict) and "batch" in msg else msg
-                        pending.extend(msgs if isinstance(msgs, list) else [msgs])
+                        msgs = msgs if isinstance(msgs, list) else [msgs]
+                        pending.extend((at, m) for m in msgs)
                     except (json.JSONDecodeError, TypeError, KeyError) as exc:
                         stats.rejected += 1
-                        stats.errors.append(f"line {stats.lines}: not JSON ({exc})")
+                        stats.errors.append(f"line at byte {at}: not JSON ({exc})")
             idle = line is None
             if (pending and (idle or len(pending) >= batch)) or (idle and consumed):
                 position = _flush(
@@ -363,23 +365,26 @@ def _main_thread() -> bool:
 def _flush(
     db: Database,
     scorer: LiveScorer,
-    messages: list[Any],
+    messages: list[tuple[int, Any]],
     stats: StreamStats,
     key: str,
     position: int,
     save_offset: bool,
     online_model: _OnlineCentres | None,
 ) -> int:
-    """Record one batch and move the file offset, in one transaction."""
+    """Record one batch and move the file offset, in one transaction.
+
+    ``messages`` are (byte offset of their line, message) pairs.
+    """
     with db.transaction():
         good: list[Any] = []
-        for msg in messages:  # validate one by one so one bad message does not sink the batch
+        for at, msg in messages:  # one by one, so one bad message does not sink the batch
             try:
                 parse_segment_events(msg)
                 good.append(msg)
             except DataError as exc:
                 stats.rejected += 1
-                stats.errors.append(exc.message)
+                stats.errors.append(f"line at byte {at}: {exc.message}")
         for start in range(0, len(good), MAX_BATCH):  # the recorder takes 1,000 at a time
             chunk = good[start : start + MAX_BATCH]
             result = scorer.record(chunk)
