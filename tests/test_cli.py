@@ -242,6 +242,26 @@ def test_rename(fresh) -> None:
     assert js(run("segments", "--db", fresh, "--json"))[0]["name"] == "Best customers"
     res = run("rename", "1", "42", "x", "--db", fresh)
     assert res.exit_code == 2 and "has no segment 42" in res.stderr
+    # a line break would end the SQL comment `rules --sql` prints the name in, and let the
+    # rest of the name run as SQL in the user's warehouse (found by a trial)
+    res = run("rename", "1", "0", "Grumpy\nDROP TABLE features;", "--db", fresh)
+    assert res.exit_code == 2 and "cannot contain line breaks" in res.stderr
+    assert js(run("segments", "--db", fresh, "--json"))[0]["name"] == "Best customers"
+    res = run("rename", "1", "0", "x" * 121, "--db", fresh)
+    assert res.exit_code == 2 and "at most 120 characters" in res.stderr
+
+
+def test_rules_sql_keeps_a_stored_name_on_its_comment_line(fresh) -> None:
+    # a name stored before names were checked cannot break out of the comment either
+    from userseg.pipeline import open_db
+
+    db = open_db(fresh)
+    db.execute("UPDATE userseg_profiles SET name = 'A\nDROP TABLE features;' WHERE segment = 0")
+    db.close()
+    res = run("rules", "--db", fresh, "--sql")
+    assert res.exit_code == 0
+    assert "-- segment 0: A DROP TABLE features; (precision" in res.stdout
+    assert not any(line.startswith("DROP") for line in res.stdout.splitlines())
 
 
 def test_assign_scores_new_users(fitted, tmp_path) -> None:

@@ -35,7 +35,7 @@ from userseg.diagnostics import (
 from userseg.errors import ConfigError, DataError, NotFoundError, SchemaError
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
-from userseg.explain.naming import name_segments
+from userseg.explain.naming import check_segment_name, name_segments
 from userseg.explain.profiles import SegmentProfile, profile_segments
 from userseg.features.prepare import Preparer, as_frame, dates_to_days, find_date_columns
 from userseg.features.select import select_features
@@ -523,11 +523,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def rename(self, segment: int, name: str) -> None:
         """Replace a segment's generated name (kept when the model is stored)."""
         self._check_fitted()
-        if not name.strip():
-            raise ConfigError("a segment name cannot be empty.")
+        name = check_segment_name(name)
         for p in self.profiles_:
             if p.segment == segment:
-                p.name, p.name_source = name.strip(), "user"
+                p.name, p.name_source = name, "user"
                 self.names_ = [q.name for q in self.profiles_]
                 return
         raise ConfigError(

@@ -308,7 +308,9 @@ def rules(
         elif sql:
             for it in items:
                 typer.echo(
-                    f"-- segment {it['segment']}: {it['name']} "
+                    # one line whatever the name holds (names from older versions
+                    # were not checked): a line break would end the SQL comment
+                    f"-- segment {it['segment']}: {' '.join(str(it['name']).split())} "
                     f"(precision {it['precision']:.2f}, recall {it['recall']:.2f})"
                 )
                 typer.echo(it["sql"] + ";\n")

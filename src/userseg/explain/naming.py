@@ -13,6 +13,9 @@ replace any of them (``userseg rename``), and the new name is kept with the run.
 
 from __future__ import annotations
 
+import unicodedata
+
+from userseg.errors import ConfigError, UsersegError
 from userseg.explain.profiles import Distinction, SegmentProfile
 
 __all__ = ["LEXICON", "name_segments"]
@@ -130,3 +133,34 @@ def name_segments(
             seen[name] = seen.get(name, 0) + 1
             names[i] = f"{name} ({seen[name]})"
     return names
+
+
+#: Longest name a person may give a segment (it is shown in tables, exports and SQL comments).
+MAX_NAME_LENGTH = 120
+
+
+def check_segment_name(name: str, error: type[UsersegError] = ConfigError) -> str:
+    """A name chosen by a person, trimmed; refused when empty, too long or with control characters.
+
+    Names travel into CSV exports, SQL comments (``userseg rules --sql``) and HTTP
+    responses: a newline in one would end a comment and let the rest of the name run
+    as SQL, so line breaks, tabs and other control characters are refused.
+    ``error`` is the exception raised (the store reports bad names as data errors).
+    """
+    if not isinstance(name, str):
+        raise error(f"a segment name must be text; got {type(name).__name__}.")
+    name = name.strip()
+    if not name:
+        raise error("a segment name cannot be empty.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise error(
+            f"a segment name can have at most {MAX_NAME_LENGTH} characters; got {len(name)}."
+        )
+    bad = sorted({c for c in name if unicodedata.category(c).startswith("C")})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:3])
+        raise error(
+            f"a segment name cannot contain line breaks or other control characters; "
+            f"found {shown} in {name[:60]!r}."
+        )
+    return name

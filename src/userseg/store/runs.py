@@ -328,9 +328,9 @@ def load_assignments(db: Database, run_id: int) -> pd.DataFrame:
 
 def rename_segment(db: Database, run_id: int, segment: int, name: str) -> None:
     """Give a segment of a run a name chosen by a person (kept with the run)."""
-    name = name.strip()
-    if not name:
-        raise DataError("a segment name cannot be empty.")
+    from userseg.explain.naming import check_segment_name
+
+    name = check_segment_name(name, DataError)
     get_run(db, run_id)
     with db.transaction():
         n = db.scalar(
