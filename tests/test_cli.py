@@ -327,6 +327,70 @@ def test_run_pipeline_file(demo_files, tmp_path) -> None:
     assert summary["run"]["run_id"] == 2 and summary["report"].endswith("report.html")
 
 
+@pytest.mark.parametrize(
+    ("broken", "words"),
+    [
+        ("users:\n  path: nope_users.csv\n", "nope_users.csv"),
+        ("fit: {k: 5000}\n", "should be <= the number of users"),
+        ("features: {include: [no_such_feature]}\n", "no_such_feature"),
+    ],
+)
+def test_run_pipeline_failing_late_leaves_the_database_as_it_was(
+    demo_files, tmp_path, broken, words
+) -> None:
+    # Each step used to commit on its own: a missing users file replaced the events and
+    # then failed, leaving new events beside an old model (found by a trial).
+    from userseg.pipeline import open_db
+
+    events = (
+        f"events:\n  path: {demo_files['events']}\n"
+        "  columns: {user_id: user_id, time: timestamp, event: event_type, amount: amount,\n"
+        "            event_id: event_id}\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "database: shop.duckdb\n" + events + "fit: {k: 3, stability_runs: 0}\n"
+        "report: {out: out/r.html}\n"
+    )
+    assert run("run", good).exit_code == 0
+    db = open_db(tmp_path / "shop.duckdb")
+    before = [db.scalar(f"SELECT count(*) FROM {t}") for t in ("events", "userseg_runs")]
+    before.append(db.scalar("SELECT count(*) FROM userseg_feature_sets"))
+    db.close()
+    half = tmp_path / "half.csv"  # a different, smaller event file: a replace would show
+    pd.read_csv(demo_files["events"], dtype=str).head(2000).to_csv(half, index=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "database: shop.duckdb\n"
+        + events.replace(str(demo_files["events"]), str(half))
+        + broken
+        + "report: {out: out/r2.html}\n"
+    )
+    res = run("run", bad)
+    assert res.exit_code == 2 and words in res.stderr, res.output
+    db = open_db(tmp_path / "shop.duckdb")
+    after = [db.scalar(f"SELECT count(*) FROM {t}") for t in ("events", "userseg_runs")]
+    after.append(db.scalar("SELECT count(*) FROM userseg_feature_sets"))
+    db.close()
+    assert after == before
+    assert not (tmp_path / "out" / "r2.html").exists()
+
+
+def test_report_to_a_path_that_cannot_be_written_is_exit_2(fitted, tmp_path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    res = run("report", "--db", fitted, "--out", blocker / "r.html")
+    assert res.exit_code == 2 and "cannot write the report" in res.stderr, res.output
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "database: x.duckdb\nevents: {path: nothing.csv}\n"
+        f"report: {{out: {blocker / 'r.html'}}}\n"
+    )
+    res = run("run", cfg)
+    assert res.exit_code == 2 and "cannot write the report" in res.stderr
+    assert not (tmp_path / "x.duckdb").exists()  # checked before the database is opened
+
+
 def test_demo_command(tmp_path) -> None:
     res = run("demo", "--users", "400", "--out", tmp_path / "d", "--json")
     assert res.exit_code == 0, res.output

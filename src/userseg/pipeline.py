@@ -378,21 +378,31 @@ def ingest_config(
 
 def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> dict[str, Any]:
     """Run ingest → features → fit → report from one configuration; returns a summary."""
+    from userseg.explain.report import check_output_path, report_path
+
+    # Outputs are checked before anything is read or written: a wrong path costs nothing.
+    report_path(config.report.out)
+    if config.report.heatmap:
+        check_output_path(config.report.heatmap, "heatmap")
     db = open_db(config.database)
     summary: dict[str, Any] = {"database": config.database, "ingests": []}
     try:
         t0 = time.perf_counter()
-        summary["ingests"] = [r.to_dict() for r in ingest_config(db, config)]
-        if progress:
-            progress("ingest", 1, 1)
-        fs = features(db, config.features)
-        summary["features"] = fs.to_dict()
-        if progress:
-            progress("features", 1, 1)
-        run_id, _seg = fit(db, config.fit, config.prepare, progress=progress)
-        html, png = report(db, run_id, config.report.out, heatmap=config.report.heatmap)
-        if progress:
-            progress("report", 1, 1)
+        # One transaction for the whole file: a step that fails (a missing users file, a
+        # k larger than the users) leaves the database as it was, not with new events
+        # beside an old model. Each step's own transaction joins this one.
+        with db.transaction():
+            summary["ingests"] = [r.to_dict() for r in ingest_config(db, config)]
+            if progress:
+                progress("ingest", 1, 1)
+            fs = features(db, config.features)
+            summary["features"] = fs.to_dict()
+            if progress:
+                progress("features", 1, 1)
+            run_id, _seg = fit(db, config.fit, config.prepare, progress=progress)
+            html, png = report(db, run_id, config.report.out, heatmap=config.report.heatmap)
+            if progress:
+                progress("report", 1, 1)
         summary.update(
             run=get_run(db, run_id).to_dict(),
             report=str(html),

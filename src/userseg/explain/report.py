@@ -18,6 +18,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from userseg._version import __version__
+from userseg.errors import ConfigError
 from userseg.explain.charts import (
     heatmap_png,
     k_choice_figure,
@@ -199,19 +200,51 @@ def write_report(
     The HTML is written to a temporary name first and renamed, so a failure
     never leaves half a report behind.
     """
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        out = out.with_suffix(".html")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = report_path(out)
     png = heatmap_png(data.profiles) if data.profiles else None
     png_path = None
     if png is not None:
         png_path = Path(heatmap_path) if heatmap_path else out.with_name(out.stem + "-heatmap.png")
-        tmp_png = png_path.with_name(png_path.name + ".tmp")
-        tmp_png.write_bytes(png)
-        tmp_png.replace(png_path)
+        check_output_path(png_path, "heatmap")
+        _write_atomically(png_path, png, "heatmap")
     text = render_report(data, heatmap=png)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    _write_atomically(out, text.encode("utf-8"), "report")
     return out, png_path
+
+
+def report_path(out: str | Path) -> Path:
+    """Where the report goes (``.html`` added when missing), checked to be writable."""
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        out = out.with_suffix(".html")
+    return check_output_path(out, "report")
+
+
+def check_output_path(path: str | Path, what: str) -> Path:
+    """``path`` with its folder created; a clear error when it cannot be written there.
+
+    Checked before any work is done (``userseg run`` checks it before it imports),
+    so a wrong ``--out`` costs nothing and leaves nothing behind.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the {what} to {path}: its folder {path.parent} cannot be created "
+            f"({exc.strerror or exc})."
+        ) from None
+    if path.is_dir():
+        raise ConfigError(f"cannot write the {what} to {path}: it is a folder.")
+    return path
+
+
+def _write_atomically(path: Path, data: bytes, what: str) -> None:
+    """Write to a temporary name and rename, so a failure never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the {what} to {path}: {exc.strerror or exc}.") from None
