@@ -70,7 +70,7 @@ def ingest(
         typer.Option(
             "--mode",
             help="replace or append (events); appends skip events whose user id and event id are "
-            "already stored, so map "
+            "already stored (without --event-id: rows identical to stored ones), so map "
             "--event-id when exports overlap.",
         ),
     ] = "replace",

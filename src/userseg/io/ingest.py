@@ -79,8 +79,9 @@ def ingest_events(
     mode : {"replace", "append"}
         Replace the table, or append to it. Appended rows are checked against
         the table by user id and event id (an id is unique per user, as within
-        one file): map ``event_id`` when exports overlap (rows without an id
-        are appended as they come).
+        one file); without event ids, a row identical in every stored column to
+        a stored row is skipped (the same export read again). Map ``event_id``
+        when exports overlap and identical events can happen.
 
     Returns
     -------
@@ -376,19 +377,34 @@ def ingest_events(
                 what = "repeated event ids" if mapping.event_id else "identical in every column"
                 issues.append(Issue("duplicate_rows", mapping.event_id, n_dup, f"dropped ({what})"))
             final = "__ev3"
+        amount = (
+            f"CAST(CASE WHEN f.event = 'refund' THEN -abs(f.money_raw) ELSE f.money_raw END "
+            f"AS {MONEY})"
+        )
         already = ""
         if mode == "append" and db.table_exists(table) and mapping.event_id:
             already = (
                 f" WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(table)} t "
                 f"WHERE t.event_id = f.event_id AND t.user_id = f.user_id)"
             )
+        elif mode == "append" and db.table_exists(table):
+            # Without event ids a row identical in every stored column to an id-less stored
+            # row is the same event imported again (the same file twice, or a growing export
+            # re-read by a nightly job), as identical rows within one file are.
+            same = " AND ".join(
+                f"t.{c} IS NOT DISTINCT FROM f.{c}"
+                for c in ("ts", "event_raw", "quantity", "category", "session_id", "rating")
+            )
+            already = (
+                f" WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(table)} t "
+                f"WHERE t.event_id IS NULL AND t.user_id = f.user_id AND {same} "
+                f"AND t.amount IS NOT DISTINCT FROM {amount} "
+                f"AND t.order_id IS NOT DISTINCT FROM f.order_id)"
+            )
 
         # 5. Write.
         body = f"""
-            SELECT user_id, ts, event, event_raw,
-                   CAST(CASE WHEN event = 'refund' THEN -abs(money_raw) ELSE money_raw END
-                        AS {MONEY})
-                       AS amount,
+            SELECT user_id, ts, event, event_raw, {amount} AS amount,
                    quantity, category, session_id, rating, order_id, event_id
             FROM {final} f{already}
             ORDER BY __row
@@ -409,7 +425,10 @@ def ingest_events(
                             "already_stored",
                             mapping.event_id,
                             n_known,
-                            "skipped (event ids already in the table)",
+                            "skipped (event ids already in the table)"
+                            if mapping.event_id
+                            else "skipped (identical to rows already stored; map --event-id "
+                            "to tell identical events apart)",
                         )
                     )
         if loaded == 0 and not (mode == "append" and db.table_exists(table)):
