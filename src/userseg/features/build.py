@@ -142,11 +142,12 @@ def _feature_body(event_sql: str | None, attr_select: list[str], users: str | No
 def compute_features(
     db: Database,
     fs: FeatureSet,
-    user_ids: list[str],
+    user_ids: list[str] | None,
     *,
     as_of: dt.datetime | None = None,
     events: str = "events",
     users: str = "users",
+    id_query: str | None = None,
 ) -> pd.DataFrame:
     """Features of some users, built exactly as feature set ``fs`` built them (for scoring).
 
@@ -156,7 +157,9 @@ def compute_features(
         The feature set a model was fitted on: its spec (categories, smoothing
         priors) and its list of features are reused, so a user gets the same
         numbers the model saw in training for the same events.
-    user_ids : list of str
+    user_ids : list of str, or None
+        The users; ``None`` with ``id_query``, a SQL query returning a
+        ``user_id`` column (e.g. every user of the current feature table).
     as_of : datetime, optional
         Recency is measured at this moment; default: as in training, the day
         after the latest event in the table (data time, not the wall clock,
@@ -167,10 +170,13 @@ def compute_features(
     DataFrame indexed by user_id, columns in ``fs.features`` order (users
     without events are absent).
     """
-    if not user_ids:
+    if id_query is not None:
+        id_sql = f"SELECT user_id FROM ({id_query})"
+    elif not user_ids:
         return pd.DataFrame(columns=[f.name for f in fs.features]).rename_axis("user_id")
-    ids = ", ".join("('" + str(u).replace("'", "''") + "')" for u in user_ids)
-    id_sql = f"SELECT * FROM (VALUES {ids}) v(user_id)"
+    else:
+        ids = ", ".join("('" + str(u).replace("'", "''") + "')" for u in user_ids)
+        id_sql = f"SELECT * FROM (VALUES {ids}) v(user_id)"
     event_sql = None
     event_names: set[str] = set()
     if fs.spec is None and any(f.source == "events" for f in fs.features):
