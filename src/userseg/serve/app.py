@@ -171,6 +171,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        kind = request.headers.get("content-type", "")
+        if request.method in ("POST", "PUT", "PATCH") and kind and "json" not in kind.lower():
+            # curl -d sends a form; FastAPI then reads the body as something else and
+            # complains about its shape, which hides the real mistake
+            return _error(
+                415,
+                "unsupported_media_type",
+                "send the body as JSON with the header `Content-Type: application/json`; "
+                f"got {kind!r}.",
+                {"content_type": kind},
+            )
         errors = [
             {
                 "loc": [str(p) for p in e.get("loc", ())],
@@ -190,6 +201,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not parse the body (e.g. JSON nested too deep)
+            return _error(
+                422,
+                "validation_error",
+                f"body: the request body could not be read as JSON ({exc.detail}).",
+                {"errors": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
+            )
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = {
             404: f"no endpoint at {request.url.path}; see /openapi.json.",

@@ -47,6 +47,14 @@ __all__ = ["PREFIX", "Keyring", "create_key", "hash_secret", "list_keys", "revok
 
 PREFIX = "usk_"
 _KEY_RE = re.compile(r"^usk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
+
+
+def key_id_of(secret: str) -> str | None:
+    """The key id a secret claims (``usk_<key id>_…``), or None when it is not shaped like one."""
+    match = _KEY_RE.match(secret)
+    return match[1] if match else None
+
+
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # OWASP's interactive minimum; ~16 MiB, ~0.1 s
 _MAX_NAME = 100
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from userseg._version import __version__
 from userseg.errors import NotFoundError
 from userseg.serve.app import ApiError, Service, json_response, jsonable
+from userseg.serve.auth import key_id_of
 from userseg.serve.schemas import (
     MAX_ASSIGN_BATCH,
     AssignBatchResponse,
@@ -56,6 +57,7 @@ def _err(description: str) -> dict[str, Any]:
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _err("Missing, unknown or revoked API key."),
     413: _err("Request body over the size limit."),
+    415: _err("A body sent as something other than JSON (`Content-Type: application/json`)."),
     422: _err("Malformed request: the body or a parameter fails validation."),
     429: _err("Over the rate limit; `Retry-After` says when to come back."),
     500: _err("A bug in userseg (never caused by bad input)."),
@@ -90,10 +92,10 @@ async def authenticate(
         secret = credentials.credentials
         key_id = svc.keyring.check_cached(secret)
         if key_id is False:  # a known key id, a secret not seen before: one scrypt, off the loop
-            _check_failures(svc, request, take=False)
+            _check_failures(svc, request, secret, take=False)
             key_id = await anyio.to_thread.run_sync(svc.keyring.verify, secret)
         if key_id is None:
-            _check_failures(svc, request, take=True)
+            _check_failures(svc, request, secret, take=True)
             raise ApiError(
                 401,
                 "unauthorized",
@@ -117,10 +119,17 @@ def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
     return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
 
 
-def _check_failures(svc: Service, request: Request, *, take: bool) -> None:
+def _check_failures(svc: Service, request: Request, secret: str, *, take: bool) -> None:
+    """Limit failed key checks per client address *and* key id.
+
+    Guessing the secret of one key is slowed down; a client sending bad keys does
+    not lock out good keys from the same address (behind a proxy, every client
+    shares one). Unknown key ids cost no scrypt, so their buckets protect nothing
+    expensive and are shared.
+    """
     if svc.auth_failures is None:
         return
-    client = _client(request)
+    client = f"{_client(request)}|{key_id_of(secret) or '-'}"
     wait = svc.auth_failures.take(client) if take else svc.auth_failures.blocked(client)
     if wait > 0:
         _too_many(wait, svc.auth_failures.limit.per_second, "failed key checks")
@@ -142,6 +151,7 @@ router = APIRouter()
 
 
 # -- the in-memory endpoints -----------------------------------------------------------------
+@router.head("/health", include_in_schema=False)  # load balancers often check with HEAD
 @router.get(
     "/health",
     response_model=HealthResponse,
