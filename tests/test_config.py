@@ -102,6 +102,9 @@ def test_load_pipeline_toml(tmp_path) -> None:
         ("- a\n- b\n", "must hold a mapping"),
         ("fit: {k: 3}\n", "names no data"),
         ("events: {path: e.csv, colums: {}}\n", "did you mean 'columns'"),
+        # a key written twice: YAML keeps the last silently (found by a trial)
+        ("events: {path: e.csv}\nfit: {k_min: 2, k_min: 3}\n", "key 'k_min' is written twice"),
+        ("events: {path: e.csv}\nfit: {k: 2}\nfit: {k: 3}\n", r"key 'fit' is written twice"),
     ],
 )
 def test_load_pipeline_errors(tmp_path, text: str, message: str) -> None:

@@ -478,6 +478,32 @@ def parse_date(value: Any, where: str) -> dt.date:
         raise ConfigError(f"{where} must be a date in YYYY-MM-DD form; got {value!r}.") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (the last would win)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} is written twice (first on line {seen[key] + 1}); the last "
+                "value would silently win",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,  # type: ignore[arg-type]
+)
+
+
 def load_pipeline(path: str | Path) -> PipelineConfig:
     """Read a pipeline file (``.yaml``/``.yml``/``.toml``); relative paths start at its folder.
 
@@ -490,7 +516,11 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} not found.")
     text = path.read_text(encoding="utf-8")
     try:
-        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+        raw = (
+            tomllib.loads(text)
+            if path.suffix.lower() == ".toml"
+            else yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        )
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
     if not isinstance(raw, dict):
