@@ -312,6 +312,23 @@ def test_drift_input_file(copy, tmp_path) -> None:
     res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(path), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n_users"] == 1500
+    # found by a trial: 3 users advised a refit (PSI 6.98), and repeated ids counted twice
+    few = tmp_path / "few.csv"
+    shifted = feats.head(3).copy()
+    shifted["recency_days"] = 1000.0
+    shifted.to_csv(few, index=False)
+    res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(few), "--json"])
+    report = json.loads(res.stdout)
+    assert res.exit_code == 0 and report["refit_advised"] is False
+    assert "too few users (3)" in report["reasons"][0]
+    assert (
+        "too few users"
+        in runner.invoke(app, ["drift", "--db", str(copy), "--input", str(few)]).stdout
+    )
+    twice = tmp_path / "twice.csv"
+    pd.concat([feats, feats.head(5)]).to_csv(twice, index=False)
+    res = runner.invoke(app, ["drift", "--db", str(copy), "--input", str(twice)])
+    assert res.exit_code == 2 and "5 user id(s) appear more than once" in res.stderr
 
 
 # -- streaming ---------------------------------------------------------------------------------

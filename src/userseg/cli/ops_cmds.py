@@ -140,7 +140,7 @@ def drift(
         verdict = (
             "refit advised: " + "; ".join(report.reasons)
             if report.refit_advised
-            else "no refit needed"
+            else "no refit needed" + (f" ({'; '.join(report.reasons)})" if report.reasons else "")
         )
         render.console.print(verdict)
 

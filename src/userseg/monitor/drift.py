@@ -24,6 +24,9 @@ __all__ = ["DriftReport", "drift_report"]
 
 SHARE_CHANGE = 0.10  # absolute change of a segment's share that advises a refit
 FAR_SHARE = 0.05  # share of users beyond the training p99 distance (1 % expected)
+#: Fewer users than this cannot show drift: a decile bin holds 10 of them, and one user
+#: moves a share by a whole percent (3 users read PSI 6.98 in a trial).
+MIN_USERS = 200
 
 
 @dataclass
@@ -54,6 +57,12 @@ def drift_report(
         )
     if len(current) == 0:
         raise DataError("no current users to compare with the model's training users.")
+    if current.index.has_duplicates:
+        dup = current.index[current.index.duplicated()]
+        raise DataError(
+            f"{len(dup)} user id(s) appear more than once among the current users (such as "
+            f"{str(dup[0])!r}); give one row a user, or each would count as another user."
+        )
     numbers = model.to_numbers(current)  # dates as days, as the baseline was recorded
     feats = []
     for name, ref in base["features"].items():
@@ -96,4 +105,18 @@ def drift_report(
     ]
     if far >= FAR_SHARE:
         reasons.append(f"{far:.1%} of users are far from every segment (1% expected)")
+    if len(current) < MIN_USERS:
+        # the figures are still shown, but they are noise at this size: no advice on them
+        return DriftReport(
+            run_id,
+            len(current),
+            feats,
+            segments,
+            far,
+            False,
+            [
+                f"too few users ({len(current)}) to judge drift: at least {MIN_USERS} are "
+                "needed; the figures above are not a reason to refit"
+            ],
+        )
     return DriftReport(run_id, len(current), feats, segments, far, bool(reasons), reasons)
