@@ -391,6 +391,13 @@ def test_report_to_a_path_that_cannot_be_written_is_exit_2(fitted, tmp_path) -> 
     assert not (tmp_path / "x.duckdb").exists()  # checked before the database is opened
 
 
+def test_fit_with_an_unknown_algorithm_parameter_is_exit_2(fresh) -> None:
+    # it was "internal error (a bug in userseg): TypeError: ... unexpected keyword" (a trial)
+    res = run("fit", "--db", fresh, "--param", "foo=bar")
+    assert res.exit_code == 2, res.output
+    assert "kmeans has no parameter 'foo'" in res.stderr and "max_iter" in res.stderr
+
+
 def test_demo_command(tmp_path) -> None:
     res = run("demo", "--users", "400", "--out", tmp_path / "d", "--json")
     assert res.exit_code == 0, res.output

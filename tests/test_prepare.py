@@ -168,3 +168,24 @@ def test_integer_column_names_are_features_too() -> None:
     assert list(prep.get_feature_names_out()) == ["0", "1"]
     assert prep.transform(df).shape == (50, 2)
     assert list(df.columns) == [0, 1]  # the caller's frame is untouched
+
+
+@pytest.mark.parametrize(
+    ("frame", "words"),
+    [
+        (
+            pd.DataFrame([[1.0, 2.0, 3.0]] * 4, columns=["a", "a", "b"]),
+            r"\['a'\] appear more than once",
+        ),
+        (pd.DataFrame({"a": [1 + 1j, 2 + 0j, 3 + 2j, 4j], "b": [1.0, 2, 3, 4]}), "complex numbers"),
+    ],
+)
+def test_frames_no_feature_can_be_made_of_are_refused(frame, words) -> None:
+    # found by a trial: they surfaced as pandas' "Grouper for 'a' not 1-dimensional" and
+    # "No matching signature found"
+    from userseg import Segmenter
+
+    with pytest.raises(DataError, match=words):
+        Preparer().fit(frame)
+    with pytest.raises(DataError, match=words):
+        Segmenter(n_segments=2, stability_runs=0).fit(frame)

@@ -199,3 +199,12 @@ def test_structure_verdict_names_the_missing_value_indicators_it_left_out() -> N
     assert seg.metrics_["scored_on"] == "numeric features"
     assert "missing-value indicator columns are clustered by construction" in verdict
     assert "one-hot" not in verdict
+
+
+def test_a_target_that_no_feature_predicts_is_a_clear_error() -> None:
+    # It used to end in "every feature is constant", which they were not (found by a trial).
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
+    df["y"] = rng.integers(0, 2, 600)
+    with pytest.raises(DataError, match="no feature tells the target 'y' apart"):
+        Segmenter(target="y", stability_runs=0, random_state=0).fit(df)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from userseg.errors import ConfigError
 from userseg.evaluate.stability import StabilityResult, stability, stability_by_k
 from userseg.evaluate.structure import StructureResult, structure_check
 from userseg.explain.rules import RuleSet, segment_rules
@@ -32,6 +33,37 @@ from userseg.explain.rules import RuleSet, segment_rules
 __all__ = ["Diagnostics", "diagnose", "make_fit_labels", "stability_for_k", "user_map"]
 
 FitLabels = Callable[[np.ndarray, int, int], np.ndarray]
+
+
+def check_algorithm_params(algorithm: str, params: dict[str, Any] | None) -> None:
+    """Refuse a parameter the algorithm does not take (before any work), naming those it does.
+
+    ``n_clusters``/``n_components`` and ``random_state`` are set by the segmenter
+    (``n_segments``, ``random_state``) and are refused here too.
+    """
+    if not params:
+        return
+    if algorithm == "kmeans":
+        from userseg.cluster import KMeans as cls
+    elif algorithm == "gmm":
+        from sklearn.mixture import GaussianMixture as cls
+    elif algorithm == "dbscan":
+        from userseg.cluster import DBSCAN as cls
+    else:
+        from userseg.cluster import HDBSCAN as cls
+    reserved = {"n_clusters", "n_components", "random_state"}
+    known = sorted(set(cls().get_params()) - reserved)
+    for name in params:
+        if name in reserved:
+            raise ConfigError(
+                f"parameter {name!r} is set by the segmenter (n_segments / random_state), "
+                f"not through the algorithm's parameters."
+            )
+        if name not in known:
+            raise ConfigError(
+                f"{algorithm} has no parameter {name!r}; its parameters are {known}.",
+                details={"parameter": name, "known": known},
+            )
 
 
 def make_fit_labels(algorithm: str, params: dict[str, Any] | None = None) -> FitLabels:

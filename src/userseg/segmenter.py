@@ -27,6 +27,7 @@ from userseg.cluster.assigners import (
 from userseg.config import PrepareConfig
 from userseg.diagnostics import (
     Diagnostics,
+    check_algorithm_params,
     diagnose,
     make_fit_labels,
     stability_for_k,
@@ -185,6 +186,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        check_algorithm_params(self.algorithm, self.algorithm_params)
         df = as_frame(X)
         # Dates (a signup day) become days before the latest one, as numbers: as text
         # they would be dropped as identifier-like, one level per day.
@@ -210,6 +212,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 combine=self.select_combine,
                 random_state=seed,
             )
+            if not sel.kept:
+                raise DataError(
+                    f"no feature tells the target {self.target!r} apart: every candidate was "
+                    f"dropped by the {self.select_combine} of {', '.join(self.select_methods)} "
+                    "(`userseg select --target` shows why); segment without a target, or "
+                    "choose another one.",
+                    details={"target": self.target, "dropped": list(df.columns.drop(self.target))},
+                )
             df = df[sel.kept]
             self.selection_ = sel.to_dict()
             timings["select"] = time.perf_counter() - t0

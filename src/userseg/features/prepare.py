@@ -37,18 +37,36 @@ def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame view of ``X`` (DataFrame, mapping or 2-D array); ``X`` is never changed."""
     if isinstance(X, pd.DataFrame):
         # feature names are strings everywhere (JSON state, SQL): 0 and "0" are one column
-        if not all(isinstance(c, str) for c in X.columns):
-            return X.rename(columns=str)
-        return X
+        df = X if all(isinstance(c, str) for c in X.columns) else X.rename(columns=str)
+        return _checked_columns(df)
     if isinstance(X, dict):
-        return pd.DataFrame(X)
+        return _checked_columns(pd.DataFrame(X))
     arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise DataError("X holds complex numbers; expected real numbers (or text categories).")
     if arr.ndim != 2:
         raise DataError(f"X must be 2-dimensional (users × features); got shape {arr.shape}.")
     names = feature_names or [f"x{i}" for i in range(arr.shape[1])]
     if len(names) != arr.shape[1]:
         raise DataError(f"X has {arr.shape[1]} columns but {len(names)} feature names are known.")
     return pd.DataFrame(arr, columns=names)
+
+
+def _checked_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Refuse what no feature can be made of: repeated column names, complex numbers."""
+    if df.columns.has_duplicates:
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(
+            f"column name(s) {dup} appear more than once; each feature needs its own name.",
+            details={"columns": dup},
+        )
+    cplx = [str(c) for c, t in df.dtypes.items() if t.kind == "c"]
+    if cplx:
+        raise DataError(
+            f"column(s) {cplx} hold complex numbers; expected real numbers or text categories.",
+            details={"columns": cplx},
+        )
+    return df
 
 
 _ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
