@@ -189,3 +189,22 @@ def test_frames_no_feature_can_be_made_of_are_refused(frame, words) -> None:
         Preparer().fit(frame)
     with pytest.raises(DataError, match=words):
         Segmenter(n_segments=2, stability_runs=0).fit(frame)
+
+
+def test_a_numeric_column_with_stray_text_is_refused_not_dropped() -> None:
+    # One "forty" among 400 browsing times made the column text, then a category per value,
+    # then "identifier-like, left out": the feature vanished with a note (found by a trial).
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"browsing_time": rng.uniform(1, 100, 400).round(1).astype(object)})
+    df["visits"] = rng.poisson(3, 400).astype(float)
+    df.loc[5, "browsing_time"] = "forty"
+    with pytest.raises(
+        DataError, match=r"'browsing_time' holds numbers except for 1 value.*'forty'"
+    ):
+        Preparer().fit(df)
+    # a code declared categorical is the user's call
+    prep = Preparer(categorical=["browsing_time"]).fit(df)
+    assert "browsing_time" not in [s["name"] for s in prep.steps_ if s["kind"] == "numeric"]
+    # and a real text column is not affected
+    df["region"] = rng.choice(["north", "south", "5"], 400)
+    Preparer().fit(df.drop(columns=["browsing_time"]))

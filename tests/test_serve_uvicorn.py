@@ -120,8 +120,13 @@ def test_serve_on_loopback(shop) -> None:
             assert one.json()["run_id"] == shop["run_id"]
             batch = client.post("/v1/assign", json={"users": [{"features": shop["record"]}] * 50})
             assert [u["segment"] for u in batch.json()["users"]] == [shop["expected"]] * 50
-            bad = client.post("/v1/assign", content=b"{", headers={"content-type": "text/plain"})
+            bad = client.post(
+                "/v1/assign", content=b"{", headers={"content-type": "application/json"}
+            )
             assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+            text = client.post("/v1/assign", content=b"{", headers={"content-type": "text/plain"})
+            assert text.status_code == 415  # not JSON: the content type is named
+            assert text.json()["error"]["code"] == "unsupported_media_type"
             big = client.post("/v1/assign", content=b" " * 1_000_001)
             assert big.status_code == 413
         nokey = httpx.post(f"{base}/v1/assign", json={"features": {}}, timeout=10)

@@ -155,6 +155,34 @@ def dates_to_days(
     return out
 
 
+def _refuse_numbers_with_stray_text(series: pd.Series, name: str) -> None:
+    """A text column that is numbers but for a few values is a dirty numeric column.
+
+    As text it would become a category per value and be left out as identifier-like:
+    one "forty" among 400 browsing times silently removed the whole feature (a
+    trial). Declared categorical columns (codes, zips) are not checked.
+    """
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return
+    present = series.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    if len(present) < 20:
+        return
+    parsed = pd.to_numeric(present, errors="coerce")
+    bad = present[parsed.isna()]
+    if 0 < len(bad) <= 0.05 * len(present):
+        raise DataError(
+            f"column {name!r} holds numbers except for {len(bad)} value(s) such as "
+            f"{str(bad.iloc[0])!r}; clean or blank those values, or declare the column "
+            "categorical if it is a code.",
+            details={
+                "column": name,
+                "count": len(bad),
+                "examples": bad.astype(str).head(3).tolist(),
+            },
+        )
+
+
 def _is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
 
@@ -257,6 +285,8 @@ class Preparer(TransformerMixin, BaseEstimator):
             series = df[name]
             w = float(weights.get(str(name), 1.0))
             if name in forced or _is_categorical(series):
+                if name not in forced:
+                    _refuse_numbers_with_stray_text(series, str(name))
                 step = self._fit_categorical(str(name), series, cfg, w, notes)
             else:
                 step = self._fit_numeric(
