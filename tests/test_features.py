@@ -97,6 +97,19 @@ def test_include_exclude(log_db) -> None:
         build_features(log_db, FeatureConfig(exclude=["spend"]))
 
 
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (FeatureConfig(top_categories=-1), "top_categories must be >= 0"),
+        (FeatureConfig(session_gap_minutes=0), "session_gap_minutes must be > 0"),
+        (FeatureConfig(smoothing=-5), "smoothing must be >= 0"),
+    ],
+)
+def test_feature_settings_that_build_nothing_sensible_are_refused(log_db, config, words) -> None:
+    with pytest.raises(ConfigError, match=words):
+        build_features(log_db, config)
+
+
 def test_attributes_are_joined_and_dates_become_days(log_db, write) -> None:
     p = write(
         "u.csv",

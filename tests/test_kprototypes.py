@@ -166,6 +166,10 @@ def test_bad_data() -> None:
         KPrototypes(2).fit(bad)
     with pytest.raises(DataError, match="non-numbers"):
         KPrototypes(2, categorical=[1]).fit(X)  # 'channel' is text but declared numeric
+    dated = X.copy()
+    dated["signup"] = pd.date_range("2024-01-01", periods=len(X), freq="D")
+    with pytest.raises(DataError, match=r"\['signup'\] hold dates"):  # not a level per day
+        KPrototypes(2).fit(dated)
     with pytest.raises(NotFittedError):
         KPrototypes(2).predict(X)
     kp = KPrototypes(2, random_state=0).fit(X)

@@ -208,3 +208,11 @@ def test_a_target_that_no_feature_predicts_is_a_clear_error() -> None:
     df["y"] = rng.integers(0, 2, 600)
     with pytest.raises(DataError, match="no feature tells the target 'y' apart"):
         Segmenter(target="y", stability_runs=0, random_state=0).fit(df)
+
+
+def test_repeated_user_ids_are_noted() -> None:
+    rng = np.random.default_rng(6)
+    df = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
+    df.index = [f"u{i % 200}" for i in range(400)]
+    seg = Segmenter(n_segments=2, stability_runs=0, random_state=0).fit(df)
+    assert any("200 rows repeat the user id" in n for n in seg.notes_)

@@ -167,8 +167,12 @@ def fit_density(
         progress("fit", 1, 1)
     if not (labels >= 0).any():
         raise DataError(
-            f"{algorithm} found no segments: every user is noise. Try a larger eps "
-            "or a smaller min_samples / min_cluster_size."
+            f"{algorithm} found no segments: every user is noise. "
+            + (
+                "Try a larger eps or a smaller min_samples."
+                if algorithm == "dbscan"
+                else "Try a smaller min_cluster_size or min_samples."
+            )
         )
     row = score(S, labels, None, sample=sample, seed=seed)
     return assigner, labels, [row]

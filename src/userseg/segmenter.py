@@ -192,6 +192,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # they would be dropped as identifier-like, one level per day.
         self.date_references_ = find_date_columns(df, self.categorical)
         date_notes: list[str] = []
+        if df.index.has_duplicates and not isinstance(df.index, pd.RangeIndex):
+            n_rep = int(df.index.duplicated().sum())
+            date_notes.append(
+                f"{n_rep} rows repeat the user id (index) of an earlier row; each row is "
+                "segmented as a user of its own (merge them first if they are one user)"
+            )
         df = dates_to_days(df, self.date_references_, notes=date_notes)
         ks = self._candidate_ks(len(df))
         if len(df) < 2:

@@ -333,6 +333,14 @@ def _as_columns(X: Any) -> tuple[list[np.ndarray], list[Any] | None]:
     except ImportError:  # pragma: no cover - pandas is a core dependency
         pd = None
     if pd is not None and isinstance(X, pd.DataFrame):
+        dated = [str(c) for c, t in X.dtypes.items() if pd.api.types.is_datetime64_any_dtype(t)]
+        if dated:
+            # as categories every date would be its own level; the Segmenter turns dates
+            # into days, KPrototypes leaves that choice to the caller
+            raise DataError(
+                f"column(s) {dated} hold dates; KPrototypes takes numbers and categories: "
+                "convert them to numbers first (e.g. days before a reference date)."
+            )
         return [X.iloc[:, j].to_numpy() for j in range(X.shape[1])], list(X.columns)
     if hasattr(X, "tocsr") or hasattr(X, "toarray"):
         raise DataError("sparse input is not supported by KPrototypes; pass a dense array.")

@@ -211,6 +211,18 @@ def compute_features(
     return frame
 
 
+def _check_feature_config(config: FeatureConfig) -> None:
+    """Refuse settings no feature can be built with (a trial passed --top-categories -1)."""
+    if isinstance(config.top_categories, bool) or not isinstance(config.top_categories, int):
+        raise ConfigError(f"top_categories must be a whole number; got {config.top_categories!r}.")
+    if config.top_categories < 0:
+        raise ConfigError(f"top_categories must be >= 0; got {config.top_categories}.")
+    if not config.session_gap_minutes > 0:
+        raise ConfigError(f"session_gap_minutes must be > 0; got {config.session_gap_minutes!r}.")
+    if not config.smoothing >= 0:
+        raise ConfigError(f"smoothing must be >= 0 (0 turns it off); got {config.smoothing!r}.")
+
+
 def build_features(
     db: Database,
     config: FeatureConfig | None = None,
@@ -236,6 +248,7 @@ def build_features(
     FeatureSet
     """
     config = config or FeatureConfig()
+    _check_feature_config(config)
     t0 = time.perf_counter()
     has_events = db.table_exists(events)
     has_users = db.table_exists(users)
