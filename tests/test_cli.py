@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -396,6 +397,41 @@ def test_fit_with_an_unknown_algorithm_parameter_is_exit_2(fresh) -> None:
     res = run("fit", "--db", fresh, "--param", "foo=bar")
     assert res.exit_code == 2, res.output
     assert "kmeans has no parameter 'foo'" in res.stderr and "max_iter" in res.stderr
+
+
+def test_assign_takes_a_user_table_as_it_was_imported(tmp_path) -> None:
+    # A user table with a date column becomes `signup_date_days` at the as-of date; assign
+    # refused the same file with "missing feature column(s) ['signup_date_days']" (a trial).
+    rng = np.random.default_rng(2)
+    n = 300
+    group = rng.integers(0, 2, n)
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "purchase_frequency": np.where(group, 12, 2) + rng.poisson(1, n),
+            "signup_date": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(np.where(group, 30, 300) + rng.integers(0, 20, n), unit="D"),
+        }
+    )
+    path = tmp_path / "users.csv"
+    users.assign(signup_date=users.signup_date.dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    db = tmp_path / "u.duckdb"
+    assert run("ingest", path, "--kind", "users", "--db", db).exit_code == 0
+    assert run("features", "--db", db, "--as-of", "2025-06-01").exit_code == 0
+    assert run("fit", "--db", db, "--k", "2").exit_code == 0
+    res = run("assign", path, "--db", db, "--json")
+    assert res.exit_code == 0, res.output
+    scored = {r["user_id"]: r["segment"] for r in js(res)["assignments"]}
+    from userseg.pipeline import open_db
+
+    con = open_db(db)
+    stored = dict(con.rows("SELECT user_id, segment FROM userseg_assignments WHERE run_id = 1"))
+    con.close()
+    assert scored == stored
+    bad = tmp_path / "bad.csv"
+    users.assign(signup_date="soon").to_csv(bad, index=False)
+    res = run("assign", bad, "--db", db)
+    assert res.exit_code == 2 and "column 'signup_date' should hold dates" in res.stderr
 
 
 def test_demo_command(tmp_path) -> None:

@@ -283,7 +283,8 @@ def assign(
     """
     run = get_run(db, run_id)
     model = load_model(db, run.run_id)
-    ids, X = read_feature_rows(source, model, user_id=user_id)
+    fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
+    ids, X = read_feature_rows(source, model, user_id=user_id, feature_set=fs)
     labels, dist = model.predict_with_distance(X)
     names = {int(s): model.name_of(int(s)) for s in np.unique(labels)}
     return pd.DataFrame(
@@ -296,13 +297,50 @@ def assign(
     )
 
 
+def _days_from_raw_dates(
+    frame: pd.DataFrame, needed: list[str], fs: FeatureSet, where: str
+) -> None:
+    """Add ``COL_days`` (days before the as-of date) for a user table's raw date columns ``COL``."""
+    as_of = pd.Timestamp(fs.as_of)
+    for f in fs.features:
+        col = f.name[: -len("_days")]
+        if (
+            f.source != "users"
+            or f.unit != "days"
+            or not f.name.endswith("_days")
+            or f.name not in needed
+            or f.name in frame.columns
+            or col not in frame.columns
+        ):
+            continue
+        text = frame[col].astype("string").str.strip().replace("", pd.NA)
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        bad = parsed.isna() & text.notna()
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{where}: column {col!r} should hold dates (for {f.name}); row {first + 1} "
+                f"has {text.iloc[first]!r} ({int(bad.sum())} such rows).",
+                details={"column": col, "count": int(bad.sum())},
+            )
+        naive = parsed.dt.tz_convert(None)
+        frame[f.name] = (as_of - naive).dt.total_seconds() / 86400.0
+
+
 def read_feature_rows(
-    source: Source, model: Segmenter, *, user_id: str | None = None
+    source: Source,
+    model: Segmenter,
+    *,
+    user_id: str | None = None,
+    feature_set: FeatureSet | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Read per-user feature rows from a file and check them against a model's features.
 
     Returns the user ids and the feature frame (numeric columns parsed); text
-    in a numeric column is an error naming the column and the first row.
+    in a numeric column is an error naming the column and the first row. With
+    the model's ``feature_set``, a user-table date column may come as it was
+    imported (``signup_date``): it becomes ``signup_date_days`` at the feature
+    set's as-of date, as ``userseg features`` computed it.
     """
     scratch = Database(":memory:")
     try:
@@ -319,6 +357,8 @@ def read_feature_rows(
         )
     ids = frame[id_col].to_numpy() if id_col else np.arange(1, len(frame) + 1).astype(str)
     needed = list(model.preparer_.feature_names_in_)
+    if feature_set is not None and feature_set.as_of is not None:
+        _days_from_raw_dates(frame, needed, feature_set, source.describe())
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(

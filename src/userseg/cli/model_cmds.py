@@ -254,7 +254,12 @@ def assign(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Score new users with a stored model: segment, name and distance for each."""
+    """Score new users with a stored model: segment, name and distance for each.
+
+    INPUT has one row a user with the model's features (as `userseg features` built
+    them); a user table's date columns may come as imported (`signup_date`), and are
+    measured in days at the feature set's as-of date.
+    """
     from userseg import pipeline
 
     with render.errors(as_json):

@@ -103,10 +103,12 @@ def drift(
             current = None
             if input_path is not None:
                 from userseg.pipeline import read_feature_rows
-                from userseg.store import get_run, load_model
+                from userseg.store import get_feature_set, get_run, load_model
 
-                model = load_model(db_, get_run(db_, run).run_id)
-                _, current = read_feature_rows(Source(path=input_path), model)
+                r = get_run(db_, run)
+                model = load_model(db_, r.run_id)
+                fs = get_feature_set(db_, r.feature_set_id) if r.feature_set_id else None
+                _, current = read_feature_rows(Source(path=input_path), model, feature_set=fs)
             report = drift_check(db_, run, current)
         if as_json:
             render.print_json(report.to_dict())
