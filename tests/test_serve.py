@@ -262,6 +262,7 @@ def test_fast_path_validates_like_an_api(synthetic) -> None:
         ({"constant": "x"}, "constant", "numeric"),  # not in the distance, still checked
         ({"visits": 10**400}, "visits", "range"),
         ({"age": float("inf")}, "age", "finite"),
+        ({"age": -1e308}, "age", r"within ±1e\+15"),  # refused by imports and events too
         ({"region": ["a"]}, "region", "categorical"),
         ({"spend": {"a": 1}}, "spend", "numeric"),
     ]

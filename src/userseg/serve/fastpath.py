@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KDTree
 
+from userseg.config import MAX_ABS_VALUE
 from userseg.errors import DataError
 from userseg.segmenter import Segmenter
 
@@ -314,7 +315,7 @@ class FastScorer:
             except OverflowError:  # an integer beyond float range: found and named below
                 pass
             else:
-                if not np.isinf(V).any():
+                if not (np.abs(V) > MAX_ABS_VALUE).any():  # NaN (missing) compares False
                     return V
         # Something is wrong: find the first bad value and name it.
         for i, rec in enumerate(records):
@@ -454,9 +455,12 @@ def _check_number(value: Any, where: str, name: str, index: int) -> float:
         raise DataError(
             f"{where}: feature {name!r} is out of the range of a float.", details=details
         ) from None
-    if math.isinf(x):
+    if math.isinf(x) or abs(x) > MAX_ABS_VALUE:
+        # the limit of every way in (imports, events, data frames): no feature is that large
         raise DataError(
-            f"{where}: feature {name!r} must be finite; got {value!r}.", details=details
+            f"{where}: feature {name!r} must be finite and within ±{MAX_ABS_VALUE:g}; "
+            f"got {value!r}.",
+            details=details,
         )
     return x
 
