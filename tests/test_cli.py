@@ -464,10 +464,25 @@ def test_internal_errors_exit_1(monkeypatch, tmp_path) -> None:
     def bug(*a, **k):
         raise ZeroDivisionError("oops")
 
+    pipeline.open_db(tmp_path / "x.duckdb").close()  # an existing database: the bug is reached
     monkeypatch.setattr(pipeline, "features", bug)
     res = run("features", "--db", tmp_path / "x.duckdb")
     assert res.exit_code == 1
     assert "internal error (a bug in userseg): ZeroDivisionError: oops" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["runs"], ["segments"], ["rules"], ["fit"], ["features"], ["drift"],
+     ["compare", "1", "2"], ["select"], ["keys", "list"], ["assign", "x.csv"]],
+)  # fmt: skip
+def test_a_mistyped_database_is_not_created(tmp_path, command) -> None:
+    # found by a trial: `report --db nosuch.duckdb` left an empty database behind, and
+    # `runs` printed an empty table with exit 0
+    missing = tmp_path / "nosuch.duckdb"
+    res = run(*command, "--db", missing)
+    assert res.exit_code == 2 and f"database {missing} not found" in res.stderr, res.output
+    assert not missing.exists()
 
 
 def test_report_takes_the_run_as_an_option(fitted, tmp_path) -> None:

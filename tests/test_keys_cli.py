@@ -90,7 +90,7 @@ def test_errors_are_one_line_and_exit_2(cli, db) -> None:
     empty = run(cli, "keys", "list", "--db", db)
     assert empty.exit_code == 0 and "no API keys yet" in empty.stdout
     missing_folder = run(cli, "keys", "list", "--db", db.parent / "nowhere" / "x.duckdb")
-    assert missing_folder.exit_code == 2 and "does not exist" in missing_folder.output
+    assert missing_folder.exit_code == 2 and "not found: check --db" in missing_folder.output
 
 
 def test_serve_refuses_a_database_without_runs(cli, db) -> None:

@@ -204,7 +204,10 @@ def ingest(
                 {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
                 "policy",
             )
-        with open_db(db) as db_, render.step(f"importing {source.describe()}", not as_json):
+        with (
+            open_db(db, create=True) as db_,
+            render.step(f"importing {source.describe()}", not as_json),
+        ):
             rep = pipeline.ingest(db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode)
         if as_json:
             render.print_json(rep.to_dict())

@@ -166,7 +166,10 @@ def refresh(
     with render.errors(as_json):
         cfg = load_pipeline(config) if config is not None else None
         db_path = Path(cfg.database) if cfg is not None and db == DEFAULT_DB else db
-        with _open(db_path) as db_, render.step("refreshing", not as_json):
+        with (
+            _open(db_path, create=config is not None) as db_,
+            render.step("refreshing", not as_json),
+        ):
             summary = refresh_job(db_, cfg, refit=refit, fit_config=cfg.fit if cfg else FitConfig())
         if as_json:
             render.print_json(summary)

@@ -63,7 +63,25 @@ def pairs(values: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def open_db(db: Path):
+def open_db(db: Path, *, create: bool = False):
+    """The userseg database at ``db``; with ``create=False`` a missing file is an error.
+
+    Only the commands that bring data in create a database: a mistyped ``--db`` given
+    to ``report``, ``runs`` or ``fit`` used to leave an empty database file behind and
+    then say "no runs in this database".
+    """
     from userseg.pipeline import open_db
 
+    check_db_exists(db, create=create)
     return open_db(db)
+
+
+def check_db_exists(db: Path, *, create: bool = False) -> None:
+    if create or str(db) == ":memory:" or Path(db).exists():
+        return
+    from userseg.errors import NotFoundError
+
+    raise NotFoundError(
+        f"database {db} not found: check --db, or bring data in first with `userseg ingest` "
+        "(or try `userseg demo`)."
+    )

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json
+from userseg.cli.options import DEFAULT_DB, Db, Json, check_db_exists
 from userseg.errors import ConfigError, DependencyError
 
 __all__ = ["keys_app", "register", "serve"]
@@ -33,6 +33,7 @@ keys_app = typer.Typer(
 def _open(db: Path) -> Any:
     from userseg.store import open_database
 
+    check_db_exists(db)
     return open_database(db)
 
 
@@ -79,6 +80,7 @@ def serve(
                 ".venv/bin/pip install -e '.[serve]')."
             ) from None
         limit = RateLimit(per_second=rate_limit, burst=burst) if rate_limit > 0 else None
+        check_db_exists(db)
         app = create_app(
             db,
             run_id=run,
