@@ -242,6 +242,18 @@ def test_bad_mode_and_quantity_without_price(mem, write) -> None:
         ingest_events(
             mem, Source(path=str(p)), EventMapping(user_id="user", time="ts", quantity="q")
         )
+    # amount and price together: amount silently won and quantity × price was lost (a trial)
+    both = EventMapping(user_id="user", time="ts", amount="p", price="p", quantity="q")
+    with pytest.raises(ConfigError, match=r"map either the amount .* or the price"):
+        ingest_events(mem, Source(path=str(p)), both)
+    assert not mem.table_exists("events")
+
+
+def test_returns_from_quantity_times_price_name_both_columns(mem, write) -> None:
+    p = write("e.csv", "user,ts,q,p\nu1,2024-01-01,2,3.5\nu1,2024-01-02,-1,3.5\n")
+    m = EventMapping(user_id="user", time="ts", quantity="q", price="p")
+    rep = _events(mem, p, mapping=m)
+    assert _issue(rep, "negative_amount").column == "q × p"
 
 
 # -- user tables ---------------------------------------------------------------------------

@@ -101,6 +101,12 @@ def ingest_events(
         raise ConfigError(f"mode must be 'replace' or 'append'; got {mode!r}.")
     if not mapping.amount and bool(mapping.quantity) != bool(mapping.price) and mapping.quantity:
         raise ConfigError("quantity needs price (amount = quantity × price), or map amount.")
+    if mapping.amount and mapping.price:
+        # both would be silently resolved in favour of amount, dropping quantity × price
+        raise ConfigError(
+            f"map either the amount ({mapping.amount!r}) or the price ({mapping.price!r}, "
+            "with the quantity: amount = quantity × price), not both."
+        )
     t0 = time.perf_counter()
     where = source.describe()
     mapped = mapping.mapped()
@@ -309,7 +315,12 @@ def ingest_events(
             issues.append(
                 Issue(
                     "negative_amount",
-                    mapping.amount or mapping.price or mapping.quantity,
+                    mapping.amount
+                    or (
+                        f"{mapping.quantity} × {mapping.price}"
+                        if mapping.quantity
+                        else mapping.price
+                    ),
                     n_neg,
                     "kept as returns (event 'refund', negative amount)",
                 )
