@@ -405,16 +405,19 @@ def test_assign_takes_a_user_table_as_it_was_imported(tmp_path) -> None:
     rng = np.random.default_rng(2)
     n = 300
     group = rng.integers(0, 2, n)
+    # Headers as exports have them: the import finds the id and makes the names SQL-safe,
+    # and assign used to find neither (users numbered 1, 2, 3; "missing feature column(s)").
     users = pd.DataFrame(
         {
-            "user_id": [f"u{i}" for i in range(n)],
-            "purchase_frequency": np.where(group, 12, 2) + rng.poisson(1, n),
-            "signup_date": pd.Timestamp("2024-01-01")
+            "CustomerID": [f"u{i}" for i in range(n)],
+            "Purchase Frequency": np.where(group, 12, 2) + rng.poisson(1, n),
+            "Signup Date": pd.Timestamp("2024-01-01")
             + pd.to_timedelta(np.where(group, 30, 300) + rng.integers(0, 20, n), unit="D"),
         }
     )
     path = tmp_path / "users.csv"
-    users.assign(signup_date=users.signup_date.dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    users["Signup Date"] = users["Signup Date"].dt.strftime("%Y-%m-%d")
+    users.to_csv(path, index=False)
     db = tmp_path / "u.duckdb"
     assert run("ingest", path, "--kind", "users", "--db", db).exit_code == 0
     assert run("features", "--db", db, "--as-of", "2025-06-01").exit_code == 0
@@ -429,7 +432,7 @@ def test_assign_takes_a_user_table_as_it_was_imported(tmp_path) -> None:
     con.close()
     assert scored == stored
     bad = tmp_path / "bad.csv"
-    users.assign(signup_date="soon").to_csv(bad, index=False)
+    users.assign(**{"Signup Date": "soon"}).to_csv(bad, index=False)
     res = run("assign", bad, "--db", db)
     assert res.exit_code == 2 and "column 'signup_date' should hold dates" in res.stderr
 

@@ -40,6 +40,8 @@ from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport, ingest_events, ingest_users
 from userseg.io.readers import read_raw
+from userseg.io.users import detect_user_id
+from userseg.io.validate import sanitize_name
 from userseg.monitor.matching import Matching, match_segments
 from userseg.segmenter import Segmenter
 from userseg.store import (
@@ -348,15 +350,26 @@ def read_feature_rows(
         frame = scratch.execute("SELECT * FROM __assign ORDER BY __row").df()
     finally:
         scratch.close()
-    id_col = user_id or next(
-        (c for c in cols if c.lower() in ("user_id", "userid", "customer_id", "id")), None
-    )
+    # the same id detection as a user-table import (CustomerID, cust_id, user, ...)
+    id_col = user_id or detect_user_id(cols)
     if user_id and user_id not in cols:
         raise DataError(
             f"{source.describe()}: user id column {user_id!r} not found; available: {cols}."
         )
     ids = frame[id_col].to_numpy() if id_col else np.arange(1, len(frame) + 1).astype(str)
     needed = list(model.preparer_.feature_names_in_)
+    # A user table comes back with the names it had before import (BALANCE, emp.var.rate):
+    # the import made them SQL-safe, so the same rule finds the model's features in it.
+    present = set(frame.columns)
+    renames = {
+        c: sanitize_name(c)
+        for c in frame.columns
+        if c != id_col
+        and not str(c).startswith("__")  # the reader's own columns
+        and sanitize_name(c) != c
+        and sanitize_name(c) not in present
+    }
+    frame = frame.rename(columns=renames)
     if feature_set is not None and feature_set.as_of is not None:
         _days_from_raw_dates(frame, needed, feature_set, source.describe())
     missing = [c for c in needed if c not in frame.columns]

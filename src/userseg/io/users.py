@@ -48,7 +48,8 @@ _USER_ID_NAMES = (
 )
 
 
-def _detect_user_id(raw_cols: list[str]) -> str | None:
+def detect_user_id(raw_cols: list[str]) -> str | None:
+    """The column that looks like the user id (``CustomerID``, ``cust_id``, ``user``…), or None."""
     by_key = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in raw_cols}
     for name in _USER_ID_NAMES:
         col = by_key.get(name.replace("_", ""))
@@ -87,7 +88,7 @@ def ingest_users(
         if id_col is not None:
             _require_columns(raw_cols, {"user_id": id_col}, where)
         else:
-            id_col = _detect_user_id(raw_cols)
+            id_col = detect_user_id(raw_cols)
             notes.append(
                 f"user id column: {id_col!r} (detected)"
                 if id_col
