@@ -256,6 +256,17 @@ def test_returns_from_quantity_times_price_name_both_columns(mem, write) -> None
     assert _issue(rep, "negative_amount").column == "q × p"
 
 
+def test_missing_columns_hint_at_the_delimiter_and_the_user_id(mem, write) -> None:
+    # found by a trial: a wrong --delimiter or a forgotten --user-id gave only "column(s)
+    # not found", with every header pasted as one column
+    p = write("e.csv", "CustomerID,InvoiceDate,Quantity\n17850,12/1/2010 8:26,6\n")
+    wrong = Source(path=str(p), delimiter=";")
+    with pytest.raises(SchemaError, match=r"looks ','-separated .* pass --delimiter ','"):
+        ingest_events(mem, wrong, EventMapping(user_id="CustomerID", time="InvoiceDate"))
+    with pytest.raises(SchemaError, match=r"--user-id \('CustomerID' looks like one\)"):
+        ingest_events(mem, Source(path=str(p)), EventMapping(time="InvoiceDate"))
+
+
 # -- user tables ---------------------------------------------------------------------------
 
 

@@ -77,9 +77,27 @@ def _lit(value: str) -> str:
 def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) -> None:
     missing = [f"{src} (for {role})" for role, src in wanted.items() if src not in raw_cols]
     if missing:
+        hints = []
+        if len(raw_cols) == 1:  # one column whose name holds the others: a wrong delimiter
+            seen = [d for d in (";", ",", "\t", "|") if d in raw_cols[0]]
+            if seen:
+                shown = "\\t" if seen[0] == "\t" else seen[0]
+                hints.append(
+                    f"the file looks {shown!r}-separated (its one column is named "
+                    f"{raw_cols[0][:80]!r}): pass --delimiter '{shown}'"
+                )
+        if wanted.get("user_id") == "user_id" and "user_id" not in raw_cols:
+            from userseg.io.users import detect_user_id
+
+            guess = detect_user_id(raw_cols)
+            hints.append(
+                "name the user id column with --user-id"
+                + (f" ({guess!r} looks like one)" if guess and guess != "user_id" else "")
+            )
         raise SchemaError(
             f"{where}: column(s) not found: {', '.join(missing)}. "
-            f"Available columns: {', '.join(raw_cols)}.",
+            f"Available columns: {', '.join(raw_cols)}."
+            + (" Hint: " + "; ".join(hints) + "." if hints else ""),
             details={
                 "missing": [wanted[r] for r in wanted if wanted[r] not in raw_cols],
                 "available": raw_cols,
