@@ -110,6 +110,10 @@ def test_supervised_selection_keeps_the_signal_and_drops_noise(full) -> None:
     first, second = sorted(["spend", "spend_eur"], key=full.ranking.index)
     assert set(full.kept) == {first, "channel"}
     assert full.dropped[second].startswith(f"repeats {first} (rank correlation")
+    # the combined table agrees with the lists (it said "kept" for a pruned repeat: a trial)
+    combined = full.tables["combined"]
+    assert not combined.loc[second, "kept"] and combined.loc[first, "kept"]
+    assert combined.loc[second, "reason"] == full.dropped[second]
     for noise in ("noise_a", "noise_b", "noise_cat"):
         assert full.dropped[noise].startswith("not selected"), noise
     assert full.dropped["constant"].startswith("constant")

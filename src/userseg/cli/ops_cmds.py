@@ -379,7 +379,14 @@ def select(
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """A table cell: yes/no for flags, 3 significant digits, "–" for a missing value."""
+    if isinstance(v, bool) or type(v).__name__ == "bool_":
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        return "0" if v == 0 else f"{v:.3g}"
+    return str(v)
 
 
 def register(app: typer.Typer) -> None:

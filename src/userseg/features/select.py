@@ -463,6 +463,12 @@ def select_features(
                 f"{max_correlation}), which {better}"
             )
             kept.remove(f)
+            # the final table says so too (it said "kept" for a feature left out here)
+            final = tables.get("combined", tables.get("unsupervised"))
+            if final is not None and f in final.index and "kept" in final.columns:
+                final.at[f, "kept"] = False
+                if "reason" in final.columns:
+                    final.at[f, "reason"] = dropped[f]
     return SelectionResult(
         kept=kept,
         dropped={f: dropped[f] for f in [str(c) for c in features.columns] if f in dropped},
