@@ -37,6 +37,14 @@ def _p(seg, dists, means=None):
             "Unhappy serial returners",
         ),
         ([("share_toys", 1.2, 0.5, 0.1)], {}, "Toys lovers"),
+        # the most distinctive category names them, not the first in the alphabet, and a
+        # category they buy less of is no name (a trial: "Low share other jumbo bag lovers")
+        (
+            [("share_jumbo_bag", 0.6, 0.02, 0.01), ("share_lunch_bag", 2.5, 0.04, 0.0)],
+            {},
+            "Lunch bag lovers",
+        ),
+        ([("share_other", -1.5, 0.1, 0.5), ("share_toys", 0.9, 0.5, 0.1)], {}, "Toys lovers"),
         (
             [("return_rate", 1.9, 0.6, 0.1), ("frequency", -1.2, 0.2, 3.0)],
             {"frequency": 0.2},

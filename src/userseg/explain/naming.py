@@ -65,8 +65,12 @@ def _phrase(
                 # it defines the segment, unless the segment is one of serial returners
                 return (role, _ORDER["return_rate"] + 0.5, text)
         return (role, _ORDER[d.feature], text) if text else None
-    if d.feature.startswith("share_") and d.z > 0:
-        return ("noun", 500, f"{d.feature[len('share_') :].replace('_', ' ')} lovers")
+    if d.feature.startswith("share_"):
+        # a category they buy more of names them; one they buy less of does not ("Low
+        # share other ..." read as noise in a trial)
+        if d.z > 0:
+            return ("noun", 500, f"{d.feature[len('share_') :].replace('_', ' ')} lovers")
+        return None
     label = d.feature.replace("_", " ")
     if d.feature in dates:  # days before the latest date: high means long ago
         return ("adj", 1000, f"{'Long-ago' if d.z > 0 else 'Recent'} {label}")
@@ -93,7 +97,10 @@ def _name_one(p: SegmentProfile, dates: frozenset[str] = frozenset()) -> tuple[s
     found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p, dates))]
     adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
     adjs = [(0, text) for *_, text in adjs]
-    nouns = sorted((pref, text) for (role, pref, text), _ in found if role == "noun")
+    # among equally preferred nouns the most distinctive wins (the text only breaks ties):
+    # sorted by text alone, "jumbo bag lovers" named a segment set apart by lunch bags
+    nouns = sorted((pref, -z, text) for (role, pref, text), z in found if role == "noun")
+    nouns = [(pref, text) for pref, _, text in nouns]
     found = [ph for ph, _ in found]
     adj = adjs[0][1] if adjs else None
     noun = nouns[0][1] if nouns else None
