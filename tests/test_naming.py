@@ -87,3 +87,16 @@ def test_noise_is_in_the_population_but_not_a_segment() -> None:
     raw = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
     prof = profile_segments(raw, np.array([0, 0, -1]), pd.DataFrame({"x": [-1.0, 0.0, 1.0]}))
     assert len(prof) == 1 and prof[0].share == pytest.approx(2 / 3)
+
+
+def test_small_values_keep_enough_digits_to_differ() -> None:
+    # found by a trial: "higher than average (1% vs 1%)", "0.00× the average (0.0 vs 0.2)"
+    from userseg.explain.profiles import _describe
+
+    assert _describe("share_toys", "share", 0.014, 0.006, 1.0).endswith("(1.4% vs 0.6%)")
+    text = _describe("frequency", "count", 0.013, 0.5, -1.0)
+    assert text == "frequency 0.026× the average (0.013 vs 0.5)"
+    assert _describe("share_toys", "share", 0.4, 0.1, 1.0).endswith("(40% vs 10%)")
+    assert _describe("monetary", "money", 900.0, 200.0, 1.0) == (
+        "monetary 4.5× the average (900.00 vs 200.00)"
+    )

@@ -71,13 +71,26 @@ class SegmentProfile:
 
 
 def _fmt(value: float, unit: str) -> str:
+    """A value for a sentence, with enough digits that two different values do not read
+    the same ("1% vs 1%", "0.0 vs 0.2" came out of a trial on small shares and counts)."""
     if unit == "money":
         return f"{value:,.2f}"
-    if unit in ("ratio", "share"):
-        return f"{value:.0%}" if unit == "share" else f"{value:.2f}"
+    if unit == "share":
+        if value == 0 or abs(value) >= 0.1:
+            return f"{value:.0%}"
+        return f"{value:.1%}" if abs(value) >= 0.001 else f"{value:.2%}"
+    if unit == "ratio":
+        return f"{value:.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.1f}"
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.1f}"
+    return f"{value:.2g}"
+
+
+def _times(ratio: float) -> str:
+    """How many times the average: 2 decimals, or 2 significant digits below 0.1."""
+    return f"{ratio:.2f}" if ratio == 0 or ratio >= 0.1 else f"{ratio:.2g}"
 
 
 def _describe(feature: str, unit: str, seg: float, pop: float, z: float) -> str:
@@ -87,7 +100,7 @@ def _describe(feature: str, unit: str, seg: float, pop: float, z: float) -> str:
         if ratio >= 1.15:
             return f"{label} {ratio:.1f}× the average ({_fmt(seg, unit)} vs {_fmt(pop, unit)})"
         if ratio <= 0.87:
-            return f"{label} {ratio:.2f}× the average ({_fmt(seg, unit)} vs {_fmt(pop, unit)})"
+            return f"{label} {_times(ratio)}× the average ({_fmt(seg, unit)} vs {_fmt(pop, unit)})"
     word = "higher" if z > 0 else "lower"
     return f"{label} {word} than average ({_fmt(seg, unit)} vs {_fmt(pop, unit)})"
 
@@ -170,7 +183,8 @@ def profile_segments(
                             p_seg,
                             float(p_pop),
                             level=str(level),
-                            text=f"{c.replace('_', ' ')} = {level}: {p_seg:.0%} vs {p_pop:.0%}",
+                            text=f"{c.replace('_', ' ')} = {level}: {_fmt(p_seg, 'share')} vs "
+                            f"{_fmt(p_pop, 'share')}",
                         )
                     )
         dist.sort(key=lambda d: -abs(d.z))
