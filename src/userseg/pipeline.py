@@ -360,16 +360,13 @@ def read_feature_rows(
     needed = list(model.preparer_.feature_names_in_)
     # A user table comes back with the names it had before import (BALANCE, emp.var.rate):
     # the import made them SQL-safe, so the same rule finds the model's features in it.
-    present = set(frame.columns)
-    renames = {
+    safe = {
         c: sanitize_name(c)
         for c in frame.columns
-        if c != id_col
-        and not str(c).startswith("__")  # the reader's own columns
-        and sanitize_name(c) != c
-        and sanitize_name(c) not in present
+        if c != id_col and not str(c).startswith("__")  # "__…": the reader's own columns
     }
-    frame = frame.rename(columns=renames)
+    present = set(frame.columns)
+    frame = frame.rename(columns={c: n for c, n in safe.items() if n != c and n not in present})
     if feature_set is not None and feature_set.as_of is not None:
         _days_from_raw_dates(frame, needed, feature_set, source.describe())
     missing = [c for c in needed if c not in frame.columns]

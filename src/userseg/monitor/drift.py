@@ -107,16 +107,11 @@ def drift_report(
         reasons.append(f"{far:.1%} of users are far from every segment (1% expected)")
     if len(current) < MIN_USERS:
         # the figures are still shown, but they are noise at this size: no advice on them
-        return DriftReport(
-            run_id,
-            len(current),
-            feats,
-            segments,
-            far,
-            False,
-            [
-                f"too few users ({len(current)}) to judge drift: at least {MIN_USERS} are "
-                "needed; the figures above are not a reason to refit"
-            ],
-        )
-    return DriftReport(run_id, len(current), feats, segments, far, bool(reasons), reasons)
+        reasons = []
+        note = [
+            f"too few users ({len(current)}) to judge drift: at least {MIN_USERS} are "
+            "needed; the figures above are not a reason to refit"
+        ]
+    else:
+        note = []
+    return DriftReport(run_id, len(current), feats, segments, far, bool(reasons), reasons or note)
