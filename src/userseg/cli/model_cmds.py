@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, open_db, pairs, pick_run
+from userseg.cli.options import (
+    DEFAULT_DB,
+    DateFormat,
+    Db,
+    Json,
+    RunArg,
+    RunOpt,
+    open_db,
+    pairs,
+    pick_run,
+)
 from userseg.config import FitConfig, PrepareConfig, Source, from_dict, load_pipeline
 from userseg.errors import ConfigError
 
@@ -252,19 +262,23 @@ def assign(
     user_id: Annotated[
         str | None, typer.Option("--user-id", help="User id column of INPUT.")
     ] = None,
+    date_format: DateFormat = None,
     as_json: Json = False,
 ) -> None:
     """Score new users with a stored model: segment, name and distance for each.
 
     INPUT has one row a user with the model's features (as `userseg features` built
     them); a user table's date columns may come as imported (`signup_date`), and are
-    measured in days at the feature set's as-of date.
+    measured in days at the feature set's as-of date, read in the format the import
+    used (`ingest --date-format`) unless --date-format names another.
     """
     from userseg import pipeline
 
     with render.errors(as_json):
         with open_db(db) as db_:
-            result = pipeline.assign(db_, run, Source(path=input_path), user_id=user_id)
+            result = pipeline.assign(
+                db_, run, Source(path=input_path), user_id=user_id, date_format=date_format
+            )
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".tmp")

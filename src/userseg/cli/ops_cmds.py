@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, pick_run
+from userseg.cli.options import DEFAULT_DB, DateFormat, Db, Json, RunArg, RunOpt, pick_run
 from userseg.cli.options import open_db as _open
 from userseg.config import FitConfig, Source, load_pipeline
 
@@ -92,6 +92,7 @@ def drift(
             "the current feature table.",
         ),
     ] = None,
+    date_format: DateFormat = None,
     db: Db = DEFAULT_DB,
     as_json: Json = False,
 ) -> None:
@@ -102,13 +103,11 @@ def drift(
         with _open(db) as db_:
             current = None
             if input_path is not None:
-                from userseg.pipeline import read_feature_rows
-                from userseg.store import get_feature_set, get_run, load_model
+                from userseg.pipeline import read_scoring_input
 
-                r = get_run(db_, run)
-                model = load_model(db_, r.run_id)
-                fs = get_feature_set(db_, r.feature_set_id) if r.feature_set_id else None
-                _, current = read_feature_rows(Source(path=input_path), model, feature_set=fs)
+                _, _, current = read_scoring_input(
+                    db_, run, Source(path=input_path), date_format=date_format
+                )
             report = drift_check(db_, run, current)
         if as_json:
             render.print_json(report.to_dict())

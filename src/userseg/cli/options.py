@@ -11,6 +11,7 @@ from userseg.errors import ConfigError
 
 __all__ = [
     "DEFAULT_DB",
+    "DateFormat",
     "Db",
     "Json",
     "RunArg",
@@ -25,6 +26,15 @@ Db = Annotated[
     Path, typer.Option("--db", envvar="USERSEG_DB", help="The userseg database file (DuckDB).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
+DateFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="strptime format of INPUT's date columns, e.g. '%d-%m-%Y' (default: the format "
+        "the user table's import used; without one, ISO text, and a day/month order the "
+        "column does not settle is an error).",
+    ),
+]
 DEFAULT_DB = Path("userseg.duckdb")
 RunArg = Annotated[int | None, typer.Argument(help="Run id (default: the latest).")]
 RunOpt = Annotated[
