@@ -24,6 +24,7 @@ def _commands(group, ctx):  # type: ignore[no-untyped-def]
 def cli_reference() -> str:
     """The Markdown reference of every ``userseg`` command (the same text as ``--help``)."""
     from userseg.cli import app
+    from userseg.cli.options import CONFIG_RULE
 
     group = typer.main.get_command(app)
     ctx = typer.Context(group, info_name="userseg")
@@ -35,6 +36,8 @@ def cli_reference() -> str:
         "",
         "Every command takes `--db PATH` (or `$USERSEG_DB`; default `userseg.duckdb`) and "
         "`--json`. Exit status: 0 success, 2 bad input or configuration, 1 a bug.",
+        "",
+        CONFIG_RULE,
         "",
     ]
     for name, cmd, sub_ctx in _commands(group, ctx):

@@ -16,17 +16,20 @@ from userseg.cli.options import (
     Json,
     RunArg,
     RunOpt,
+    config_help,
     open_db,
     pairs,
     pick_run,
+    with_flags,
 )
-from userseg.config import FitConfig, PrepareConfig, Source, from_dict, load_pipeline
+from userseg.config import FitConfig, PrepareConfig, Source, load_pipeline
 from userseg.errors import ConfigError
 
 # -- fit --------------------------------------------------------------------------------
 
 
 def fit(
+    ctx: typer.Context,
     db: Db = DEFAULT_DB,
     k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
@@ -50,7 +53,9 @@ def fit(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Pipeline file whose fit and prepare sections to use."),
+        typer.Option(
+            "--config", help=config_help("fit and prepare sections (and database) to use")
+        ),
     ] = None,
     previous: Annotated[
         str | None,
@@ -78,25 +83,30 @@ def fit(
     from userseg.store import get_matching, get_run
 
     with render.errors(as_json):
-        if config is not None:
-            cfg = load_pipeline(config)
-            fit_cfg, prep_cfg = cfg.fit, cfg.prepare
-        else:
-            fit_cfg = from_dict(
-                FitConfig,
-                {
-                    "algorithm": algorithm,
-                    "k": k,
-                    "k_min": k_min,
-                    "k_max": k_max,
-                    "random_state": seed,
-                    "params": pairs(param, "--param"),
-                    "target": target,
-                    "stability_runs": stability_runs,
-                },
-                "fit",
-            )
-            prep_cfg = from_dict(PrepareConfig, pairs(prep, "--prepare"), "prepare")
+        cfg = load_pipeline(config) if config is not None else None
+        if cfg is not None:
+            db = Path(with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config)).database)
+        fit_cfg = with_flags(
+            ctx,
+            cfg.fit if cfg else FitConfig(),
+            {
+                "algorithm": ("algorithm", algorithm),
+                "k": ("k", k),
+                "k_min": ("k_min", k_min),
+                "k_max": ("k_max", k_max),
+                "random_state": ("seed", seed),
+                "params": ("param", pairs(param, "--param")),
+                "target": ("target", target),
+                "stability_runs": ("stability_runs", stability_runs),
+            },
+            "fit",
+        )
+        prep_cfg = with_flags(
+            ctx,
+            cfg.prepare if cfg else PrepareConfig(),
+            {key: ("prep", value) for key, value in pairs(prep, "--prepare").items()},
+            "prepare",
+        )
         with open_db(db) as db_:
             with render.progress(not as_json) as bar:
                 run_id, seg = pipeline.fit(

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, DateFormat, Db, Json, RunArg, RunOpt, pick_run
+from userseg.cli.options import (
+    DEFAULT_DB,
+    DateFormat,
+    Db,
+    Json,
+    RunArg,
+    RunOpt,
+    config_help,
+    pick_run,
+    with_flags,
+)
 from userseg.cli.options import open_db as _open
 from userseg.config import FitConfig, Source, load_pipeline
 
@@ -147,10 +157,12 @@ def drift(
 
 
 def refresh(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Pipeline file naming the new data (events appended, users replaced)."
+            "--config",
+            help=config_help("data sections name the new data (events appended, users replaced)"),
         ),
     ] = None,
     db: Db = DEFAULT_DB,
@@ -164,7 +176,9 @@ def refresh(
 
     with render.errors(as_json):
         cfg = load_pipeline(config) if config is not None else None
-        db_path = Path(cfg.database) if cfg is not None and db == DEFAULT_DB else db
+        if cfg is not None:
+            cfg = with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config))
+        db_path = Path(cfg.database) if cfg is not None else db
         with (
             _open(db_path, create=config is not None) as db_,
             render.step("refreshing", not as_json),
