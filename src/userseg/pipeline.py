@@ -33,6 +33,7 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
+    from_dict,
 )
 from userseg.errors import ConfigError, DataError
 from userseg.explain.report import ReportInput, matching_section, write_report
@@ -46,6 +47,8 @@ from userseg.io.validate import sanitize_name
 from userseg.monitor.matching import Matching, match_segments
 from userseg.segmenter import Segmenter
 from userseg.store import (
+    feature_freshness,
+    feature_set_config,
     get_feature_set,
     get_matching,
     get_run,
@@ -58,6 +61,7 @@ from userseg.store import (
     record_feature_set,
     record_ingest,
     save_run,
+    source_state,
 )
 
 __all__ = [
@@ -119,12 +123,16 @@ def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
     config = config or FeatureConfig()
     with db.transaction():
         fs = build_features(db, config)
-        ingests = {
-            t: i
-            for t, i in db.rows("SELECT table_name, max(ingest_id) FROM userseg_ingests GROUP BY 1")
-        }
-        record_feature_set(db, fs, {"features": _asdict(config), "ingests": ingests})
+        # what it was built from (imports, row counts, fingerprints): later commands
+        # tell from it whether the data changed since (store.lineage)
+        record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
     return fs
+
+
+def _rebuild(db: Database, stale: FeatureSet) -> FeatureSet:
+    """A new feature set built from the data now with the settings ``stale`` was built with."""
+    settings = feature_set_config(db, stale.feature_set_id).get("features") or {}
+    return features(db, from_dict(FeatureConfig, settings, "features"))
 
 
 def fit(
@@ -135,6 +143,7 @@ def fit(
     feature_set_id: int | None = None,
     progress: Progress | None = None,
     previous_run: int | str | None = None,
+    rebuild_features: bool = False,
 ) -> tuple[int, Segmenter]:
     """Segment the users of a feature set (the latest by default) and store the run.
 
@@ -142,11 +151,22 @@ def fit(
     matched to that run's: the same groups keep their ids and names, and the
     matches (kept, appeared, gone) and the migration matrix are stored with
     the run (see :mod:`userseg.monitor.matching`).
+
+    When the events or users changed after the feature set was built, the run
+    records it (``config["features_stale"]`` and a note); with
+    ``rebuild_features=True`` the features are built again first, with the
+    feature set's own settings (``config["features_rebuilt"]``: the new id).
     """
     config = config or FitConfig()
     config.validate()
     prepare = prepare or PrepareConfig()
     fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
+    freshness = feature_freshness(db, fs)
+    rebuilt = None
+    if freshness.stale and rebuild_features:
+        fs = _rebuild(db, fs)
+        rebuilt = fs.feature_set_id
+        freshness = feature_freshness(db, fs)
     df = load_features(db, fs)
     units = {f.name: f.unit for f in fs.features}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
@@ -168,7 +188,7 @@ def fit(
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)
-    seg.notes_ = [*fs.notes, *seg.notes_]
+    seg.notes_ = [*([freshness.message] if freshness.stale else []), *fs.notes, *seg.notes_]
     timings = dict(seg.timings_)
     matching = None
     if previous_run is not None:
@@ -186,6 +206,8 @@ def fit(
             "prepare": _asdict(prepare),
             "feature_set_id": fs.feature_set_id,
             "as_of": fs.as_of,
+            "features_stale": freshness.to_dict(),
+            "features_rebuilt": rebuilt,
         },
         timings=timings,
         matching=matching,

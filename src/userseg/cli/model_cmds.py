@@ -76,6 +76,15 @@ def fit(
     stability_runs: Annotated[
         int, typer.Option("--stability-runs", help="Subsample refits for stability (0: skip).")
     ] = 20,
+    rebuild_features: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-features",
+            help="When the events or users changed after the feature set was built, build "
+            "the features again (with its settings) and fit those; without it such a fit "
+            "is on the old features, with a warning.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -116,15 +125,28 @@ def fit(
                     feature_set_id=feature_set,
                     progress=bar,
                     previous_run=previous,
+                    rebuild_features=rebuild_features,
                 )
             run = get_run(db_, run_id)
             matching = get_matching(db_, run_id)
+        stale = run.config.get("features_stale")
+        rebuilt = run.config.get("features_rebuilt")
         if as_json:
             render.print_json(
                 run.to_dict()
-                | {"segments": [p.to_dict() for p in seg.profiles_], "matching": matching}
+                | {
+                    "segments": [p.to_dict() for p in seg.profiles_],
+                    "matching": matching,
+                    "features_stale": stale,
+                    "features_rebuilt": rebuilt,
+                }
             )
             return
+        render.stale_warning(stale)
+        if rebuilt is not None:
+            render.console.print(
+                f"features rebuilt from the data now: feature set {rebuilt} ({run.n_users:,} users)"
+            )
         render.console.print(
             render.segments_table(
                 seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
@@ -230,6 +252,9 @@ def segments(
             render.print_json([p.to_dict() for p in profiles])
         else:
             render.console.print(render.segments_table(profiles, f"Run {r.run_id}"))
+            render.stale_warning(
+                r.config.get("features_stale"), f"run {r.run_id} was fitted on old features: "
+            )
 
 
 def rename(

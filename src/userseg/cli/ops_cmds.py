@@ -148,6 +148,7 @@ def drift(
             )
         )
         render.console.print(f"far from every segment: {report.far_share:.1%} (1% expected)")
+        render.stale_warning(report.features_stale)
         verdict = (
             "refit advised: " + "; ".join(report.reasons)
             if report.refit_advised
@@ -321,9 +322,15 @@ def rules(
             }
             for p in profiles
         ]
+        stale = r.config.get("features_stale")
         if as_json:
             render.print_json(items)
         elif sql:
+            if stale:
+                typer.echo(
+                    f"-- warning: run {r.run_id} was fitted on old features: "
+                    + " ".join(stale["message"].split())
+                )
             for it in items:
                 typer.echo(
                     # one line whatever the name holds (names from older versions
@@ -350,6 +357,7 @@ def rules(
                     right={"precision", "recall"},
                 )
             )
+            render.stale_warning(stale, f"run {r.run_id} was fitted on old features: ")
 
 
 def select(
@@ -363,20 +371,23 @@ def select(
     """Rank the features of the current feature table (supervised when a target is named)."""
     from userseg.features.build import load_features
     from userseg.features.select import select_features
-    from userseg.store import latest_feature_set
+    from userseg.store import feature_freshness, latest_feature_set
 
     with render.errors(as_json):
         with _open(db) as db_:
-            df = load_features(db_, latest_feature_set(db_))
+            fs = latest_feature_set(db_)
+            stale = feature_freshness(db_, fs).to_dict()
+            df = load_features(db_, fs)
         if target is not None and target not in df.columns:
             from userseg.errors import SchemaError
 
             raise SchemaError(f"target {target!r} is not a feature; available: {list(df.columns)}.")
         y = df.pop(target) if target is not None else None
-        result = select_features(df, y).to_dict()
+        result = select_features(df, y).to_dict() | {"features_stale": stale}
         if as_json:
             render.print_json(result)
             return
+        render.stale_warning(stale)
         key = "combined" if result["tables"].get("combined") else "unsupervised"
         rows = result["tables"].get(key) or []
         if rows:
