@@ -97,6 +97,13 @@ def test_assign_reads_dates_in_the_format_the_import_used(day_first, tmp_path) -
     assert res.exit_code == 0, res.output
     again = pd.DataFrame(json.loads(res.stdout)["assignments"]).set_index("user_id")
     np.testing.assert_allclose(again.distance, scored.distance, rtol=1e-6, atol=1e-9)
+    # ISO text has one reading: a re-export in ISO scores alike with no flag.
+    iso = tmp_path / "iso.csv"
+    users.to_csv(iso, index=False)  # Timestamps written as 2013-04-03
+    res = run("assign", iso, "--db", db, "--json")
+    assert res.exit_code == 0, res.output
+    got = pd.DataFrame(json.loads(res.stdout)["assignments"]).set_index("user_id")
+    np.testing.assert_allclose(got.distance, scored.distance, rtol=1e-6, atol=1e-9)
     # Without it the stored day-first format does not fit those dates: an error naming them.
     res = run("assign", month_first, "--db", db)
     assert res.exit_code == 2, res.output

@@ -30,9 +30,9 @@ def parse_dates(text: pd.Series, date_format: str | None, *, where: str, column:
     text : Series of str
         The values; missing and blank ones stay missing.
     date_format : str, optional
-        strptime format (``"%d-%m-%Y"``). Without it: ISO text (with or without an
-        offset), then other forms pandas reads, with a day/month order that the
-        column itself must settle.
+        strptime format (``"%d-%m-%Y"``); ISO text is read as well. Without it:
+        ISO text (with or without an offset), then other forms pandas reads, with
+        a day/month order that the column itself must settle.
     where, column : str
         Named in error messages (the file, and the column).
 
@@ -47,6 +47,12 @@ def parse_dates(text: pd.Series, date_format: str | None, *, where: str, column:
     hint = "pass --date-format, e.g. '%d-%m-%Y' (day first) or '%m-%d-%Y'"
     if date_format:
         parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        # ISO text (2024-05-01) has one reading whatever the format: a re-export in ISO
+        # of a day-first table scores without a new flag
+        other = parsed.isna() & present
+        if other.any():
+            parsed = parsed.copy()
+            parsed[other] = pd.to_datetime(text[other], format="ISO8601", errors="coerce", utc=True)
         expected = f"dates in the format {date_format!r}"
         hint = f"pass --date-format with the format this file uses (not {date_format!r})"
     else:
