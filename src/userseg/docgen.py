@@ -24,6 +24,8 @@ def _commands(group, ctx):  # type: ignore[no-untyped-def]
 def cli_reference() -> str:
     """The Markdown reference of every ``userseg`` command (the same text as ``--help``)."""
     from userseg.cli import app
+    from userseg.cli.options import CONFIG_RULE
+    from userseg.store.lineage import STALE_RULE
 
     group = typer.main.get_command(app)
     ctx = typer.Context(group, info_name="userseg")
@@ -35,6 +37,10 @@ def cli_reference() -> str:
         "",
         "Every command takes `--db PATH` (or `$USERSEG_DB`; default `userseg.duckdb`) and "
         "`--json`. Exit status: 0 success, 2 bad input or configuration, 1 a bug.",
+        "",
+        CONFIG_RULE,
+        "",
+        STALE_RULE,
         "",
     ]
     for name, cmd, sub_ctx in _commands(group, ctx):

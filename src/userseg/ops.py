@@ -35,6 +35,7 @@ from userseg.pipeline import features as build_feature_set
 from userseg.pipeline import fit as fit_run
 from userseg.pipeline import ingest_config
 from userseg.store import (
+    feature_freshness,
     get_feature_set,
     get_run,
     latest_feature_set,
@@ -79,11 +80,16 @@ def drift(
     prior that moves with one day of data shifted every light user's rates: a trial
     saw return_rate read PSI 0.52 and a refit advised after one new day, the refit
     then matching every segment at 0.97-0.99 overlap.
+
+    The users are those of the latest feature table; when the data changed after
+    it was built, ``features_stale`` says how (users new since are not in it).
     """
     run = get_run(db, run_id)
     model = load_model(db, run.run_id)
+    stale = None
     if current is None:
         latest = latest_feature_set(db)
+        stale = feature_freshness(db, latest).to_dict()
         trained = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
         if trained is not None and trained.spec is not None:
             current = compute_features(
@@ -91,7 +97,9 @@ def drift(
             )
         else:  # attributes only (no priors), or a feature set of an older userseg
             current = load_features(db, latest)
-    return drift_report(model, current, run_id=run.run_id)
+    report = drift_report(model, current, run_id=run.run_id)
+    report.features_stale = stale
+    return report
 
 
 def _record_drift(db: Database, report: DriftReport) -> None:

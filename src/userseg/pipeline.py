@@ -33,11 +33,13 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
+    from_dict,
 )
 from userseg.errors import ConfigError, DataError
 from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
+from userseg.io.dates import parse_dates
 from userseg.io.ingest import IngestReport, ingest_events, ingest_users
 from userseg.io.readers import read_raw
 from userseg.io.users import detect_user_id
@@ -45,9 +47,12 @@ from userseg.io.validate import sanitize_name
 from userseg.monitor.matching import Matching, match_segments
 from userseg.segmenter import Segmenter
 from userseg.store import (
+    feature_freshness,
+    feature_set_config,
     get_feature_set,
     get_matching,
     get_run,
+    import_date_format,
     latest_feature_set,
     load_assignments,
     load_model,
@@ -56,6 +61,7 @@ from userseg.store import (
     record_feature_set,
     record_ingest,
     save_run,
+    source_state,
 )
 
 __all__ = [
@@ -66,6 +72,7 @@ __all__ = [
     "ingest_config",
     "open_db",
     "read_feature_rows",
+    "read_scoring_input",
     "report",
     "run_pipeline",
 ]
@@ -106,7 +113,8 @@ def ingest(
             if mode != "replace":
                 raise ConfigError("user tables are always replaced (mode='replace').")
             report = ingest_users(db, source, mapping, policy, table=table or "users")
-        record_ingest(db, report)
+        fmt = getattr(mapping, "date_format", None)
+        record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
     return report
 
 
@@ -115,12 +123,16 @@ def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
     config = config or FeatureConfig()
     with db.transaction():
         fs = build_features(db, config)
-        ingests = {
-            t: i
-            for t, i in db.rows("SELECT table_name, max(ingest_id) FROM userseg_ingests GROUP BY 1")
-        }
-        record_feature_set(db, fs, {"features": _asdict(config), "ingests": ingests})
+        # what it was built from (imports, row counts, fingerprints): later commands
+        # tell from it whether the data changed since (store.lineage)
+        record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
     return fs
+
+
+def _rebuild(db: Database, stale: FeatureSet) -> FeatureSet:
+    """A new feature set built from the data now with the settings ``stale`` was built with."""
+    settings = feature_set_config(db, stale.feature_set_id).get("features") or {}
+    return features(db, from_dict(FeatureConfig, settings, "features"))
 
 
 def fit(
@@ -131,6 +143,7 @@ def fit(
     feature_set_id: int | None = None,
     progress: Progress | None = None,
     previous_run: int | str | None = None,
+    rebuild_features: bool = False,
 ) -> tuple[int, Segmenter]:
     """Segment the users of a feature set (the latest by default) and store the run.
 
@@ -138,11 +151,22 @@ def fit(
     matched to that run's: the same groups keep their ids and names, and the
     matches (kept, appeared, gone) and the migration matrix are stored with
     the run (see :mod:`userseg.monitor.matching`).
+
+    When the events or users changed after the feature set was built, the run
+    records it (``config["features_stale"]`` and a note); with
+    ``rebuild_features=True`` the features are built again first, with the
+    feature set's own settings (``config["features_rebuilt"]``: the new id).
     """
     config = config or FitConfig()
     config.validate()
     prepare = prepare or PrepareConfig()
     fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
+    freshness = feature_freshness(db, fs)
+    rebuilt = None
+    if freshness.stale and rebuild_features:
+        fs = _rebuild(db, fs)
+        rebuilt = fs.feature_set_id
+        freshness = feature_freshness(db, fs)
     df = load_features(db, fs)
     units = {f.name: f.unit for f in fs.features}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
@@ -164,7 +188,7 @@ def fit(
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)
-    seg.notes_ = [*fs.notes, *seg.notes_]
+    seg.notes_ = [*([freshness.message] if freshness.stale else []), *fs.notes, *seg.notes_]
     timings = dict(seg.timings_)
     matching = None
     if previous_run is not None:
@@ -182,6 +206,8 @@ def fit(
             "prepare": _asdict(prepare),
             "feature_set_id": fs.feature_set_id,
             "as_of": fs.as_of,
+            "features_stale": freshness.to_dict(),
+            "features_rebuilt": rebuilt,
         },
         timings=timings,
         matching=matching,
@@ -278,15 +304,17 @@ def assign(
     source: Source,
     *,
     user_id: str | None = None,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Score the users of ``source`` (one row per user, the model's features) with a stored run.
 
+    Date columns of a user table are read with ``date_format`` when given, else
+    with the format the user table's import used (see :func:`read_scoring_input`).
     Returns a DataFrame with ``user_id, segment, name, distance`` in input order.
     """
-    run = get_run(db, run_id)
-    model = load_model(db, run.run_id)
-    fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
-    ids, X = read_feature_rows(source, model, user_id=user_id, feature_set=fs)
+    model, ids, X = read_scoring_input(
+        db, run_id, source, user_id=user_id, date_format=date_format
+    )
     labels, dist = model.predict_with_distance(X)
     names = {int(s): model.name_of(int(s)) for s in np.unique(labels)}
     return pd.DataFrame(
@@ -299,10 +327,41 @@ def assign(
     )
 
 
+def read_scoring_input(
+    db: Database,
+    run_id: int | None,
+    source: Source,
+    *,
+    user_id: str | None = None,
+    date_format: str | None = None,
+) -> tuple[Segmenter, np.ndarray, pd.DataFrame]:
+    """A run's model and the users of ``source`` as its feature rows (``assign``, ``drift``).
+
+    Raw date columns of a user table are read with ``date_format`` when given,
+    else with the strptime format the import of the user table behind the run's
+    feature set used (``ingest --date-format``), else as ISO text, where a day and
+    month that could be either way round are an error rather than a guess.
+    """
+    run = get_run(db, run_id)
+    model = load_model(db, run.run_id)
+    fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
+    fmt = date_format or import_date_format(db, fs)
+    ids, X = read_feature_rows(source, model, user_id=user_id, feature_set=fs, date_format=fmt)
+    return model, ids, X
+
+
 def _days_from_raw_dates(
-    frame: pd.DataFrame, needed: list[str], fs: FeatureSet, where: str
+    frame: pd.DataFrame,
+    needed: list[str],
+    fs: FeatureSet,
+    where: str,
+    date_format: str | None = None,
 ) -> None:
-    """Add ``COL_days`` (days before the as-of date) for a user table's raw date columns ``COL``."""
+    """Add ``COL_days`` (days before the as-of date) for a user table's raw date columns ``COL``.
+
+    The text is read with ``date_format`` (the import's, or the caller's); without one,
+    a day/month order the column does not settle is an error (:func:`parse_dates`).
+    """
     as_of = pd.Timestamp(fs.as_of)
     for f in fs.features:
         col = f.name[: -len("_days")]
@@ -315,17 +374,7 @@ def _days_from_raw_dates(
             or col not in frame.columns
         ):
             continue
-        text = frame[col].astype("string").str.strip().replace("", pd.NA)
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-        bad = parsed.isna() & text.notna()
-        if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{where}: column {col!r} should hold dates (for {f.name}); row {first + 1} "
-                f"has {text.iloc[first]!r} ({int(bad.sum())} such rows).",
-                details={"column": col, "count": int(bad.sum())},
-            )
-        naive = parsed.dt.tz_convert(None)
+        naive = parse_dates(frame[col], date_format, where=where, column=col)
         frame[f.name] = (as_of - naive).dt.total_seconds() / 86400.0
 
 
@@ -335,6 +384,7 @@ def read_feature_rows(
     *,
     user_id: str | None = None,
     feature_set: FeatureSet | None = None,
+    date_format: str | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Read per-user feature rows from a file and check them against a model's features.
 
@@ -342,7 +392,8 @@ def read_feature_rows(
     in a numeric column is an error naming the column and the first row. With
     the model's ``feature_set``, a user-table date column may come as it was
     imported (``signup_date``): it becomes ``signup_date_days`` at the feature
-    set's as-of date, as ``userseg features`` computed it.
+    set's as-of date, as ``userseg features`` computed it, reading the text with
+    ``date_format`` (see :func:`read_scoring_input`, which passes the import's).
     """
     scratch = Database(":memory:")
     try:
@@ -368,7 +419,7 @@ def read_feature_rows(
     present = set(frame.columns)
     frame = frame.rename(columns={c: n for c, n in safe.items() if n != c and n not in present})
     if feature_set is not None and feature_set.as_of is not None:
-        _days_from_raw_dates(frame, needed, feature_set, source.describe())
+        _days_from_raw_dates(frame, needed, feature_set, source.describe(), date_format)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(

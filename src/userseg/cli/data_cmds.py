@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, csv_list, open_db
+from userseg.cli.options import DEFAULT_DB, Db, Json, config_help, csv_list, open_db, with_flags
 from userseg.config import (
     CANONICAL_EVENTS,
     EventMapping,
@@ -16,7 +16,6 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
-    from_dict,
     load_pipeline,
     parse_date,
 )
@@ -26,6 +25,7 @@ from userseg.errors import ConfigError
 
 
 def ingest(
+    ctx: typer.Context,
     path: Annotated[
         str | None, typer.Argument(help="File or glob (CSV, Parquet, JSON lines, DuckDB).")
     ] = None,
@@ -39,7 +39,8 @@ def ingest(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Pipeline YAML/TOML whose events/users section maps the columns."
+            "--config",
+            help=config_help("events or users section names the data and maps the columns"),
         ),
     ] = None,
     fmt: Annotated[
@@ -150,42 +151,59 @@ def ingest(
         policy: RowPolicy | None = None
         source: Source | None = None
         if config is not None:
-            cfg = load_pipeline(config)
+            cfg = with_flags(ctx, load_pipeline(config), {"database": ("db", str(db))}, str(config))
+            db = Path(cfg.database)
             section = kind if kind != "auto" else ("events" if cfg.events else "users")
             if section == "events":
                 source, mapping, policy = cfg.events, cfg.event_columns, cfg.event_policy
-            else:
+            elif section == "users":
                 source, mapping, policy = cfg.users, cfg.user_columns, cfg.user_policy
+            else:
+                raise ConfigError(f"--kind must be events, users or auto; got {kind!r}.")
             kind = section
-            if map_event and isinstance(mapping, EventMapping):
-                mapping.event_values = {
-                    **(mapping.event_values or {}),
-                    **extra_event_names(map_event, mapping.event_values),
-                }
         else:
             if kind == "auto":
                 kind = "events" if any(event_flags.values()) or map_event else "users"
-            if map_event and kind != "events":
-                raise ConfigError("--map-event applies to event logs; this import is --kind users.")
             if kind == "events":
-                mapping = EventMapping(
-                    user_id=user_id or "user_id",
-                    time=time_col or "timestamp",
-                    date_format=date_format,
-                    event_values=extra_event_names(map_event),
-                    **{k: v for k, v in event_flags.items() if k != "time" and v},
-                )
+                mapping = EventMapping()
             elif kind == "users":
-                mapping = UserMapping(
-                    user_id=user_id,
-                    columns=csv_list(columns),
-                    exclude=csv_list(exclude) or [],
-                    categorical=csv_list(categorical),
-                    date_format=date_format,
-                )
+                mapping = UserMapping()
             else:
                 raise ConfigError(f"--kind must be events, users or auto; got {kind!r}.")
+        if map_event and kind != "events":
+            raise ConfigError("--map-event applies to event logs; this import is --kind users.")
+        # The flags given are laid over the file's mapping (or the defaults): one rule.
+        if isinstance(mapping, EventMapping):
+            mapping = with_flags(
+                ctx,
+                mapping,
+                {
+                    "user_id": ("user_id", user_id),
+                    "time": ("time_col", time_col),
+                    **{k: (k, v) for k, v in event_flags.items() if k != "time"},
+                    "date_format": ("date_format", date_format),
+                    "event_values": (
+                        "map_event",
+                        extra_event_names(map_event, mapping.event_values),
+                    ),
+                },
+                "events.columns",
+            )
+        else:
+            mapping = with_flags(
+                ctx,
+                mapping,
+                {
+                    "user_id": ("user_id", user_id),
+                    "columns": ("columns", csv_list(columns)),
+                    "exclude": ("exclude", csv_list(exclude) or []),
+                    "categorical": ("categorical", csv_list(categorical)),
+                    "date_format": ("date_format", date_format),
+                },
+                "users.columns",
+            )
         if path is not None or query is not None or source is None:
+            # a file (or query) named here is read as the flags say, not as the file's source
             if path is None and query is None:
                 raise ConfigError("give a file to import (PATH), or --query.")
             source = Source(
@@ -197,13 +215,28 @@ def ingest(
                 table=source_table,
                 query=query,
             )
-        if policy is None or on_bad is not None:
-            default_bad = "drop" if kind == "events" else "impute"
-            policy = from_dict(
-                RowPolicy,
-                {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
-                "policy",
+        else:
+            source = with_flags(
+                ctx,
+                source,
+                {
+                    "format": ("fmt", fmt),
+                    "delimiter": ("delimiter", delimiter),
+                    "header": ("header", header),
+                    "names": ("names", csv_list(names)),
+                    "table": ("source_table", source_table),
+                },
+                kind,
             )
+        policy = with_flags(
+            ctx,
+            policy or RowPolicy(on_bad_value="drop" if kind == "events" else "impute"),
+            {
+                "on_bad_value": ("on_bad", on_bad),
+                "max_bad_fraction": ("max_bad_fraction", max_bad_fraction),
+            },
+            f"{kind}.policy",
+        )
         with (
             open_db(db, create=True) as db_,
             render.step(f"importing {source.describe()}", not as_json),

@@ -9,14 +9,27 @@ from typing import Annotated
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, open_db, pairs, pick_run
-from userseg.config import FitConfig, PrepareConfig, Source, from_dict, load_pipeline
+from userseg.cli.options import (
+    DEFAULT_DB,
+    DateFormat,
+    Db,
+    Json,
+    RunArg,
+    RunOpt,
+    config_help,
+    open_db,
+    pairs,
+    pick_run,
+    with_flags,
+)
+from userseg.config import FitConfig, PrepareConfig, Source, load_pipeline
 from userseg.errors import ConfigError
 
 # -- fit --------------------------------------------------------------------------------
 
 
 def fit(
+    ctx: typer.Context,
     db: Db = DEFAULT_DB,
     k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
@@ -40,7 +53,9 @@ def fit(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Pipeline file whose fit and prepare sections to use."),
+        typer.Option(
+            "--config", help=config_help("fit and prepare sections (and database) to use")
+        ),
     ] = None,
     previous: Annotated[
         str | None,
@@ -61,6 +76,15 @@ def fit(
     stability_runs: Annotated[
         int, typer.Option("--stability-runs", help="Subsample refits for stability (0: skip).")
     ] = 20,
+    rebuild_features: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-features",
+            help="When the events or users changed after the feature set was built, build "
+            "the features again (with its settings) and fit those; without it such a fit "
+            "is on the old features, with a warning.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -68,25 +92,30 @@ def fit(
     from userseg.store import get_matching, get_run
 
     with render.errors(as_json):
-        if config is not None:
-            cfg = load_pipeline(config)
-            fit_cfg, prep_cfg = cfg.fit, cfg.prepare
-        else:
-            fit_cfg = from_dict(
-                FitConfig,
-                {
-                    "algorithm": algorithm,
-                    "k": k,
-                    "k_min": k_min,
-                    "k_max": k_max,
-                    "random_state": seed,
-                    "params": pairs(param, "--param"),
-                    "target": target,
-                    "stability_runs": stability_runs,
-                },
-                "fit",
-            )
-            prep_cfg = from_dict(PrepareConfig, pairs(prep, "--prepare"), "prepare")
+        cfg = load_pipeline(config) if config is not None else None
+        if cfg is not None:
+            db = Path(with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config)).database)
+        fit_cfg = with_flags(
+            ctx,
+            cfg.fit if cfg else FitConfig(),
+            {
+                "algorithm": ("algorithm", algorithm),
+                "k": ("k", k),
+                "k_min": ("k_min", k_min),
+                "k_max": ("k_max", k_max),
+                "random_state": ("seed", seed),
+                "params": ("param", pairs(param, "--param")),
+                "target": ("target", target),
+                "stability_runs": ("stability_runs", stability_runs),
+            },
+            "fit",
+        )
+        prep_cfg = with_flags(
+            ctx,
+            cfg.prepare if cfg else PrepareConfig(),
+            {key: ("prep", value) for key, value in pairs(prep, "--prepare").items()},
+            "prepare",
+        )
         with open_db(db) as db_:
             with render.progress(not as_json) as bar:
                 run_id, seg = pipeline.fit(
@@ -96,15 +125,28 @@ def fit(
                     feature_set_id=feature_set,
                     progress=bar,
                     previous_run=previous,
+                    rebuild_features=rebuild_features,
                 )
             run = get_run(db_, run_id)
             matching = get_matching(db_, run_id)
+        stale = run.config.get("features_stale")
+        rebuilt = run.config.get("features_rebuilt")
         if as_json:
             render.print_json(
                 run.to_dict()
-                | {"segments": [p.to_dict() for p in seg.profiles_], "matching": matching}
+                | {
+                    "segments": [p.to_dict() for p in seg.profiles_],
+                    "matching": matching,
+                    "features_stale": stale,
+                    "features_rebuilt": rebuilt,
+                }
             )
             return
+        render.stale_warning(stale)
+        if rebuilt is not None:
+            render.console.print(
+                f"features rebuilt from the data now: feature set {rebuilt} ({run.n_users:,} users)"
+            )
         render.console.print(
             render.segments_table(
                 seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
@@ -210,6 +252,9 @@ def segments(
             render.print_json([p.to_dict() for p in profiles])
         else:
             render.console.print(render.segments_table(profiles, f"Run {r.run_id}"))
+            render.stale_warning(
+                r.config.get("features_stale"), f"run {r.run_id} was fitted on old features: "
+            )
 
 
 def rename(
@@ -252,19 +297,23 @@ def assign(
     user_id: Annotated[
         str | None, typer.Option("--user-id", help="User id column of INPUT.")
     ] = None,
+    date_format: DateFormat = None,
     as_json: Json = False,
 ) -> None:
     """Score new users with a stored model: segment, name and distance for each.
 
     INPUT has one row a user with the model's features (as `userseg features` built
     them); a user table's date columns may come as imported (`signup_date`), and are
-    measured in days at the feature set's as-of date.
+    measured in days at the feature set's as-of date, read in the format the import
+    used (`ingest --date-format`) unless --date-format names another.
     """
     from userseg import pipeline
 
     with render.errors(as_json):
         with open_db(db) as db_:
-            result = pipeline.assign(db_, run, Source(path=input_path), user_id=user_id)
+            result = pipeline.assign(
+                db_, run, Source(path=input_path), user_id=user_id, date_format=date_format
+            )
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".tmp")

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, RunArg, RunOpt, pick_run
+from userseg.cli.options import (
+    DEFAULT_DB,
+    DateFormat,
+    Db,
+    Json,
+    RunArg,
+    RunOpt,
+    config_help,
+    pick_run,
+    with_flags,
+)
 from userseg.cli.options import open_db as _open
 from userseg.config import FitConfig, Source, load_pipeline
 
@@ -92,6 +102,7 @@ def drift(
             "the current feature table.",
         ),
     ] = None,
+    date_format: DateFormat = None,
     db: Db = DEFAULT_DB,
     as_json: Json = False,
 ) -> None:
@@ -102,13 +113,11 @@ def drift(
         with _open(db) as db_:
             current = None
             if input_path is not None:
-                from userseg.pipeline import read_feature_rows
-                from userseg.store import get_feature_set, get_run, load_model
+                from userseg.pipeline import read_scoring_input
 
-                r = get_run(db_, run)
-                model = load_model(db_, r.run_id)
-                fs = get_feature_set(db_, r.feature_set_id) if r.feature_set_id else None
-                _, current = read_feature_rows(Source(path=input_path), model, feature_set=fs)
+                _, _, current = read_scoring_input(
+                    db_, run, Source(path=input_path), date_format=date_format
+                )
             report = drift_check(db_, run, current)
         if as_json:
             render.print_json(report.to_dict())
@@ -139,6 +148,7 @@ def drift(
             )
         )
         render.console.print(f"far from every segment: {report.far_share:.1%} (1% expected)")
+        render.stale_warning(report.features_stale)
         verdict = (
             "refit advised: " + "; ".join(report.reasons)
             if report.refit_advised
@@ -148,10 +158,12 @@ def drift(
 
 
 def refresh(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Pipeline file naming the new data (events appended, users replaced)."
+            "--config",
+            help=config_help("data sections name the new data (events appended, users replaced)"),
         ),
     ] = None,
     db: Db = DEFAULT_DB,
@@ -165,7 +177,9 @@ def refresh(
 
     with render.errors(as_json):
         cfg = load_pipeline(config) if config is not None else None
-        db_path = Path(cfg.database) if cfg is not None and db == DEFAULT_DB else db
+        if cfg is not None:
+            cfg = with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config))
+        db_path = Path(cfg.database) if cfg is not None else db
         with (
             _open(db_path, create=config is not None) as db_,
             render.step("refreshing", not as_json),
@@ -308,9 +322,15 @@ def rules(
             }
             for p in profiles
         ]
+        stale = r.config.get("features_stale")
         if as_json:
             render.print_json(items)
         elif sql:
+            if stale:
+                typer.echo(
+                    f"-- warning: run {r.run_id} was fitted on old features: "
+                    + " ".join(stale["message"].split())
+                )
             for it in items:
                 typer.echo(
                     # one line whatever the name holds (names from older versions
@@ -337,6 +357,7 @@ def rules(
                     right={"precision", "recall"},
                 )
             )
+            render.stale_warning(stale, f"run {r.run_id} was fitted on old features: ")
 
 
 def select(
@@ -350,20 +371,23 @@ def select(
     """Rank the features of the current feature table (supervised when a target is named)."""
     from userseg.features.build import load_features
     from userseg.features.select import select_features
-    from userseg.store import latest_feature_set
+    from userseg.store import feature_freshness, latest_feature_set
 
     with render.errors(as_json):
         with _open(db) as db_:
-            df = load_features(db_, latest_feature_set(db_))
+            fs = latest_feature_set(db_)
+            stale = feature_freshness(db_, fs).to_dict()
+            df = load_features(db_, fs)
         if target is not None and target not in df.columns:
             from userseg.errors import SchemaError
 
             raise SchemaError(f"target {target!r} is not a feature; available: {list(df.columns)}.")
         y = df.pop(target) if target is not None else None
-        result = select_features(df, y).to_dict()
+        result = select_features(df, y).to_dict() | {"features_stale": stale}
         if as_json:
             render.print_json(result)
             return
+        render.stale_warning(stale)
         key = "combined" if result["tables"].get("combined") else "unsupervised"
         rows = result["tables"].get(key) or []
         if rows:

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from userseg.errors import UsersegError
 
-__all__ = ["console", "errors", "print_json", "progress", "table", "verdicts"]
+__all__ = ["console", "errors", "print_json", "progress", "stale_warning", "table", "verdicts"]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -206,3 +206,9 @@ def verdicts(metrics: dict[str, Any]) -> None:
     if metrics.get("stability"):
         text = metrics["stability"]["summary"]
         console.print(escape(text[:1].upper() + text[1:]), markup=True)
+
+
+def stale_warning(stale: dict[str, Any] | None, what: str = "") -> None:
+    """The warning line of features older than the data (``features_stale``), if any."""
+    if stale:
+        console.print(f"warning: {what}{escape(stale['message'])}")

@@ -40,6 +40,9 @@ class DriftReport:
     far_share: float
     refit_advised: bool
     reasons: list[str] = field(default_factory=list)
+    #: how the data changed after the feature table the users came from was built
+    #: (``store.lineage.Freshness.to_dict``); None when current, or users given directly
+    features_stale: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

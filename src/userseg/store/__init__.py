@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from userseg.io.database import DEFAULT_DB, Database
+from userseg.store.lineage import (
+    Freshness,
+    feature_freshness,
+    feature_set_config,
+    import_date_format,
+    source_state,
+)
 from userseg.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from userseg.store.runs import (
     Run,
@@ -24,10 +31,14 @@ from userseg.store.runs import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Freshness",
     "Run",
+    "feature_freshness",
+    "feature_set_config",
     "get_feature_set",
     "get_matching",
     "get_run",
+    "import_date_format",
     "latest_feature_set",
     "list_runs",
     "load_assignments",
@@ -40,6 +51,7 @@ __all__ = [
     "rename_segment",
     "save_run",
     "schema_version",
+    "source_state",
 ]
 
 

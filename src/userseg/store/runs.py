@@ -91,8 +91,14 @@ def _next_id(db: Database, table: str, column: str) -> int:
     return int(db.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))
 
 
-def record_ingest(db: Database, report: IngestReport) -> int:
-    """Log an import (its report) and return its id."""
+def record_ingest(
+    db: Database, report: IngestReport, *, settings: dict[str, Any] | None = None
+) -> int:
+    """Log an import (its report) and return its id.
+
+    ``settings`` are how the data were read (the ``date_format``), kept with the
+    report so that later reads of the same kind of file read it alike.
+    """
     with db.transaction():
         ingest_id = _next_id(db, "userseg_ingests", "ingest_id")
         db.execute(
@@ -104,7 +110,7 @@ def record_ingest(db: Database, report: IngestReport) -> int:
                 report.rows_read,
                 report.rows_loaded,
                 report.users,
-                _json(report.to_dict() | {"ingest_id": ingest_id}),
+                _json(report.to_dict() | {"ingest_id": ingest_id, "settings": settings or {}}),
             ],
         )
     report.ingest_id = ingest_id
