@@ -58,11 +58,14 @@ _STREET_START = re.compile(
     re.UNICODE,
 )
 # German, Dutch and Nordic street names are compounds: Hauptstraße, Lindenweg, Kerkstraat.
-_COMPOUND_STREET = re.compile(
-    r"\b[A-ZÄÖÜ][\wäöüß]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|"
-    r"chaussee|steig|pfad|straat|laan|plein|gracht|kade|singel|gatan|vägen|gade|vej|veien)\b",
-    re.UNICODE,
+_COMPOUND_ENDS = (
+    "straße|strasse|str\\.|weg|gasse|platz|allee|damm|ufer|chaussee|steig|pfad|straat|laan|"
+    "plein|gracht|kade|singel|dreef|steeg|gatan|vägen|gade|vej|veien"
 )
+_COMPOUND_STREET = re.compile(rf"\b[A-ZÄÖÜ][\wäöüß]*(?:{_COMPOUND_ENDS})\b", re.UNICODE)
+# Whole values may also end in -ring, -hof, -pad ("Gijsring 73"); in running text those
+# endings are ordinary words ("Featuring 3").
+_COMPOUND_VALUE = re.compile(rf"\b[A-ZÄÖÜ][\wäöüß]*(?:{_COMPOUND_ENDS}|ring|hof|pad)\b", re.UNICODE)
 _NUMBER = r"\d{1,5}(?:\s?[a-zA-Z](?![a-zA-Z]))?(?:[-/]\d{1,4})?"
 _WORD = r"[A-ZÀ-Ý][\w'’.-]*"
 # Inside free text only the common street types count: the USPS list also holds
@@ -86,6 +89,9 @@ _STREET_THEN_NUM = re.compile(
     re.UNICODE,
 )
 _COMPOUND_NUM = re.compile(_COMPOUND_STREET.pattern + rf"\s*,?\s*{_NUMBER}(?![\w])", re.UNICODE)
+_COMPOUND_VALUE_NUM = re.compile(
+    _COMPOUND_VALUE.pattern + rf"\s*,?\s*{_NUMBER}(?![\w])", re.UNICODE
+)
 _POSTCODE_CITY = re.compile(
     r"\b(?:[A-Z]{2}\s\d{5}(?:-\d{4})?"  # US: MN 72819
     r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"  # UK: SW1A 2AA
@@ -114,7 +120,7 @@ def _street_hit(text: str, *, in_text: bool = False) -> bool:
         word = m["type"].lower()
         if (word in _FOREIGN_SET and m["type"][0].isupper()) or word in _LOWER_OK:
             return True
-    return bool(_COMPOUND_NUM.search(text))
+    return bool((_COMPOUND_NUM if in_text else _COMPOUND_VALUE_NUM).search(text))
 
 
 def is_address(text: str) -> bool:

@@ -12,7 +12,8 @@ Thresholds, as shares of the non-empty sampled values:
 
 * a kind is found by its values alone at ``VALUE_SHARE`` (50 %; 60 % for
   person names, whose word lists also know words such as "Rose" or "Hill");
-* with a column name that says the same kind, at ``NAME_SHARE`` (10 %);
+* with a column name that says the same kind, at ``NAME_SHARE`` (10 %; 20 % for
+  person names: "Les Paul Junior" is a guitar in a ``name`` column of products);
 * person names the word lists do not know: ``NAME_SHAPE_SHARE`` (80 %) of the
   values are capitalised words and ``KNOWN_NAME_SHARE`` (25 %) hold a known name;
 * free text (long values of several words) is personal when at least
@@ -25,7 +26,7 @@ Examples
 >>> d = detect_pii(["ann@example.com", "bo@example.org", "n/a"], "col7")
 >>> d.kind, round(d.share, 2)
 ('email', 0.67)
->>> detect_pii(["Stratocaster", "Les Paul Junior"], "product_name").kind is None
+>>> detect_pii(["Stratocaster", "Jazz Bass"], "product_name").kind is None
 True
 """
 
@@ -60,6 +61,7 @@ VALUE_SHARE: dict[str, float] = {
     "person_name": 0.6,
 }
 NAME_SHARE = 0.1
+_NAME_SHARE_PERSON = 0.2
 # Person names the word lists miss: most values name-shaped, a quarter known names.
 NAME_SHAPE_SHARE = 0.8
 KNOWN_NAME_SHARE = 0.25
@@ -284,7 +286,8 @@ def detect_pii(values: Iterable[Any], name: str = "") -> Detection:
                     "hold a known given name or surname",
                     {"person_name": round(known, 3)}, n, hint,
                 )  # fmt: skip
-        if hint is not None and shares.get(hint, 0.0) >= NAME_SHARE:
+        needed = _NAME_SHARE_PERSON if hint == "person_name" else NAME_SHARE
+        if hint is not None and shares.get(hint, 0.0) >= needed:
             share = shares[hint]
             return Detection(
                 name, hint, share, min(0.9, 0.5 + share),

@@ -104,7 +104,7 @@ def is_card(text: str) -> bool:
     if not _CARD_SHAPE.match(text):
         return False
     digits = re.sub(r"[ -]", "", text)
-    return len(set(digits)) > 2 and _card_prefix_ok(digits) and luhn_ok(digits)
+    return len(set(digits)) > 1 and _card_prefix_ok(digits) and luhn_ok(digits)
 
 
 # --- IBAN -----------------------------------------------------------------------------------
@@ -165,7 +165,10 @@ _DATE_LIKE = re.compile(
 )
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[.,\s]\d{3})+$")
 _DECIMAL = re.compile(r"^\d+[.,]\d+$")
-_ISBN = re.compile(r"^(?:97[89][- ]?)?\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ][\dX]$")
+_ISBN = re.compile(
+    r"^(?:97[89][- ]+)?\d{1,5}[- ]+\d{1,7}[- ]+\d{1,7}[- ]+[\dX]$"  # ISBN-10/13 in groups
+    r"|^97[89][- ]+[\d -]{10,}$"  # any grouping of a 978/979 EAN (some generators: "978-13--…")
+)
 _PHONE_IN_TEXT = re.compile(
     r"(?<![\w+:./])(?:\+|00)\d[\d\s().\-/]{6,20}\d(?![\w])"  # international
     r"|(?<![\w:./])\(?0\d{1,5}\)?[\s.\-/]\d[\d\s.\-/]{4,14}\d(?![\w])"  # national, trunk 0
