@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint32
 
 __all__ = ["hmac_hex", "key_states"]
 
@@ -34,52 +34,56 @@ _K = np.array(
         0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7,
         0xC67178F2,
     ],
-    dtype=np.uint64,
+    dtype=np.uint32,
 )  # fmt: skip
 _IV = np.array(
     [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
      0x5BE0CD19],
-    dtype=np.uint64,
+    dtype=np.uint32,
 )  # fmt: skip
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).copy()
-_M32 = np.uint64(0xFFFFFFFF)
 
 
 def key_states(key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """The SHA-256 states after the ipad and opad blocks of ``key`` (uint64 holding 32 bits)."""
+    """The SHA-256 states (uint32) after the ipad and opad blocks of ``key``."""
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
     k = np.frombuffer(key.ljust(64, b"\0"), dtype=np.uint8)
     inner = _IV.copy()
     outer = _IV.copy()
-    w = np.zeros(64, dtype=np.uint64)
+    w = np.zeros(64, dtype=np.uint32)
     _compress(inner, (k ^ 0x36).astype(np.uint8), 0, w)
     _compress(outer, (k ^ 0x5C).astype(np.uint8), 0, w)
     return inner, outer
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _rotr(x, n):
-    return ((x >> np.uint64(n)) | (x << np.uint64(32 - n))) & _M32
+def _rotr(x, n):  # pragma: no cover - compiled
+    return uint32((x >> n) | (x << (32 - n)))
 
 
 @njit(cache=True, nogil=True)
 def _compress(state, block, start, w):  # pragma: no cover - compiled
-    """One SHA-256 compression of ``block[start:start+64]`` into ``state`` (in place)."""
+    """One SHA-256 compression of ``block[start:start+64]`` into ``state`` (in place).
+
+    Every sum is wrapped back to 32 bits with ``uint32(…)``: Numba widens uint32
+    arithmetic to 64 bits, and 32-bit words are 1.6x faster here than masked
+    64-bit ones.
+    """
     for t in range(16):
         i = start + 4 * t
-        w[t] = (
-            (np.uint64(block[i]) << np.uint64(24))
-            | (np.uint64(block[i + 1]) << np.uint64(16))
-            | (np.uint64(block[i + 2]) << np.uint64(8))
-            | np.uint64(block[i + 3])
+        w[t] = uint32(
+            (uint32(block[i]) << 24)
+            | (uint32(block[i + 1]) << 16)
+            | (uint32(block[i + 2]) << 8)
+            | uint32(block[i + 3])
         )
     for t in range(16, 64):
         x = w[t - 15]
         y = w[t - 2]
-        s0 = _rotr(x, 7) ^ _rotr(x, 18) ^ (x >> np.uint64(3))
-        s1 = _rotr(y, 17) ^ _rotr(y, 19) ^ (y >> np.uint64(10))
-        w[t] = (w[t - 16] + s0 + w[t - 7] + s1) & _M32
+        s0 = _rotr(x, 7) ^ _rotr(x, 18) ^ (x >> 3)
+        s1 = _rotr(y, 17) ^ _rotr(y, 19) ^ (y >> 10)
+        w[t] = uint32(w[t - 16] + s0 + w[t - 7] + s1)
     a = state[0]
     b = state[1]
     c = state[2]
@@ -90,27 +94,27 @@ def _compress(state, block, start, w):  # pragma: no cover - compiled
     h = state[7]
     for t in range(64):
         s1 = _rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25)
-        ch = (e & f) ^ ((~e & _M32) & g)
-        t1 = (h + s1 + ch + _K[t] + w[t]) & _M32
+        ch = (e & f) ^ (~e & g)
+        t1 = uint32(h + s1 + ch + _K[t] + w[t])
         s0 = _rotr(a, 2) ^ _rotr(a, 13) ^ _rotr(a, 22)
         maj = (a & b) ^ (a & c) ^ (b & c)
-        t2 = (s0 + maj) & _M32
+        t2 = uint32(s0 + maj)
         h = g
         g = f
         f = e
-        e = (d + t1) & _M32
+        e = uint32(d + t1)
         d = c
         c = b
         b = a
-        a = (t1 + t2) & _M32
-    state[0] = (state[0] + a) & _M32
-    state[1] = (state[1] + b) & _M32
-    state[2] = (state[2] + c) & _M32
-    state[3] = (state[3] + d) & _M32
-    state[4] = (state[4] + e) & _M32
-    state[5] = (state[5] + f) & _M32
-    state[6] = (state[6] + g) & _M32
-    state[7] = (state[7] + h) & _M32
+        a = uint32(t1 + t2)
+    state[0] = uint32(state[0] + a)
+    state[1] = uint32(state[1] + b)
+    state[2] = uint32(state[2] + c)
+    state[3] = uint32(state[3] + d)
+    state[4] = uint32(state[4] + e)
+    state[5] = uint32(state[5] + f)
+    state[6] = uint32(state[6] + g)
+    state[7] = uint32(state[7] + h)
 
 
 @njit(cache=True, nogil=True)
@@ -131,20 +135,20 @@ def _one(data, lo, hi, inner, outer, state, buf, w, out, out_start, hex_chars): 
     buf[rest] = 0x80
     for j in range(rest + 1, 128):
         buf[j] = 0
-    bits = np.uint64(64 + n) * np.uint64(8)
+    bits = (64 + n) * 8
     end = 64 if rest < 56 else 128
     for j in range(8):
-        buf[end - 1 - j] = np.uint8((bits >> np.uint64(8 * j)) & np.uint64(0xFF))
+        buf[end - 1 - j] = np.uint8((bits >> (8 * j)) & 0xFF)
     _compress(state, buf, 0, w)
     if end == 128:
         _compress(state, buf, 64, w)
     # Outer hash: 32 digest bytes, padding, length (64 + 32) * 8 bits.
     for j in range(8):
         v = state[j]
-        buf[4 * j] = np.uint8((v >> np.uint64(24)) & np.uint64(0xFF))
-        buf[4 * j + 1] = np.uint8((v >> np.uint64(16)) & np.uint64(0xFF))
-        buf[4 * j + 2] = np.uint8((v >> np.uint64(8)) & np.uint64(0xFF))
-        buf[4 * j + 3] = np.uint8(v & np.uint64(0xFF))
+        buf[4 * j] = np.uint8((v >> 24) & 0xFF)
+        buf[4 * j + 1] = np.uint8((v >> 16) & 0xFF)
+        buf[4 * j + 2] = np.uint8((v >> 8) & 0xFF)
+        buf[4 * j + 3] = np.uint8(v & 0xFF)
     buf[32] = 0x80
     for j in range(33, 62):
         buf[j] = 0
@@ -155,36 +159,48 @@ def _one(data, lo, hi, inner, outer, state, buf, w, out, out_start, hex_chars): 
     _compress(state, buf, 0, w)
     for j in range(hex_chars):
         word = state[j // 8]
-        nibble = (word >> np.uint64(28 - 4 * (j % 8))) & np.uint64(0xF)
+        nibble = (word >> (28 - 4 * (j % 8))) & 0xF
         out[out_start + j] = _HEX[nibble]
 
 
+@njit(cache=True, nogil=True)
+def _fill(data, offsets, inner, outer, hex_chars, out, lo, hi):  # pragma: no cover - compiled
+    state = np.empty(8, dtype=np.uint32)
+    buf = np.empty(128, dtype=np.uint8)
+    w = np.empty(64, dtype=np.uint32)
+    for i in range(lo, hi):
+        _one(data, offsets[i], offsets[i + 1], inner, outer, state, buf, w, out, i * hex_chars,
+             hex_chars)  # fmt: skip
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def hmac_hex(data, offsets, inner, outer, hex_chars):  # pragma: no cover - compiled
+def _hmac_hex_parallel(data, offsets, inner, outer, hex_chars):  # pragma: no cover - compiled
+    n = offsets.shape[0] - 1
+    out = np.empty(n * hex_chars, dtype=np.uint8)
+    n_chunks = max(1, min(n // 4096, 64))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        _fill(data, offsets, inner, outer, hex_chars, out, c * step, min(n, (c + 1) * step))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _hmac_hex_serial(data, offsets, inner, outer, hex_chars):  # pragma: no cover - compiled
+    n = offsets.shape[0] - 1
+    out = np.empty(n * hex_chars, dtype=np.uint8)
+    _fill(data, offsets, inner, outer, hex_chars, out, 0, n)
+    return out
+
+
+# Below this many values, waking the thread pool costs more than it saves (DuckDB hands a
+# UDF 2,048 rows at a time and already runs UDF calls on several threads).
+PARALLEL_MIN = 65536
+
+
+def hmac_hex(data, offsets, inner, outer, hex_chars):
     """Hex HMAC-SHA256 (first ``hex_chars`` characters) of each ``data[offsets[i]:offsets[i+1]]``.
 
     Returns one uint8 buffer of ``n * hex_chars`` ASCII characters.
     """
-    n = offsets.shape[0] - 1
-    out = np.empty(n * hex_chars, dtype=np.uint8)
-    n_chunks = max(1, min(n, 64))
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        state = np.empty(8, dtype=np.uint64)
-        buf = np.empty(128, dtype=np.uint8)
-        w = np.empty(64, dtype=np.uint64)
-        for i in range(c * step, min(n, (c + 1) * step)):
-            _one(
-                data,
-                offsets[i],
-                offsets[i + 1],
-                inner,
-                outer,
-                state,
-                buf,
-                w,
-                out,
-                i * hex_chars,
-                hex_chars,
-            )
-    return out
+    kernel = _hmac_hex_parallel if len(offsets) - 1 >= PARALLEL_MIN else _hmac_hex_serial
+    return kernel(data, offsets, inner, outer, hex_chars)
