@@ -160,6 +160,17 @@ def test_free_text_finds_embedded_data_and_ignores_versions() -> None:
     assert patterns.find_in_text(ua) == set()
 
 
+def test_one_exact_identifier_in_short_text_is_enough() -> None:
+    titles = [f"Great strings, number {i} of many" for i in range(300)]
+    assert detect_pii(titles, "summary").kind is None
+    leaked = [*titles[:299], "ffsalsa@example.com"]
+    found = detect_pii(leaked, "summary")
+    assert found.kind == "free_text" and "e-mail addresses (1)" in found.reason
+    # a phone-like part number is not enough on its own in short text
+    parts = [*titles[:299], "Fender 099-0502-000 tools"]
+    assert detect_pii(parts, "summary").kind is None
+
+
 def test_column_names_hint_without_deciding() -> None:
     assert name_hint("reviewerName") == "person_name"
     assert name_hint("customer_email") == "email"
@@ -223,4 +234,6 @@ def test_amazon_reviews_reviewer_names_are_found(capsys) -> None:
     assert found["reviewerName"].kind == "person_name"
     for opaque in ("reviewerID", "asin", "helpful", "overall", "unixReviewTime", "reviewTime"):
         assert found[opaque].kind is None, opaque
+    # Nine reviewers wrote their e-mail address as the review's summary; one is in the sample.
+    assert found["summary"].kind == "free_text" and "e-mail" in found["summary"].reason
     assert found["reviewText"].kind in (None, "free_text")

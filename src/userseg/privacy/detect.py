@@ -16,8 +16,10 @@ Thresholds, as shares of the non-empty sampled values:
   person names: "Les Paul Junior" is a guitar in a ``name`` column of products);
 * person names the word lists do not know: ``NAME_SHAPE_SHARE`` (80 %) of the
   values are capitalised words and ``KNOWN_NAME_SHARE`` (25 %) hold a known name;
-* free text (long values of several words) is personal when at least
-  ``TEXT_MIN_HITS`` sampled values contain an e-mail address,
+* text is personal when one sampled value contains an e-mail address, a card
+  number or an IBAN (formats that validate exactly), or, for free text (long
+  values of several words), when ``TEXT_MIN_HITS`` sampled values contain any
+  personal data: an e-mail address,
   phone number, card, IBAN, IP address, street address or a cued name
   ("my name is …").
 
@@ -207,6 +209,17 @@ def _as_text(values: Iterable[Any]) -> list[str]:
     return out
 
 
+# Kinds whose formats validate exactly (syntax, Luhn, mod-97): one occurrence in a text
+# column is enough to call it personal ("ffsalsa@yahoo.com" as a review's summary).
+_EXACT = frozenset({"email", "payment_card", "iban"})
+
+
+def _is_wordy_column(values: Sequence[str]) -> bool:
+    """Short text: most values have letters and a space (titles, summaries, comments)."""
+    wordy = sum(1 for v in values if " " in v and any(ch.isalpha() for ch in v))
+    return wordy >= 0.5 * len(values)
+
+
 def _is_text_column(values: Sequence[str]) -> bool:
     lengths = sorted(len(v) for v in values)
     words = sorted(len(v.split()) for v in values)
@@ -306,15 +319,19 @@ def detect_pii(values: Iterable[Any], name: str = "") -> Detection:
                 {k: round(v, 3) for k, v in strong.items()}, n, hint,
             )  # fmt: skip
 
-    if _is_text_column(texts):
+    long_text = _is_text_column(texts)
+    if long_text or _is_wordy_column(texts):
         inside: dict[str, int] = {}
-        with_pii = 0
+        with_pii = with_exact = 0
         for text in texts:
             found = patterns.find_in_text(text)
+            if not long_text:  # short text: only the formats that validate exactly
+                found &= _EXACT
             with_pii += bool(found)
+            with_exact += bool(found & _EXACT)
             for kind in found:
                 inside[kind] = inside.get(kind, 0) + 1
-        if with_pii >= min(TEXT_MIN_HITS, n):
+        if with_exact >= 1 or with_pii >= min(TEXT_MIN_HITS, n):
             share = with_pii / n
             kinds = {k: round(c / n, 3) for k, c in inside.items()}
             listing = ", ".join(f"{_LABEL[k]} ({c})" for k, c in sorted(inside.items()))
