@@ -139,3 +139,23 @@ def test_scan_bytes_finds_raw_values_and_plain_sha256_in_file_and_wal(tmp_path: 
     assert scan_bytes(path, ["bob@example.com"], wal=False).clean
     with pytest.raises(DatabaseError, match="no such file"):
         scan_bytes(tmp_path / "missing", ["x"])
+
+
+def test_a_second_writer_gets_the_locked_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "enc.duckdb"
+    con = open_encrypted(path, KEY, allow_unsafe_crypto=UNSAFE)
+    code = (
+        "import sys\n"
+        "from userseg.privacy import open_encrypted, SecretKey\n"
+        "try:\n"
+        "    key = SecretKey.from_text('e' * 40)\n"
+        f"    open_encrypted(sys.argv[1], key, allow_unsafe_crypto={UNSAFE})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    con.close()
+    assert out.stdout.strip() == "DatabaseLockedError", out.stderr

@@ -60,3 +60,19 @@ def test_bad_input_is_a_clear_error() -> None:
         suppress_counts(pd.DataFrame({"a": [1]}), columns=["zz"])
     with pytest.raises(ConfigError, match="expected a DataFrame"):
         suppress_counts("text")
+
+
+def test_the_privacy_package_surface_resolves_and_stays_light() -> None:
+    import subprocess
+    import sys
+
+    import userseg.privacy as privacy
+
+    for name in privacy.__all__:
+        assert getattr(privacy, name).__doc__, name
+    code = (
+        "import sys, userseg.privacy, userseg.privacy.keys, userseg.privacy.detect; "
+        "print(sorted(m for m in ('duckdb', 'numba', 'sklearn', 'opendp') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
