@@ -16,6 +16,8 @@ service maps ``http_status`` onto its one JSON error shape.
     ├── DatabaseError               the userseg database cannot be used              (exit 2)
     │   └── DatabaseLockedError     another process is writing to the database       (exit 2)
     ├── PrivacyError                an action would expose personal data              (exit 2)
+    │   ├── SecretKeyError          a secret key is missing, weak, too readable or wrong (exit 2)
+    │   └── PrivacyBudgetError      a differential-privacy budget would be overspent  (exit 2)
     └── DependencyError             an optional extra is not installed                (exit 2)
 
     UsersegWarning                  base of the warnings userseg emits
@@ -41,8 +43,10 @@ __all__ = [
     "DependencyError",
     "NotFittedError",
     "NotFoundError",
+    "PrivacyBudgetError",
     "PrivacyError",
     "SchemaError",
+    "SecretKeyError",
     "UsersegError",
     "UsersegWarning",
 ]
@@ -140,6 +144,24 @@ class PrivacyError(UsersegError):
 
     code = "privacy_error"
     http_status = 403
+
+
+class SecretKeyError(PrivacyError):
+    """A secret key is missing, too short, readable by others, or does not open what it should.
+
+    Raised by the key store (a key file whose permissions are wider than 0600,
+    an empty or short key) and when an encrypted database is opened with the
+    wrong key or without one. The message names the file or variable and the
+    key id, never the key.
+    """
+
+    code = "secret_key_error"
+
+
+class PrivacyBudgetError(PrivacyError):
+    """A differentially private computation would spend more than a data set's budget."""
+
+    code = "privacy_budget_exceeded"
 
 
 class DependencyError(UsersegError, ImportError):
