@@ -325,3 +325,14 @@ def test_large_data_newton_path_finds_the_same_optimum(monkeypatch) -> None:
             assert new.params_[k] == pytest.approx(v, rel=1e-4), k
             assert new.standard_errors_[k] == pytest.approx(old.standard_errors_[k], rel=0.05)
         assert new.log_likelihood_ >= old.log_likelihood_ - 1e-6 * abs(old.log_likelihood_)
+
+
+@pytest.mark.parametrize(
+    "module", ["userseg.value", "userseg.value.bgnbd", "userseg.value.summary"]
+)
+def test_docstring_examples_run(module) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

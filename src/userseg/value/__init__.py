@@ -24,7 +24,7 @@ Examples
 >>> res = customer_value(log, horizon_days=90)
 >>> sorted(res.frame.columns[-4:])
 ['expected_purchases', 'expected_spend', 'p_alive', 'value']
->>> value_tiers(res.frame).summary()["users"].sum() == len(res.frame)
+>>> int(value_tiers(res.frame).summary()["users"].sum()) == len(res.frame)
 True
 """
 

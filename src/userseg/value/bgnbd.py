@@ -91,10 +91,12 @@ class BGNBD(BaseEstimator):
     >>> from userseg.value.simulate import simulate_bgnbd
     >>> X = simulate_bgnbd(20_000, {"r": 0.75, "alpha": 20.0, "a": 0.8, "b": 2.5}, seed=0)
     >>> bg = BGNBD().fit(X)
-    >>> round(bg.params_["r"], 1), round(bg.params_["alpha"])
-    (0.7, 19)
-    >>> bg.predict(X.head(2), t=30).round(3).tolist()
-    [0.048, 0.018]
+    >>> {k: round(v, 2) for k, v in bg.params_.items()}
+    {'r': 0.76, 'alpha': 19.98, 'a': 0.83, 'b': 2.6}
+    >>> bg.predict(X.head(2), t=30).round(3).tolist()  # purchases in the next 30 days
+    [0.011, 0.089]
+    >>> bg.p_alive(X.head(2)).round(3).tolist()
+    [0.055, 0.251]
     """
 
     def __init__(self, *, max_iter: int = 200, tol: float = 1e-9) -> None:
