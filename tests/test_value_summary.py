@@ -233,3 +233,27 @@ def test_holdout_bad_dates(shop) -> None:
         holdout_validation(shop, holdout_from=dt.date(2024, 8, 1))
     with pytest.raises(DataError, match="before the first purchase"):
         holdout_validation(shop, holdout_from=dt.date(2022, 1, 1))
+
+
+def test_value_without_amounts_gives_purchases_and_p_alive_only(shop) -> None:
+    res = customer_value(shop.drop(columns="amount"), as_of=dt.date(2024, 7, 1))
+    assert "value" not in res.frame.columns and res.spend is None
+    assert res.frame["expected_purchases"].notna().all()
+    assert any("no purchase amounts" in n for n in res.notes)
+
+
+def test_repeat_buyers_without_usable_spend_get_the_population_mean(shop) -> None:
+    from userseg.errors import DataQualityWarning
+
+    log = shop.copy()
+    day = log["ts"].dt.normalize()
+    later_day = log.groupby("user_id")["ts"].transform("min").dt.normalize() < day
+    repeaters = log.loc[later_day, "user_id"].unique()
+    free, unknown = repeaters[0], repeaters[1]
+    log.loc[later_day & (log["user_id"] == free), "amount"] = 0.0
+    log.loc[later_day & (log["user_id"] == unknown), "amount"] = np.nan
+    with pytest.warns(DataQualityWarning, match="left out of the spend fit"):
+        res = customer_value(log, as_of=dt.date(2024, 7, 1))
+    mean = res.spend.population_mean_
+    assert res.frame.loc[[free, unknown], "expected_spend"].tolist() == pytest.approx([mean] * 2)
+    assert len(res.notes) == 2

@@ -112,20 +112,28 @@ class ValueModel(BaseEstimator):
             if rep.any() and not np.isfinite(m[rep]).any():
                 self.notes_.append("no purchase amounts: expected spend and value not computed")
                 return self
+            # repeat buyers without a usable spend are left out of the spend fit; they
+            # are valued at the population's expected spend (as a customer without history)
             free = rep & (m == 0)
-            if free.any():
-                note = (
-                    f"{int(free.sum())} repeat buyer(s) whose repeat purchases cost 0 left out "
-                    "of the spend fit (Gamma-Gamma needs positive amounts)"
-                )
-                self.notes_.append(note)
-                warnings.warn(note, DataQualityWarning, stacklevel=2)
+            unknown = rep & ~np.isfinite(m)
+            for mask, why in (
+                (free, "whose repeat purchases cost 0 (Gamma-Gamma needs positive amounts)"),
+                (unknown, "whose repeat purchases have no amount"),
+            ):
+                if mask.any():
+                    note = (
+                        f"{int(mask.sum())} repeat buyer(s) {why} left out of the spend fit; "
+                        "their expected spend is the population mean"
+                    )
+                    self.notes_.append(note)
+                    warnings.warn(note, DataQualityWarning, stacklevel=2)
             spend = GammaGamma(
                 independence_threshold=self.independence_threshold,
                 max_iter=self.max_iter,
                 tol=self.tol,
             )
-            self.spend_ = spend.fit(X[~free] if free.any() else X)
+            left_out = free | unknown
+            self.spend_ = spend.fit(X[~left_out] if left_out.any() else X)
         return self
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +150,11 @@ class ValueModel(BaseEstimator):
         out["expected_purchases"] = bg._discounted(x, tx, T, np.array([H]), np.ones(1))
         out["p_alive"] = bg.p_alive(X)
         if self.spend_ is not None and "monetary" in getattr(X, "columns", ()):
-            spend = self.spend_.predict(X[["frequency", "monetary"]])
+            (_, m), _ = columns(X, ("frequency", "monetary"), "ValueModel.predict")
+            usable = (x > 0) & np.isfinite(m) & (m > 0)
+            spend = self.spend_.predict(
+                pd.DataFrame({"frequency": np.where(usable, x, 0.0), "monetary": m})
+            )
             coef = (1.0 + float(self.discount_rate)) ** (-times / float(self.rate_period))
             out["expected_spend"] = spend
             out["value"] = spend * bg._discounted(x, tx, T, times, coef)
