@@ -76,9 +76,10 @@ def fit_mle(
     more, the start comes from a subsample fit (one that ends on a bound, as
     with too few repeat buyers, is not trusted) and Newton steps on the full
     data use that subsample's Hessian: being within a few percent of the full
-    one, each step cuts the error some thirtyfold, so four or five passes over
-    the full data do what took L-BFGS-B thirteen on a million customers (it
-    crawls along the ridge of a and b). Should a Newton step fail to improve
+    one, each step cuts the error tenfold or more. On a million simulated
+    customers a fit took 5 passes over the full data in all, where L-BFGS-B
+    (which crawls along the ridge of a and b, or of p and γ) and a full-data
+    Hessian took 25 (BG/NBD) and 21 (Gamma-Gamma). Should a Newton step fail to improve
     the fit, L-BFGS-B takes over from there.
 
     Standard errors are the square roots of the diagonal of the inverse Hessian
