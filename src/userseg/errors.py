@@ -22,7 +22,8 @@ service maps ``http_status`` onto its one JSON error shape.
 
     UsersegWarning                  base of the warnings userseg emits
     ├── DataQualityWarning          rows dropped or values imputed by a policy
-    └── ConvergenceWarning          an iterative fit stopped at its iteration cap
+    ├── ConvergenceWarning          an iterative fit stopped at its iteration cap
+    └── ModelAssumptionWarning      the data break an assumption a model relies on
 
 Errors carry a one-line message saying what is wrong, where, and what was
 expected; ``details`` holds structured context (counts, sample rows) for
@@ -41,6 +42,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseLockedError",
     "DependencyError",
+    "ModelAssumptionWarning",
     "NotFittedError",
     "NotFoundError",
     "PrivacyBudgetError",
@@ -181,3 +183,7 @@ class DataQualityWarning(UsersegWarning):
 
 class ConvergenceWarning(UsersegWarning):
     """An iterative algorithm stopped at its iteration cap before converging."""
+
+
+class ModelAssumptionWarning(UsersegWarning):
+    """The data break an assumption a model relies on (e.g. spend independent of frequency)."""
