@@ -20,7 +20,9 @@ service maps ``http_status`` onto its one JSON error shape.
 
     UsersegWarning                  base of the warnings userseg emits
     ├── DataQualityWarning          rows dropped or values imputed by a policy
-    └── ConvergenceWarning          an iterative fit stopped at its iteration cap
+    ├── ConvergenceWarning          an iterative fit stopped at its iteration cap
+    └── SegmentationWarning         a fitted segmentation may mislead (k at the top of its
+                                    range, an outcome clustered as a feature)
 
 Errors carry a one-line message saying what is wrong, where, and what was
 expected; ``details`` holds structured context (counts, sample rows) for
@@ -43,6 +45,7 @@ __all__ = [
     "NotFoundError",
     "PrivacyError",
     "SchemaError",
+    "SegmentationWarning",
     "UsersegError",
     "UsersegWarning",
 ]
@@ -159,3 +162,8 @@ class DataQualityWarning(UsersegWarning):
 
 class ConvergenceWarning(UsersegWarning):
     """An iterative algorithm stopped at its iteration cap before converging."""
+
+
+class SegmentationWarning(UsersegWarning):
+    """A fitted segmentation may mislead: the chosen number of segments is the largest
+    tried, or a column named like an outcome (a response, churn) was clustered."""

@@ -145,6 +145,7 @@ def fit(
     fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
     df = load_features(db, fs)
     units = {f.name: f.unit for f in fs.features}
+    labels = {f.name: f.label for f in fs.features if getattr(f, "label", "")}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
     seg = Segmenter(
         n_segments=config.k,
@@ -154,6 +155,7 @@ def fit(
         prepare=prepare,
         categorical=categorical,
         units=units,
+        labels=labels or None,
         algorithm_params=config.params or None,
         silhouette_sample=config.silhouette_sample,
         random_state=config.random_state,
@@ -265,6 +267,8 @@ def report(
         notes=list(run.notes),
         selection=getattr(model, "selection_", None),
         user_map=user_map,
+        outcome=getattr(model, "outcome_", None),
+        warnings=list(getattr(model, "warnings_", None) or run.metrics.get("warnings") or []),
     )
     matching = get_matching(db, run.run_id)
     if matching is not None:
