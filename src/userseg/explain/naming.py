@@ -51,23 +51,6 @@ _ORDER = {name: i for i, name in enumerate(LEXICON)}
 _MIN_Z = 0.5
 
 
-#: Words of a date column that make "days since" it a tenure ("Dt_Customer", "signup_date").
-_JOINED = {
-    "signup",
-    "sign",
-    "customer",
-    "registration",
-    "registered",
-    "joined",
-    "join",
-    "created",
-    "enrolled",
-    "enrollment",
-    "enrolment",
-    "first",
-    "member",
-    "since",
-}
 _MOST = 0.5  # "most of the segment": more than half of it
 
 
@@ -123,10 +106,8 @@ def _worded(
         return ("noun", 520, f"frequent {_singular(channel)} buyers")
     if label == "birth year":  # born later is younger
         return ("adj", _ORDER["age"], "Younger" if up else "Older")
-    if label.startswith("days since "):
+    if label.startswith("days since "):  # days before a date: high means long ago
         what = label.removeprefix("days since ")
-        if set(what.split()) & _JOINED:
-            return ("adj", _ORDER["tenure_days"], "Long-standing" if up else _new(p, d.feature))
         return ("adj", 1000, f"{'Long-ago' if up else 'Recent'} {what}")
     return None
 
