@@ -10,7 +10,8 @@ Cases (the targets of issue 3):
 * ``pass``  one fused Lloyd pass (assign + update) at 10M x 16 against one
   ``X.sum()`` of the same array: <= 2x.
 * ``sweep`` k = 2..12 at 1M x 16 with :func:`userseg.cluster.sweep_k` (fits,
-  silhouette, CH, DB) against one scikit-learn fit at the chosen k: <= 3x.
+  silhouette, CH, DB) and :func:`~userseg.cluster.sweep.settle_k` (the close calls
+  reseeded), as the pipeline runs them, against one scikit-learn fit at the chosen k: <= 3x.
 * ``compile`` the first call's Numba compile time and the cached load, each in
   a fresh interpreter.
 * ``study`` (not run by default) how sweep_k should reuse seeding across k:
@@ -196,6 +197,7 @@ def case_sweep(n: int, repeats: int) -> None:
     from sklearn.cluster import KMeans as SkKMeans
 
     from userseg.cluster import sweep_k
+    from userseg.cluster.sweep import settle_k
     from userseg.errors import ConvergenceWarning
     from userseg.evaluate.choose import choose_k
 
@@ -203,9 +205,9 @@ def case_sweep(n: int, repeats: int) -> None:
     ks = range(2, 13)
     sweep_k(X[:20_000], [2, 3], random_state=SEED)  # compiled kernels, silhouette included
 
-    def automatic(**kw):  # what the pipeline does: sweep, choose k by consensus, finish that k
-        res = sweep_k(X, ks, random_state=SEED, **kw)
-        k = choose_k(res.metrics)[0]
+    def automatic(**kw):  # what the pipeline does: sweep, settle the close calls, choose k
+        res = sweep_k(X, ks, random_state=SEED, **kw)  # by consensus, finish that k
+        k = choose_k(settle_k(res, choose_k))[0]
         return res, k, res.refine(k, X)
 
     # Interleaved (ours, theirs, ours, theirs, ...) so that both sides see the same
@@ -222,12 +224,13 @@ def case_sweep(n: int, repeats: int) -> None:
     ours, sk = _median_run(ours_runs), _median_run(sk_runs)
     res, k, final = ours.result
     print(f"\n== automatic k, k = 2..12, {n:,} x 16 float32 (sweep_k: fits + silhouette + CH + DB, "
-          "choice of k, the chosen k run to convergence)")
+          "close calls reseeded (settle_k), choice of k, the chosen k run to convergence)")
     for row in res.metrics:
         print(f"  k={row['k']:>2} inertia {row['inertia']:.5e} silhouette {row['silhouette']:.4f} "
               f"[{row['silhouette_low']:.4f}, {row['silhouette_high']:.4f}] "
               f"CH {row['calinski_harabasz']:.1f} DB {row['davies_bouldin']:.3f} "
-              f"n_iter {row['n_iter']:>3} {row['seconds']:.3f}s")
+              f"n_iter {row['n_iter']:>3} {row['seconds']:.3f}s"
+              + (" (reseeded)" if row.get("reseeded") else ""))
     inertia_ratio = sk.result.inertia_ / final.inertia_
     print(ratio_line(f"sweep k=2..12 n={n:,} (chosen k={k})", sk, ours,
                      f"| inertia sklearn/userseg at k={k} {inertia_ratio:.6f}"))

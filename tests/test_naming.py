@@ -100,3 +100,61 @@ def test_small_values_keep_enough_digits_to_differ() -> None:
     assert _describe("monetary", "money", 900.0, 200.0, 1.0) == (
         "monetary 4.5× the average (900.00 vs 200.00)"
     )
+
+
+def test_absolute_facts_only_when_most_of_the_segment_holds_them() -> None:
+    # A trial named customers of 482 days' tenure "New one-time buyers", most of whom had
+    # bought more than once: "new" and "one-time" were read off averages.
+    rng = np.random.default_rng(0)
+    seg = np.repeat([0, 1], [600, 900])
+
+    def named(tenure: tuple, frequency: np.ndarray) -> tuple[list, list]:
+        raw = pd.DataFrame(
+            {
+                "tenure_days": np.where(
+                    seg == 0, rng.uniform(*tenure, len(seg)), rng.uniform(500, 545, len(seg))
+                ),
+                "frequency": np.where(seg == 0, frequency, rng.poisson(4, len(seg)) + 2),
+            }
+        ).astype(float)
+        z = (raw - raw.mean()) / raw.std(ddof=0)
+        units = {"tenure_days": "days", "frequency": "count"}
+        profiles = profile_segments(raw, seg, z, units=units)
+        return profiles, name_segments(profiles)
+
+    some_once = rng.choice([0, 1, 2, 3], len(seg), p=[0.35, 0.3, 0.2, 0.15])
+    profiles, names = named((450, 515), some_once)
+    assert profiles[0].means["frequency"] < 1.6 and profiles[0].facts["frequency==1"] < 0.5
+    assert profiles[0].facts["tenure_days<=90"] == 0.0
+    assert names[0] == "Newer occasional buyers", names
+    mostly_once = rng.choice([1, 2], len(seg), p=[0.8, 0.2])
+    profiles, names = named((0, 80), mostly_once)
+    assert profiles[0].facts["tenure_days<=90"] == 1.0 and profiles[0].facts["frequency==1"] > 0.5
+    assert names[0] == "New one-time buyers", names
+
+
+def test_names_and_texts_use_the_feature_words() -> None:
+    raw = pd.DataFrame(
+        {
+            "mntwines": [10.0, 12.0, 900.0, 1000.0],
+            "mntmeatproducts": [5.0, 8.0, 5.0, 8.0],
+            "numwebpurchases": [1.0, 2.0, 9.0, 10.0],
+            "year_birth": [1950.0, 1955.0, 1990.0, 1995.0],
+        }
+    )
+    z = (raw - raw.mean()) / raw.std(ddof=0)
+    words = {
+        "mntwines": "wines spend",
+        "mntmeatproducts": "meat products spend",
+        "numwebpurchases": "web purchases",
+        "year_birth": "birth year",
+    }
+    profiles = profile_segments(
+        raw, np.array([0, 0, 1, 1]), z, units={"year_birth": "year"}, feature_labels=words
+    )
+    texts = [d.text for p in profiles for d in p.distinctions]
+    assert any(t.startswith("wines spend") for t in texts)
+    assert any("birth year" in t and "(1992 vs 1972)" in t for t in texts), texts
+    names = name_segments(profiles, feature_labels=words)
+    assert names[1] == "Younger wine lovers", names
+    assert not any("mnt" in n or "num" in n for n in names)

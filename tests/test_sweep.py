@@ -212,3 +212,41 @@ def test_default_candidates_make_at_most_two_full_passes() -> None:
     assert choose_k(capped.metrics)[0] == choose_k(full.metrics)[0]
     for a, b in zip(capped.metrics, full.metrics, strict=True):
         assert a["calinski_harabasz"] == pytest.approx(b["calinski_harabasz"], rel=0.01)
+
+
+def _overlapping_twenty(seed: int = 3, sigma: float = 1.8) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres: list[np.ndarray] = []
+    while len(centres) < 20:
+        c = rng.uniform(0, 50, 2)
+        if all(np.hypot(*(c - d)) >= 5.0 for d in centres):
+            centres.append(c)
+    return np.vstack([rng.normal(c, sigma, (150, 2)) for c in centres])
+
+
+def test_settled_close_calls_do_not_depend_on_the_range() -> None:
+    # One seeding order serves every k, so which k starts badly depends on k_max: here the
+    # k = 20 candidate had inertia 99.9 with ks up to 25 and 91.8 with ks up to 40.
+    from userseg.cluster.sweep import settle_k
+    from userseg.evaluate.choose import choose_k
+
+    X = _overlapping_twenty()
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    settled = {}
+    for k_max in (25, 40):
+        res = sweep_k(X, range(2, k_max + 1), random_state=0, n_init=4)
+        before = {k: res.models[k].inertia_ for k in res.ks}
+        rows = settle_k(res, choose_k)
+        assert {19, 20, 21} <= res.reseeded
+        assert all(r["k"] in res.reseeded for r in rows if r.get("reseeded"))
+        assert res.models[20].inertia_ <= before[20] * 1.01
+        settled[k_max] = (choose_k(rows)[0], {k: res.models[k].inertia_ for k in (19, 20, 21)})
+    assert settled[25] == settled[40]
+    assert settled[25][0] == 20
+
+
+def test_reseed_refuses_a_k_that_was_not_swept(four_blobs) -> None:
+    X, _ = four_blobs
+    res = sweep_k(X, [2, 3, 4], random_state=0)
+    with pytest.raises(ConfigError, match="k=9 was not in the sweep"):
+        res.reseed([9])

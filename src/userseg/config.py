@@ -107,6 +107,8 @@ class Source:
 #: service, data frames): no count, amount or rating of a user is that large, and a value
 #: such as 1e308 overflows the float32 arithmetic of the clustering and rule steps.
 MAX_ABS_VALUE = 1e15
+#: Longest display name of a feature (it is read inside sentences and segment names).
+MAX_DISPLAY_NAME = 60
 
 
 @dataclass
@@ -261,6 +263,11 @@ class FeatureConfig:
         and one cart is not a 100 % converter.
     include, exclude : list of str, optional
         Feature names to keep or drop before segmentation.
+    display_names : dict, optional
+        Feature (or the column's name in the file, any case) → the words profiles
+        and segment names use for it: ``{mntwines: "wine spend"}``. Without one, a
+        feature is its column's name in words (``MntMeatProducts`` → "meat
+        products spend", ``NumWebPurchases`` → "web purchases").
     """
 
     as_of: dt.date | None = None
@@ -269,6 +276,16 @@ class FeatureConfig:
     smoothing: float = 5.0
     include: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
+    display_names: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for key, words in (self.display_names or {}).items():
+            text = words.strip() if isinstance(words, str) else ""
+            if not text or len(text) > MAX_DISPLAY_NAME or not text.isprintable():
+                raise ConfigError(
+                    f"features.display_names.{key} must be 1 to {MAX_DISPLAY_NAME} printable "
+                    f"characters (the words profiles and names use); got {words!r}."
+                )
 
 
 @dataclass
@@ -283,7 +300,11 @@ class PrepareConfig:
     variance of one numeric feature (0.5 by default: attributes shape segments
     but cannot outvote behaviour). A numeric feature correlated above
     ``max_correlation`` (0.9) with an earlier one is left out of the distance:
-    it would count the same signal twice (``None`` keeps every feature).
+    it would count the same signal twice (``None`` keeps every feature). A
+    feature whose most common value is shared by ``max_mode_share`` (99 %) of
+    the users is left out too: standardised, its few other users sit ten
+    standard deviations away and k-means gives them a segment of their own
+    (21 complainers of 2,240 customers did, in a trial).
     """
 
     impute: Literal["median", "mean", "zero"] = "median"
@@ -298,6 +319,14 @@ class PrepareConfig:
     min_category_share: float = 0.01
     max_cardinality: int = 50
     max_correlation: float | None = 0.9
+    max_mode_share: float = 0.99
+
+    def validate(self) -> None:
+        if not 0.0 < self.max_mode_share <= 1.0:
+            raise ConfigError(
+                f"max_mode_share={self.max_mode_share} should be in (0, 1] (1 leaves out only "
+                "constant features)."
+            )
 
 
 @dataclass

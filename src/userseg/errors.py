@@ -23,7 +23,9 @@ service maps ``http_status`` onto its one JSON error shape.
     UsersegWarning                  base of the warnings userseg emits
     ├── DataQualityWarning          rows dropped or values imputed by a policy
     ├── ConvergenceWarning          an iterative fit stopped at its iteration cap
-    └── ModelAssumptionWarning      the data break an assumption a model relies on
+    ├── ModelAssumptionWarning      the data break an assumption a model relies on
+    └── SegmentationWarning         a fitted segmentation may mislead (k at the top of its
+                                    range, an outcome clustered as a feature)
 
 Errors carry a one-line message saying what is wrong, where, and what was
 expected; ``details`` holds structured context (counts, sample rows) for
@@ -49,6 +51,7 @@ __all__ = [
     "PrivacyError",
     "SchemaError",
     "SecretKeyError",
+    "SegmentationWarning",
     "UsersegError",
     "UsersegWarning",
 ]
@@ -187,3 +190,8 @@ class ConvergenceWarning(UsersegWarning):
 
 class ModelAssumptionWarning(UsersegWarning):
     """The data break an assumption a model relies on (e.g. spend independent of frequency)."""
+
+
+class SegmentationWarning(UsersegWarning):
+    """A fitted segmentation may mislead: the chosen number of segments is the largest
+    tried, or a column named like an outcome (a response, churn) was clustered."""

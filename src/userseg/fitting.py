@@ -89,6 +89,8 @@ def fit_kmeans(
             progress("fit", 1, 1)
         return CentroidAssigner(km.cluster_centers_), km.labels_, [row | {"k": ks[0]}]
     from userseg.cluster import sweep_k
+    from userseg.cluster.sweep import settle_k
+    from userseg.evaluate.choose import choose_k
 
     result = sweep_k(
         Z,
@@ -99,7 +101,9 @@ def fit_kmeans(
         score_on=None if S is Z else S,
         **params,
     )
-    table = [dict(m) for m in result.metrics]
+    # the k the choice hinges on get seedings of their own, so that it does not depend
+    # on which k happened to start badly (that changed with k_max)
+    table = [dict(m) for m in settle_k(result, choose_k)]
 
     def pick(k: int) -> tuple[Assigner, np.ndarray]:
         model = result.refine(k, Z)  # the chosen candidate, run to convergence

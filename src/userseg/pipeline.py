@@ -169,6 +169,7 @@ def fit(
         freshness = feature_freshness(db, fs)
     df = load_features(db, fs)
     units = {f.name: f.unit for f in fs.features}
+    labels = {f.name: f.label for f in fs.features if getattr(f, "label", "")}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
     seg = Segmenter(
         n_segments=config.k,
@@ -178,6 +179,7 @@ def fit(
         prepare=prepare,
         categorical=categorical,
         units=units,
+        labels=labels or None,
         algorithm_params=config.params or None,
         silhouette_sample=config.silhouette_sample,
         random_state=config.random_state,
@@ -291,6 +293,8 @@ def report(
         notes=list(run.notes),
         selection=getattr(model, "selection_", None),
         user_map=user_map,
+        outcome=getattr(model, "outcome_", None),
+        warnings=list(getattr(model, "warnings_", None) or run.metrics.get("warnings") or []),
     )
     matching = get_matching(db, run.run_id)
     if matching is not None:

@@ -12,6 +12,7 @@ never a pickle.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -33,11 +34,19 @@ from userseg.diagnostics import (
     stability_for_k,
     user_map,
 )
-from userseg.errors import ConfigError, DataError, NotFoundError, SchemaError
+from userseg.errors import ConfigError, DataError, NotFoundError, SegmentationWarning
 from userseg.evaluate.choose import choose_k
 from userseg.evaluate.drift import baseline as population_baseline
 from userseg.explain.naming import check_segment_name, name_segments
+from userseg.explain.outcome import outcome_by_segment
 from userseg.explain.profiles import SegmentProfile, profile_segments
+from userseg.features.labels import (
+    feature_label,
+    is_year,
+    match_column,
+    outcome_like,
+    outcome_like_campaign,
+)
 from userseg.features.prepare import Preparer, as_frame, dates_to_days, find_date_columns
 from userseg.features.select import select_features
 from userseg.fitting import fit_density, fit_gmm, fit_kmeans, score
@@ -68,13 +77,23 @@ class Segmenter(ClusterMixin, BaseEstimator):
     weights : dict, optional
         Extra weight per feature.
     units : dict, optional
-        Feature → unit ("money", "days", "count", …), for wording profiles.
+        Feature → unit ("money", "days", "count", "year", …), for wording profiles.
+        A column of calendar years (``Year_Birth``) is found by itself.
+    labels : dict, optional
+        Feature → the words profiles and names use for it ("wine spend" for
+        ``mntwines``); by default the column name in words
+        (:func:`~userseg.features.labels.feature_label`: ``MntWines`` → "wines spend").
     algorithm_params : dict, optional
         Passed to the algorithm (``eps``, ``min_samples``, ``covariance_type``…).
     silhouette_sample : int
         Above this many users, the silhouette is estimated on a stratified sample.
     random_state : int
         Seed; the same data, parameters and seed give the same segment numbers.
+    target : str, optional
+        A known outcome column (a campaign response, churn), matched whatever its
+        case (``"Response"`` finds ``response``): the features are selected by how
+        well they tell it apart, it is never clustered, and each segment's rate
+        (or mean) of it is measured (``profiles_[i].outcome``).
 
     Attributes
     ----------
@@ -91,7 +110,17 @@ class Segmenter(ClusterMixin, BaseEstimator):
         (``metrics_["scored_on"]`` says which): one-hot columns would reward
         splitting every segment by region.
     k_choice_ : dict
-        The per-k metrics table, the chosen k and the reason.
+        The per-k metrics table, the chosen k and the reason; ``at_edge`` says
+        whether it is the largest k tried (the data may hold more segments).
+    warnings_ : list of dict
+        What may mislead in this segmentation (``code``, ``message``): the chosen k
+        at the top of its range (``k_at_edge``), columns named like an outcome
+        clustered as features (``outcome_columns``). Also in ``metrics_["warnings"]``
+        and emitted as :class:`~userseg.errors.SegmentationWarning`.
+    outcome_ : dict or None
+        With a target: its name, kind ("rate" or "mean"), the class counted and its
+        overall value; each profile's ``outcome`` holds the segment's value, 95 %
+        interval and lift (see :func:`userseg.explain.outcome.outcome_by_segment`).
     preparer_ : Preparer
     assigner_ : Assigner
     timings_ : dict
@@ -120,6 +149,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         categorical: list[str] | None = None,
         weights: dict[str, float] | None = None,
         units: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
         algorithm_params: dict[str, Any] | None = None,
         silhouette_sample: int = 20000,
         random_state: int = 0,
@@ -139,6 +169,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.categorical = categorical
         self.weights = weights
         self.units = units
+        self.labels = labels
         self.algorithm_params = algorithm_params
         self.silhouette_sample = silhouette_sample
         self.random_state = random_state
@@ -199,35 +230,37 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 "segmented as a user of its own (merge them first if they are one user)"
             )
         df = dates_to_days(df, self.date_references_, notes=date_notes)
+        columns_in = [str(c) for c in df.columns]
         ks = self._candidate_ks(len(df))
         if len(df) < 2:
             raise DataError(f"need at least 2 users; got {len(df)}.")
         seed = int(self.random_state)
         self.selection_ = None
+        self.outcome_ = None
+        sel = None
+        target = None
         if self.target is not None:
             # Supervised selection: keep the features that tell the target apart; the
             # target itself (a campaign response, churn) is never a clustering feature.
-            if self.target not in df.columns:
-                raise SchemaError(
-                    f"target {self.target!r} is not a column; available: {list(df.columns)}."
-                )
+            # Names are lower-cased at import: "Response" means the column response.
+            target = match_column(str(self.target), list(df.columns), "target")
+            y = df[target]
             sel = select_features(
-                df.drop(columns=[self.target]),
-                df[self.target],
+                df.drop(columns=[target]),
+                y,
                 methods=self.select_methods,
                 combine=self.select_combine,
                 random_state=seed,
             )
             if not sel.kept:
                 raise DataError(
-                    f"no feature tells the target {self.target!r} apart: every candidate was "
+                    f"no feature tells the target {target!r} apart: every candidate was "
                     f"dropped by the {self.select_combine} of {', '.join(self.select_methods)} "
                     "(`userseg select --target` shows why); segment without a target, or "
                     "choose another one.",
-                    details={"target": self.target, "dropped": list(df.columns.drop(self.target))},
+                    details={"target": target, "dropped": list(df.columns.drop(target))},
                 )
             df = df[sel.kept]
-            self.selection_ = sel.to_dict()
             timings["select"] = time.perf_counter() - t0
         # after a supervised selection some declared categorical columns are gone
         categorical = [c for c in self.categorical or [] if c in df.columns] or None
@@ -236,6 +269,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         )
         Z = self.preparer_.transform(df)
         timings["prepare"] = time.perf_counter() - t0
+        if sel is not None:
+            # what the preparation left out (a repeat, a near-constant feature) is not
+            # clustered either: the selection shown says so
+            for feature, why in self.preparer_.left_out_.items():
+                if feature in sel.kept:
+                    sel.leave_out(feature, why)
+            self.selection_ = sel.to_dict()
         t1 = time.perf_counter()
         notes = [
             f"{name}: dates, used as days before {ref[:10]} (the latest)"
@@ -244,7 +284,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         notes += date_notes + list(self.preparer_.notes_)
         if self.selection_ is not None:
             notes.append(
-                f"supervised selection on {self.target!r} kept "
+                f"supervised selection on {target!r} kept "
                 f"{len(self.selection_['kept'])} features: "
                 f"{', '.join(self.selection_['kept'])}"
             )
@@ -302,6 +342,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "reason": reason,
             "candidates": ks,
             "algorithm": self.algorithm,
+            # the largest k tried won: more segments may be there, past the range
+            "at_edge": len(ks) > 1 and k == max(ks),
         }
 
         # Number segments by size (largest first), ties by the centre's coordinates.
@@ -340,6 +382,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         }
         t3 = time.perf_counter()
         self._explain(df, labels)
+        if target is not None:
+            self._measure_outcome(y, labels, target)
         timings["explain"] = time.perf_counter() - t3
         t4 = time.perf_counter()
         diag = diagnose(
@@ -380,25 +424,119 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self._attach(diag)
         if self.target is None and self.n_segments_ >= 2:
             prepared = pd.DataFrame(Z, columns=list(self.preparer_.get_feature_names_out()))
+            # the features dropped are those the preparation left out of the distance,
+            # for the reasons it gave: the report states what the model did
             self.selection_ = select_features(
-                df, None, prepared=prepared, labels=labels, random_state=seed
+                df,
+                None,
+                prepared=prepared,
+                labels=labels,
+                random_state=seed,
+                pruned=self.preparer_.left_out_,
             ).to_dict()
         self.map_ = user_map(Z, labels, sample=self.map_sample, seed=seed)
         timings["diagnose"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - t0
         self.timings_ = timings
         self.notes_ = notes
+        self.warnings_ = self._warnings(df, ks, k, columns_in)
+        self.metrics_["warnings"] = self.warnings_
+        for w in self.warnings_:
+            warnings.warn(w["message"], SegmentationWarning, stacklevel=2)
         self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
         self.n_features_in_ = len(df.columns)
         return self
+
+    def _warnings(
+        self, df: pd.DataFrame, ks: list[int], k: int, columns_in: list[str]
+    ) -> list[dict[str, Any]]:
+        """What may mislead in this segmentation, each with what to do about it.
+
+        ``columns_in`` is the input's column order, in which outcome columns are named.
+        """
+        out: list[dict[str, Any]] = []
+        if self.k_choice_.get("at_edge"):
+            wider = max(2 * k, k + 10)
+            capped = k >= len(df) - 1
+            out.append(
+                {
+                    "code": "k_at_edge",
+                    "k": int(k),
+                    "k_max": int(max(ks)),
+                    "message": (
+                        f"k={k} is the largest k tried (k_max={max(ks)}): the data may hold "
+                        "more segments than the range allows"
+                        + (
+                            " (k_max is capped at the number of users - 1)."
+                            if capped
+                            else f"; widen the range, e.g. `userseg fit --k-max {wider}` "
+                            f"(k_max: {wider} in a pipeline file's fit section)."
+                        )
+                    ),
+                }
+            )
+        clustered = [c for c in map(str, df.columns) if c not in self.preparer_.left_out_]
+        order = {c: i for i, c in enumerate(columns_in)}
+        outcomes = sorted(outcome_like(clustered), key=lambda c: order.get(c, len(order)))
+        if outcomes:
+            many = len(outcomes) > 1
+            names = ", ".join(outcomes)
+            leave = f"`userseg features --exclude {','.join(outcomes)}`"
+            if self.target is not None:
+                advice = (
+                    f"Leave {'them' if many else 'it'} out ({leave}): beside the target "
+                    f"{'they are' if many else 'it is'} another outcome, not a behaviour."
+                )
+            else:
+                # a response or churn column before a campaign's acceptance flags
+                main = next((c for c in outcomes if not outcome_like_campaign(c)), outcomes[0])
+                advice = (
+                    f"Leave {'them' if many else 'it'} out ({leave}) or name the outcome as "
+                    f"the target (`userseg fit --target {main}`), which measures it per "
+                    "segment."
+                )
+            out.append(
+                {
+                    "code": "outcome_columns",
+                    "columns": outcomes,
+                    "message": (
+                        f"{names} {'look' if many else 'looks'} like "
+                        f"{'outcomes' if many else 'an outcome'} (a response, a conversion, "
+                        f"churn) but {'are' if many else 'is'} clustered as "
+                        f"{'features' if many else 'a feature'}: the segments then describe "
+                        f"the outcome instead of explaining it. {advice}"
+                    ),
+                }
+            )
+        return out
+
+    def _measure_outcome(self, y: pd.Series, labels: np.ndarray, target: str) -> None:
+        """The target's rate (or mean), interval and lift in each segment, on its profile."""
+        result = outcome_by_segment(y, labels, name=target)
+        rows = result.pop("segments")
+        self.outcome_ = result
+        head = {k: result[k] for k in ("target", "kind", "positive", "confidence")}
+        for p in self.profiles_:
+            p.outcome = head | rows[p.segment] | {"overall": result["overall"]["value"]}
 
     def _explain(self, df: pd.DataFrame, labels: np.ndarray) -> None:
         categorical = [s["name"] for s in self.preparer_.steps_ if s["kind"] == "categorical"]
         zscores = self.preparer_.numeric_zscores(df)
         dates = list(getattr(self, "date_references_", {}))
         units = {name: "days" for name in dates} | dict(self.units or {})
-        self.profiles_ = profile_segments(df, labels, zscores, units=units, categorical=categorical)
-        names = name_segments(self.profiles_, date_features=dates)
+        for name in zscores.columns:  # calendar years print as 1957, not 1,957
+            if units.get(name, "value") == "value" and is_year(name, df[name]):
+                units[name] = "year"
+        # the words of each feature: the given ones, else its name in words; a date is
+        # read as the days since it
+        words = {
+            str(c): (f"days since {feature_label(str(c))}" if c in dates else feature_label(str(c)))
+            for c in df.columns
+        } | dict(self.labels or {})
+        self.profiles_ = profile_segments(
+            df, labels, zscores, units=units, categorical=categorical, feature_labels=words
+        )
+        names = name_segments(self.profiles_, date_features=dates, feature_labels=words)
         for p, name in zip(self.profiles_, names, strict=True):
             p.name = name
         self.names_ = [p.name for p in self.profiles_]
@@ -573,6 +711,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             "baseline": getattr(self, "baseline_", None),
             "selection": getattr(self, "selection_", None),
             "date_references": getattr(self, "date_references_", {}),
+            "warnings": getattr(self, "warnings_", []),
+            "outcome": getattr(self, "outcome_", None),
         }
         out = {f"assigner.{k}": v for k, v in arrays.items()}
         m = getattr(self, "map_", None)
@@ -612,6 +752,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             obj.baseline_ = params["baseline"]
         obj.selection_ = params.get("selection")
         obj.date_references_ = dict(params.get("date_references") or {})
+        obj.warnings_ = list(params.get("warnings") or [])
+        obj.outcome_ = params.get("outcome")
         if "map.x" in arrays:
             obj.map_ = dict(
                 params.get("map", {}),

@@ -33,7 +33,9 @@ def fit(
     db: Db = DEFAULT_DB,
     k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
-    k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
+    k_max: Annotated[
+        int, typer.Option("--k-max", help="Largest k tried (widen it when fit warns k is at it).")
+    ] = 10,
     algorithm: Annotated[
         str, typer.Option("--algorithm", help="kmeans, gmm, dbscan or hdbscan.")
     ] = "kmeans",
@@ -69,8 +71,9 @@ def fit(
         str | None,
         typer.Option(
             "--target",
-            help="A known outcome column (response, churn): select the features that tell it "
-            "apart, and leave it out of the clustering.",
+            help="A known outcome column (response, churn; any case): select the features "
+            "that tell it apart, leave it out of the clustering, and show its rate (or mean) "
+            "per segment with a 95% interval and the lift.",
         ),
     ] = None,
     stability_runs: Annotated[
@@ -139,6 +142,8 @@ def fit(
                     "matching": matching,
                     "features_stale": stale,
                     "features_rebuilt": rebuilt,
+                    "outcome": seg.outcome_,
+                    "warnings": seg.warnings_,
                 }
             )
             return
@@ -164,6 +169,8 @@ def fit(
                 f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
             )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+        if seg.outcome_ is not None:
+            render.console.print(render.outcome_line(seg.outcome_))
         render.verdicts(seg.metrics_)
         if matching is not None:
             from userseg.cli.ops_cmds import _matching_tables

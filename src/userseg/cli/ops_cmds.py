@@ -378,10 +378,10 @@ def select(
             fs = latest_feature_set(db_)
             stale = feature_freshness(db_, fs).to_dict()
             df = load_features(db_, fs)
-        if target is not None and target not in df.columns:
-            from userseg.errors import SchemaError
+        if target is not None:  # names are lower-cased at import: Response is response
+            from userseg.features.labels import match_column
 
-            raise SchemaError(f"target {target!r} is not a feature; available: {list(df.columns)}.")
+            target = match_column(target, list(df.columns), "target", "feature")
         y = df.pop(target) if target is not None else None
         result = select_features(df, y).to_dict() | {"features_stale": stale}
         if as_json:

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from userseg.errors import UsersegError
+from userseg.errors import SegmentationWarning, UsersegError
 
 __all__ = ["console", "errors", "print_json", "progress", "stale_warning", "table", "verdicts"]
 
@@ -78,7 +79,10 @@ def print_json(data: Any) -> None:
 def errors(as_json: bool = False) -> Iterator[None]:
     """Turn exceptions into a message and an exit code scripts can trust."""
     try:
-        yield
+        with warnings.catch_warnings():
+            # a segmentation's warnings are printed with its result (``verdicts``)
+            warnings.simplefilter("ignore", SegmentationWarning)
+            yield
     except typer.Exit:
         raise
     except UsersegError as exc:
@@ -156,22 +160,60 @@ def table(
     return t
 
 
+def outcome_cells(o: dict[str, Any] | None) -> list[str]:
+    """A segment's target rate (or mean), its 95 % interval and its lift, as table cells."""
+    if not o or o.get("value") is None:
+        return ["–", "–", "–"]
+
+    def num(v: float | None) -> str:
+        if v is None:
+            return "–"
+        return f"{v:.1%}" if o["kind"] == "rate" else f"{v:.3g}"
+
+    lift = "–" if o.get("lift") is None else f"{o['lift']:.2f}×"
+    return [num(o["value"]), f"[{num(o.get('low'))}, {num(o.get('high'))}]", lift]
+
+
+def outcome_columns(profiles: list[Any]) -> list[str]:
+    """The headers of the target's columns ("response rate", "95% CI", "lift"), or none."""
+    o = next((p.outcome for p in profiles if getattr(p, "outcome", None)), None)
+    if not o:
+        return []
+    what = f"{o['target']} {o['kind']}"
+    if o["kind"] == "rate" and o.get("positive") not in (None, "1", "True", "true"):
+        what += f" ({o['positive']})"
+    return [what, "95% CI", "lift"]
+
+
+def outcome_line(o: dict[str, Any]) -> str:
+    """One line on the target over all users, and how the table's columns were measured."""
+    value = o["overall"]["value"]
+    shown = f"{value:.1%}" if o["kind"] == "rate" else f"{value:.3g}"
+    how = "Wilson score" if o["kind"] == "rate" else "Student t"
+    return (
+        f"Target {o['target']}: {o['kind']} {shown} over all {o['overall']['n']:,} users; per "
+        f"segment with its 95% interval ({how}) and its lift over all users."
+    )
+
+
 def segments_table(profiles: list[Any], title: str | None = None) -> Table:
+    extra = outcome_columns(profiles)
     rows = [
         [
             p.segment,
             p.name,
             f"{p.size:,}",
             f"{p.share:.1%}",
+            *(outcome_cells(getattr(p, "outcome", None)) if extra else []),
             "; ".join(d.text for d in p.top_features) or "close to the average",
         ]
         for p in profiles
     ]
     return table(
         title,
-        ["#", "segment", "users", "share", "what sets it apart"],
+        ["#", "segment", "users", "share", *extra, "what sets it apart"],
         rows,
-        right={"#", "users", "share"},
+        right={"#", "users", "share", *extra},
     )
 
 
@@ -197,7 +239,8 @@ def issues_table(report: Any, title: str) -> Table | None:
 
 
 def verdicts(metrics: dict[str, Any]) -> None:
-    """Print a fit's answers to "is there any structure?" and "are the segments stable?"."""
+    """Print a fit's answers to "is there any structure?" and "are the segments stable?",
+    then what may mislead in it (its warnings)."""
     structure = metrics.get("structure")
     if structure is not None:
         label = "" if structure["has_structure"] else "[bold yellow]warning:[/] "
@@ -206,6 +249,8 @@ def verdicts(metrics: dict[str, Any]) -> None:
     if metrics.get("stability"):
         text = metrics["stability"]["summary"]
         console.print(escape(text[:1].upper() + text[1:]), markup=True)
+    for w in metrics.get("warnings") or []:
+        console.print(f"[bold yellow]warning:[/] {escape(w['message'])}", markup=True)
 
 
 def stale_warning(stale: dict[str, Any] | None, what: str = "") -> None:

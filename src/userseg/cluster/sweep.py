@@ -14,7 +14,15 @@ that does not depend on k. :func:`sweep_k` does it once:
   the data again, on a sample when the data are large.
 
 Picking k from the metrics (a consensus of several) is done by
-:mod:`userseg.evaluate.choose`, not here.
+:mod:`userseg.evaluate.choose`; :func:`settle_k` makes that choice robust.
+A candidate that lands in a worse local optimum (one seeding order shared by
+every k, so which k gets a bad start depends on the range) dips in
+silhouette, and the choice then depended on ``k_max``: on 20 overlapping
+blobs the k = 20 candidate of one sweep had inertia 99.9 against 91.8 and
+k = 19 won; with another ``k_max``, 20 won. :func:`settle_k` reseeds the
+close calls (the shortlist, the best few k by silhouette, the neighbours of
+the chosen k) with seedings of their own (drawn from the seed and k, never
+the range), and chooses again until the choice holds.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from userseg.evaluate.indices import (
     partition_stats,
 )
 
-__all__ = ["SweepResult", "sweep_k"]
+__all__ = ["SweepResult", "settle_k", "sweep_k"]
 
 #: Above this many rows the sweep estimates the silhouette (unless a sample size is given) ...
 SWEEP_EXACT_MAX = 10_000
@@ -48,6 +56,17 @@ SWEEP_SILHOUETTE_SAMPLE = 5_000
 SWEEP_SILHOUETTE_REFERENCE = 500
 #: Metrics where a larger value is better; the others (inertia, davies_bouldin) are smaller-better.
 HIGHER_IS_BETTER = frozenset({"silhouette", "calinski_harabasz"})
+#: Seedings of its own a close-call k gets in :func:`settle_k`: 8 on data small enough to
+#: be its own init sample (where each is cheap and where one bad start showed), 3 on a
+#: sample of larger data (as many as ``KMeans`` ranks there; 8 cost a third of the
+#: sweep's time at 1M x 16, 3 cost 12-15 %).
+RESEED_SEEDINGS = 8
+RESEED_SAMPLED_SEEDINGS = 3
+#: Besides the shortlist and the chosen k's neighbours, this many best k by silhouette are
+#: reseeded: a k in a bad local optimum is not on the shortlist, but rarely below the top few.
+RESEED_TOP = 3
+#: Rounds of reseeding and choosing again, at most (the choice settles in one or two).
+SETTLE_ROUNDS = 5
 
 
 @dataclass
@@ -64,12 +83,65 @@ class SweepResult:
         One dict per k, in the order of ``ks``, with keys ``k``, ``inertia``,
         ``silhouette``, ``silhouette_low``, ``silhouette_high``,
         ``silhouette_exact``, ``calinski_harabasz``, ``davies_bouldin``,
-        ``n_iter`` and ``seconds`` (fit and scoring of that k).
+        ``n_iter`` and ``seconds`` (fit and scoring of that k); ``reseeded``
+        (True) when :meth:`reseed` replaced the candidate.
+    reseeded : set of int
+        The ks :meth:`reseed` has given seedings of their own.
     """
 
     ks: list[int]
     models: dict[int, KMeans] = field(repr=False)
     metrics: list[dict[str, Any]]
+    # what reseeding a candidate needs (data, sample, tolerance, scoring): see reseed()
+    _context: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    reseeded: set[int] = field(default_factory=set, repr=False, compare=False)
+
+    def reseed(self, ks: Iterable[int], n_seedings: int | None = None) -> list[int]:
+        """Refit candidates ``ks`` from seedings of their own, which replace them.
+
+        Each k gets ``n_seedings`` k-means++ seedings (default :data:`RESEED_SEEDINGS`,
+        :data:`RESEED_SAMPLED_SEEDINGS` on sampled data) drawn from a seed of its own
+        (the sweep's seed and k, not the range), chosen and run as :class:`KMeans`
+        would; unless it is the candidate's own optimum (the same inertia), it
+        replaces the candidate and its metrics are measured again (on the same
+        silhouette sample). It replaces it even when the candidate had the lower
+        inertia: keeping the better of the two would make the partition of k, and
+        so the choice of k, depend on which seeding order the range gave it (on 20
+        overlapping blobs, k = 19 had inertia 82.0 or 80.9 with different
+        ``k_max``, and a higher silhouette at 82.0). A k is reseeded once. Returns
+        the ks whose inertia fell.
+        """
+        ctx = self._context
+        if ctx is None:
+            raise ConfigError("this sweep cannot reseed its candidates (it was not run here).")
+        if n_seedings is None:
+            n_seedings = RESEED_SEEDINGS if ctx["Xs"] is ctx["X"] else RESEED_SAMPLED_SEEDINGS
+        improved = []
+        for k in sorted(set(ks) - self.reseeded):
+            if k not in self.models:
+                raise ConfigError(f"k={k} was not in the sweep; ks are {self.ks}.")
+            self.reseeded.add(k)
+            model = self.models[k]
+            run = _reseeded_run(ctx, k, model, n_seedings)
+            if run is None:  # the candidate is the optimum its own seedings find
+                continue
+            new = KMeans(**model.get_params())
+            new.n_features_in_ = model.n_features_in_
+            if hasattr(model, "feature_names_in_"):
+                new.feature_names_in_ = model.feature_names_in_
+            new._set_fitted(run, warn=False)
+            self.models[k] = new
+            i = self.ks.index(k)
+            t0 = time.perf_counter()
+            row = _score(
+                ctx["X"], new, ctx["silhouette"], ctx["sample_size"], ctx["seed"], ctx["score_on"]
+            )
+            row["seconds"] = self.metrics[i].get("seconds", 0.0) + time.perf_counter() - t0
+            row["reseeded"] = True
+            self.metrics[i] = row
+            if new.inertia_ < model.inertia_:
+                improved.append(k)
+        return improved
 
     def refine(self, k: int, X: Any, sample_weight: Any = None) -> KMeans:
         """The model of ``k`` run to convergence (from its candidate centres), and kept.
@@ -232,7 +304,89 @@ def sweep_k(
         metrics[-1]["seconds"] = time.perf_counter() - t0
         if progress is not None:
             progress(k)
-    return SweepResult(ks=ks_sorted, models=models, metrics=metrics)
+    context = {
+        "X": X,
+        "w": w,
+        "Xs": Xs,
+        "ws": ws,
+        "tol": tol_abs,
+        "init": template.init,
+        "max_iter": template.max_iter,
+        "full_max_iter": candidate_max_iter,
+        "algorithm": algorithm,
+        "seed": silhouette_seed,
+        "silhouette": silhouette,
+        "sample_size": silhouette_sample_size,
+        "score_on": score_on,
+    }
+    return SweepResult(ks=ks_sorted, models=models, metrics=metrics, _context=context)
+
+
+def settle_k(
+    result: SweepResult,
+    choose: Callable[[list[dict[str, Any]]], tuple[int, str, list[dict[str, Any]]]],
+    *,
+    n_seedings: int | None = None,
+    rounds: int = SETTLE_ROUNDS,
+) -> list[dict[str, Any]]:
+    """Reseed the close calls of a sweep until the choice of k holds; returns the metrics.
+
+    ``choose`` picks k from the metric rows (:func:`userseg.evaluate.choose.choose_k`).
+    Each round reseeds (:meth:`SweepResult.reseed`) the k the choice hinges on: the
+    silhouette shortlist, the :data:`RESEED_TOP` best k by silhouette and the chosen
+    k with its neighbours. It stops when they have all been reseeded: the chosen
+    k then stands against candidates that each had a fair chance at their best
+    partition, whatever the range (``k_max``) was.
+    """
+    for _ in range(rounds):
+        k, _reason, rows = choose(result.metrics)
+        scored = [r for r in rows if math.isfinite(r.get("silhouette", math.nan))]
+        top = [r["k"] for r in sorted(scored, key=lambda r: -r["silhouette"])[:RESEED_TOP]]
+        close = {r["k"] for r in rows if r.get("shortlisted")} | set(top)
+        close |= {kk for kk in (k - 1, k, k + 1) if kk in result.models}
+        if close <= result.reseeded:
+            break
+        result.reseed(close, n_seedings)
+    return result.metrics
+
+
+def _reseeded_run(ctx: dict[str, Any], k: int, model: KMeans, n_seedings: int) -> Any:
+    """The best of ``n_seedings`` seedings of ``k`` drawn from a seed of its own, or None
+    when it is the candidate's own optimum (the same inertia, to 1e-5).
+
+    Chosen as :class:`KMeans` chooses: the lowest inertia of full runs on small
+    data; on large data, ranked and refined on the sweep's sample and compared with
+    the candidate there, so that only a different optimum costs passes over the full
+    data (at most the candidates' passes). It depends on the data, the seed and k
+    only, never on the other k of the sweep.
+    """
+    X, w, Xs, ws = ctx["X"], ctx["w"], ctx["Xs"], ctx["ws"]
+    tol, max_iter = ctx["tol"], ctx["max_iter"]
+    alg = _km._resolve_algorithm(ctx["algorithm"], k)
+    state = np.random.SeedSequence([int(ctx["seed"]), int(k)]).generate_state(1)[0]
+    rs = np.random.RandomState(state)
+    seeds = [_km._seed(Xs, ws, k, ctx["init"], rs) for _ in range(n_seedings)]
+    if Xs is X:  # small data: full runs, the lowest inertia wins
+        run = _km._fit_from_seeds(X, w, Xs, ws, seeds, max_iter, tol, alg)
+        return None if _same(run.inertia, model.inertia_) else run
+    best = None
+    for seed in seeds:
+        run = _km._fit_from(Xs, ws, seed, min(max_iter, _km._RANK_ITER), tol, alg)
+        if best is None or run.inertia < best.inertia:
+            best = run
+    assert best is not None
+    if not best.converged:
+        best = _km._fit_from(Xs, ws, best.centers, max_iter, tol, alg)
+    centers = np.ascontiguousarray(model.cluster_centers_, dtype=Xs.dtype)
+    incumbent = _km._fit_from(Xs, ws, centers, max_iter, tol, alg).inertia
+    if _same(best.inertia, incumbent):
+        return None
+    return _km._fit_from(X, w, best.centers, ctx["full_max_iter"] or max_iter, tol, alg)
+
+
+def _same(a: float, b: float) -> bool:
+    """Two inertias of one local optimum (equal to a relative 1e-5: runs stop at `tol`)."""
+    return abs(a - b) <= 1e-5 * max(abs(a), abs(b), 1e-300)
 
 
 def _seed_order(

@@ -19,6 +19,10 @@ __all__ = ["Distinction", "SegmentProfile", "profile_segments"]
 
 #: Differences smaller than this (in standard deviations) do not distinguish a segment.
 MIN_DISTINCT_Z = 0.25
+#: A user this many days into their tenure (or after signing up) is new.
+NEW_DAYS = 90
+#: Features whose "days since" makes a user new, and their absolute facts.
+_TENURE = ("tenure_days", "signup_date_days")
 
 
 @dataclass
@@ -51,6 +55,11 @@ class SegmentProfile:
     stability: float | None = None  # mean Jaccard of the segment across resampled refits
     stable: bool | None = None
     rule: dict[str, Any] | None = None  # surrogate rule: text, SQL where, precision, recall
+    # Shares of the segment for which an absolute fact holds ("frequency==1": bought once,
+    # "tenure_days<=90": new): a name says "one-time" or "new" only when most of it is.
+    facts: dict[str, float] = field(default_factory=dict)
+    # With a target: its rate (or mean) here, 95 % interval, lift (see explain.outcome).
+    outcome: dict[str, Any] | None = None
 
     @property
     def top_features(self) -> list[Distinction]:
@@ -73,6 +82,8 @@ class SegmentProfile:
 def _fmt(value: float, unit: str) -> str:
     """A value for a sentence, with enough digits that two different values do not read
     the same ("1% vs 1%", "0.0 vs 0.2" came out of a trial on small shares and counts)."""
+    if unit == "year":  # 1957, never "1,957"
+        return f"{value:.0f}"
     if unit == "money":
         return f"{value:,.2f}"
     if unit == "share":
@@ -93,8 +104,7 @@ def _times(ratio: float) -> str:
     return f"{ratio:.2f}" if ratio == 0 or ratio >= 0.1 else f"{ratio:.2g}"
 
 
-def _describe(feature: str, unit: str, seg: float, pop: float, z: float) -> str:
-    label = feature.replace("_", " ")
+def _describe(label: str, unit: str, seg: float, pop: float, z: float) -> str:
     if pop > 0 and seg >= 0 and unit in ("money", "count", "days", "value", "rating"):
         ratio = seg / pop
         if ratio >= 1.15:
@@ -112,6 +122,7 @@ def profile_segments(
     *,
     units: dict[str, str] | None = None,
     categorical: list[str] | None = None,
+    feature_labels: dict[str, str] | None = None,
 ) -> list[SegmentProfile]:
     """Profile every segment (noise, label -1, is left out of the list but in the population).
 
@@ -127,8 +138,15 @@ def profile_segments(
         Feature → unit (money, days, count, ratio, share, …) for wording.
     categorical : list of str, optional
         Categorical features (profiled by the share of each level).
+    feature_labels : dict, optional
+        Feature → the words the texts use for it (default: the name, "_" read as spaces).
     """
     units = units or {}
+    words = feature_labels or {}
+
+    def label(c: str) -> str:
+        return words.get(c) or c.replace("_", " ")
+
     labels = np.asarray(labels)
     n = len(labels)
     numeric = list(zscores.columns)
@@ -142,6 +160,7 @@ def profile_segments(
     cat_pop_share = {c: v.value_counts(normalize=True) for c, v in cat_pop.items()}
 
     population = {c: float(v) for c, v in pop_means.items()}
+    fact_rows = _facts(raw_num, units)
     profiles = []
     for seg in sorted(int(s) for s in np.unique(labels) if s >= 0):
         mask = labels == seg
@@ -161,7 +180,7 @@ def profile_segments(
                         "higher" if z > 0 else "lower",
                         means[c],
                         float(pop_means[c]),
-                        text=_describe(c, unit, means[c], float(pop_means[c]), z),
+                        text=_describe(label(c), unit, means[c], float(pop_means[c]), z),
                     )
                 )
         cats: dict[str, dict[str, float]] = {}
@@ -183,12 +202,28 @@ def profile_segments(
                             p_seg,
                             float(p_pop),
                             level=str(level),
-                            text=f"{c.replace('_', ' ')} = {level}: {_fmt(p_seg, 'share')} vs "
+                            text=f"{label(c)} = {level}: {_fmt(p_seg, 'share')} vs "
                             f"{_fmt(p_pop, 'share')}",
                         )
                     )
         dist.sort(key=lambda d: -abs(d.z))
+        facts = {key: float(np.mean(held[mask])) for key, held in fact_rows.items()}
         profiles.append(
-            SegmentProfile(seg, size, size / n, means, zs, cats, dist, population=population)
+            SegmentProfile(
+                seg, size, size / n, means, zs, cats, dist, population=population, facts=facts
+            )
         )
     return profiles
+
+
+def _facts(raw_num: pd.DataFrame, units: dict[str, str]) -> dict[str, np.ndarray]:
+    """Per user, whether each absolute fact a name may state holds (see ``facts``)."""
+    out: dict[str, np.ndarray] = {}
+    if "frequency" in raw_num.columns:
+        f = raw_num["frequency"].to_numpy(dtype=np.float64)
+        out["frequency==0"] = f == 0
+        out["frequency==1"] = f == 1
+    for c in raw_num.columns:
+        if c in _TENURE or units.get(c) == "days":
+            out[f"{c}<={NEW_DAYS}"] = raw_num[c].to_numpy(dtype=np.float64) <= NEW_DAYS
+    return out

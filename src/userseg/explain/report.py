@@ -44,6 +44,8 @@ class ReportInput:
     sections: list[dict[str, str]] = field(default_factory=list)  # extra (title, html) blocks
     selection: dict[str, Any] | None = None  # from userseg.features.select
     user_map: dict[str, Any] | None = None  # x, y, names, method, explained
+    outcome: dict[str, Any] | None = None  # the target overall (per segment: profile.outcome)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # what may mislead
 
 
 def _num(v: Any, spec: str = "%.3f") -> str:
@@ -57,6 +59,8 @@ def _fmt_value(v: Any, unit: str = "") -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
+        if unit == "year":  # 1957, never "1,957"
+            return f"{v:.0f}"
         if unit == "money":
             return f"{v:,.2f}"
         if unit == "share":
@@ -65,6 +69,13 @@ def _fmt_value(v: Any, unit: str = "") -> str:
             return f"{v:,.0f}"
         return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
     return html.escape(str(v))
+
+
+def _outcome_value(v: Any, kind: str) -> str:
+    """A target's rate as a percentage, a mean with 3 significant digits."""
+    if not isinstance(v, int | float) or not np.isfinite(v):  # None, or not measured
+        return "–"
+    return f"{v:.1%}" if kind == "rate" else f"{v:.3g}"
 
 
 def _data_uri(png: bytes | None) -> str | None:
@@ -121,6 +132,7 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
     )
     env.filters["fmt"] = _fmt_value
     env.filters["num"] = _num
+    env.filters["outcome"] = _outcome_value
     profiles = data.profiles
     heatmap = heatmap if heatmap is not None else (heatmap_png(profiles) if profiles else None)
     k_choice = data.run.get("k_choice", {})
@@ -173,6 +185,9 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         figures=figs,
         map_html=map_html,
         selection=_selection_view(data.selection),
+        outcome=data.outcome,
+        has_outcome=any(getattr(p, "outcome", None) for p in profiles),
+        warnings=data.warnings,
         structure=data.run.get("metrics", {}).get("structure"),
         structure_detail=_verdict_detail(data.run.get("metrics", {}).get("structure")),
         stability=data.run.get("metrics", {}).get("stability"),

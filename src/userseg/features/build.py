@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from userseg.config import FeatureConfig
-from userseg.errors import ConfigError, DataError
+from userseg.errors import ConfigError, DataError, SchemaError
 from userseg.features.events import (
     FeatureInfo,
     FeatureSpec,
@@ -24,6 +24,7 @@ from userseg.features.events import (
     event_feature_sql,
     spec_from_data,
 )
+from userseg.features.labels import feature_label, is_year, match_column, named_like_year
 from userseg.io.database import Database, quote_ident
 
 __all__ = [
@@ -86,26 +87,33 @@ def table_fingerprint(db: Database, table: str) -> str:
     return f"{n}:{(h or 0):016x}"
 
 
-def _attribute_columns(db: Database, users: str) -> list[tuple[str, str]]:
-    """(column, kind) of the usable attribute columns of the user table."""
+def _attribute_columns(db: Database, users: str) -> list[tuple[str, str, str]]:
+    """(column, kind, column as in the file) of the usable attribute columns of the user table."""
     if not db.table_exists("userseg_columns"):
-        return [(c, "categorical") for c in db.columns(users) if c != "user_id"]
+        return [(c, "categorical", c) for c in db.columns(users) if c != "user_id"]
     return [
-        (c, k)
-        for c, k in db.rows(
-            "SELECT column_name, kind FROM userseg_columns WHERE table_name = ? AND usable", [users]
+        (c, k, s or c)
+        for c, k, s in db.rows(
+            "SELECT column_name, kind, source_column FROM userseg_columns "
+            "WHERE table_name = ? AND usable",
+            [users],
         )
     ]
 
 
 def _attribute_parts(
-    attrs: list[tuple[str, str]], as_of: dt.date | dt.datetime | None, taken: set[str]
+    attrs: list[tuple[str, str, str]], as_of: dt.date | dt.datetime | None, taken: set[str]
 ) -> tuple[list[str], list[FeatureInfo]]:
-    """SQL select expressions (over alias ``u``) and descriptions of the attribute features."""
+    """SQL select expressions (over alias ``u``) and descriptions of the attribute features.
+
+    Each feature's label is its column's name in words, read from the name the file
+    gave it (``MntMeatProducts`` → "meat products spend"; the import lower-cased it).
+    """
     select: list[str] = []
     infos: list[FeatureInfo] = []
     taken = set(taken)
-    for col, kind in attrs:
+    for col, kind, source in attrs:
+        words = feature_label(source)
         if kind == "date":
             if as_of is None:
                 continue
@@ -114,20 +122,74 @@ def _attribute_parts(
                 f"(epoch(TIMESTAMP '{as_of.isoformat()}') - "
                 f"epoch(CAST(u.{quote_ident(col)} AS TIMESTAMP))) / 86400.0"
             )
-            info = FeatureInfo(name, "numeric", "days", f"days since {col}", "users")
+            info = FeatureInfo(
+                name, "numeric", "days", f"days since {col}", "users", f"days since {words}"
+            )
         elif kind == "numeric":
             name, expr = col, f"u.{quote_ident(col)}"
-            info = FeatureInfo(name, "numeric", "value", col.replace("_", " "), "users")
+            info = FeatureInfo(name, "numeric", "value", col.replace("_", " "), "users", words)
         else:
             name, expr = col, f"u.{quote_ident(col)}"
-            info = FeatureInfo(name, "categorical", "category", col.replace("_", " "), "users")
+            info = FeatureInfo(
+                name, "categorical", "category", col.replace("_", " "), "users", words
+            )
         if name in taken:  # an attribute named like an event feature keeps both, renamed
             name = f"{name}_attr"
-            info = FeatureInfo(name, info.kind, info.unit, info.description, info.source)
+            info = FeatureInfo(
+                name, info.kind, info.unit, info.description, info.source, info.label
+            )
         taken.add(name)
         select.append(f"{expr} AS {quote_ident(name)}")
         infos.append(info)
     return select, infos
+
+
+def _mark_years(
+    db: Database, users: str, infos: list[FeatureInfo], attrs: list[tuple[str, str, str]]
+) -> None:
+    """Give calendar-year attributes (``Year_Birth``) the unit "year": printed 1957, not 1,957.
+
+    ``attrs`` are the (column, kind, name in the file) the ``infos`` were made from.
+    """
+    for i, (f, (column, _, source)) in enumerate(zip(infos, attrs, strict=True)):
+        if f.unit != "value" or not named_like_year(source):
+            continue  # only a column named like a year has its values read
+        values = db.execute(f"SELECT {quote_ident(column)} FROM {quote_ident(users)}").df()
+        if is_year(source, values.iloc[:, 0].to_numpy()):
+            infos[i] = FeatureInfo(f.name, f.kind, "year", f.description, f.source, f.label)
+
+
+def _apply_display_names(
+    feats: list[FeatureInfo], display: dict[str, str], sources: dict[str, str]
+) -> list[FeatureInfo]:
+    """Features with the display names a pipeline file gave, by feature name or by the
+    column's name in the file (``MntWines`` or ``mntwines``, any case)."""
+    names = [f.name for f in feats]
+    by_source = {sources[n]: n for n in names if n in sources}
+    chosen: dict[str, str] = {}
+    for key, words in display.items():
+        try:
+            name = match_column(key, names, "features.display_names key", "feature")
+        except SchemaError as exc:
+            if key not in by_source and not any(s.lower() == key.lower() for s in by_source):
+                raise ConfigError(exc.message, details=exc.details) from None
+            name = by_source.get(key) or next(
+                n for s, n in by_source.items() if s.lower() == key.lower()
+            )
+        chosen[name] = words.strip()
+    return [
+        FeatureInfo(f.name, f.kind, f.unit, f.description, f.source, chosen[f.name])
+        if f.name in chosen
+        else f
+        for f in feats
+    ]
+
+
+def _dated(
+    attrs: list[tuple[str, str, str]], as_of: dt.date | dt.datetime | None
+) -> list[tuple[str, str, str]]:
+    """The attributes :func:`_attribute_parts` makes features of (dates need an as-of date)."""
+    return [a for a in attrs if a[1] != "date" or as_of is not None]
 
 
 def _feature_body(event_sql: str | None, attr_select: list[str], users: str | None) -> str:
@@ -273,16 +335,28 @@ def build_features(
         )
         event_sql, feats = event_feature_sql(spec, as_of, table=events)
     attrs = _attribute_columns(db, users) if has_users else []
-    if as_of is None and any(k == "date" for _, k in attrs):
+    if as_of is None and any(k == "date" for _, k, _ in attrs):
         latest = db.scalar(
             "SELECT max(greatest("
-            + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k in attrs if k == "date")
+            + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k, _ in attrs if k == "date")
             + f")) FROM {quote_ident(users)}"
         )
         as_of = latest.date() + dt.timedelta(days=1) if latest else None
 
     attr_select, attr_infos = _attribute_parts(attrs, as_of, {f.name for f in feats})
-    feats = [*feats, *attr_infos]
+    # the name each attribute had in the file (to read years and display names by)
+    dated = _dated(attrs, as_of)
+    sources = {info.name: src for info, (_, _, src) in zip(attr_infos, dated, strict=True)}
+    if has_users:
+        _mark_years(db, users, attr_infos, dated)
+    feats = [
+        *(
+            FeatureInfo(f.name, f.kind, f.unit, f.description, f.source, f.name.replace("_", " "))
+            for f in feats
+        ),
+        *attr_infos,
+    ]
+    feats = _apply_display_names(feats, config.display_names or {}, sources)
 
     wanted = [f.name for f in feats]
     unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]

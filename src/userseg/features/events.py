@@ -31,9 +31,10 @@ class FeatureInfo:
 
     name: str
     kind: str  # "numeric" or "categorical"
-    unit: str  # days, count, money, ratio, share, rating, value, category
+    unit: str  # days, count, money, ratio, share, rating, value, year, category
     description: str
     source: str = "events"
+    label: str = ""  # the words profiles and names use (a display name, or the name in words)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)

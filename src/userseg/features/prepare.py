@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from userseg._sklearn import EstimatorNotFittedError
 from userseg.config import MAX_ABS_VALUE, PrepareConfig, from_dict
 from userseg.errors import ConfigError, DataError
-from userseg.features.select import correlated_to_drop
+from userseg.features.select import correlated_to_drop, near_constant
 
 __all__ = ["FORMAT_VERSION", "Preparer", "as_frame", "dates_to_days", "find_date_columns"]
 
@@ -239,6 +239,12 @@ class Preparer(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     notes_ : list of str
         What was decided and why (logged columns, dropped constant columns…).
+    left_out_ : dict
+        Input feature → why its values are not in the distance (empty, constant,
+        near-constant, identifier-like, repeats an earlier feature). This is the
+        one record of what the model leaves out: the feature selection shown in
+        the report takes it from here (a feature it said was dropped was once
+        clustered with full weight).
 
     Examples
     --------
@@ -269,6 +275,7 @@ class Preparer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> Preparer:
         cfg = self._config()
+        cfg.validate()
         if cfg.categorical_weight < 0 or cfg.indicator_weight < 0:
             raise ConfigError("categorical_weight and indicator_weight must be >= 0.")
         df = as_frame(X)
@@ -281,30 +288,49 @@ class Preparer(TransformerMixin, BaseEstimator):
         weights = dict(self.weights or {})
         steps: list[dict[str, Any]] = []
         notes: list[str] = []
+        left_out: dict[str, str] = {}  # features with no step at all, and why
         for name in df.columns:
             series = df[name]
             w = float(weights.get(str(name), 1.0))
+            # A near-constant feature is still prepared (its profile is still shown), but
+            # left out of the distance; what preparing it would note is moot then.
+            rare = near_constant(df[[name]], cfg.max_mode_share).get(str(name))
+            if rare and rare.startswith("constant"):
+                rare = None  # constant (or empty): said so by the steps below
+            said = [] if rare else notes
             if name in forced or _is_categorical(series):
                 if name not in forced:
                     _refuse_numbers_with_stray_text(series, str(name))
-                step = self._fit_categorical(str(name), series, cfg, w, notes)
+                step = self._fit_categorical(str(name), series, cfg, w, said)
+                if step is None:
+                    left_out[str(name)] = (
+                        f"identifier-like or free text: {series.nunique(dropna=False)} distinct "
+                        f"values (> max_cardinality={cfg.max_cardinality})"
+                    )
             else:
                 step = self._fit_numeric(
-                    str(name), _numeric_values(series, str(name)), cfg, w, notes
+                    str(name), _numeric_values(series, str(name)), cfg, w, said
                 )
+                if step is None:
+                    left_out[str(name)] = "no values: every user's is missing"
+            if step is not None and rare and step.get("out"):
+                _leave_out(step, rare)
+                notes.append(f"{name}: {rare}, left out of the distance")
             if step is not None:
                 steps.append(step)
         if cfg.max_correlation is not None and cfg.max_correlation < 1.0:
             self._prune_correlated(df, steps, cfg.max_correlation, notes)
         if not any(s.get("out") for s in steps):
             raise DataError(
-                "every feature is constant (or empty): there is nothing to tell users apart by.",
+                "every feature is constant, near-constant or empty: there is nothing to tell "
+                "users apart by.",
                 details={"notes": notes},
             )
         self.steps_ = steps
         self.notes_ = notes
         self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
         self.n_features_in_ = len(df.columns)
+        self.left_out_ = _left_out(self.feature_names_in_, steps, left_out)
         return self
 
     def _prune_correlated(
@@ -320,6 +346,11 @@ class Preparer(TransformerMixin, BaseEstimator):
             step = next(s for s in numeric if s["name"] == name)
             step["out"] = [o for o in step["out"] if o != name]
             step["dropped"] = {"repeats": kept, "correlation": r}
+            step["reason"] = (
+                f"repeats {kept} (correlation {r:.2f} > max_correlation {threshold}), "
+                "which comes first"
+                + ("; its missing-value indicator is still used" if step["out"] else "")
+            )
             notes.append(
                 f"{name}: left out of the distance, it repeats {kept} "
                 f"(correlation {r:.2f} > max_correlation {threshold})"
@@ -366,6 +397,12 @@ class Preparer(TransformerMixin, BaseEstimator):
         if scale == 0.0 or t.max() == t.min():
             notes.append(f"{name}: constant, left out of the distance")
             step["out"] = []
+            step["reason"] = (
+                f"constant: every user has the value {_shown(present[0])}"
+                if present.min() == present.max()
+                else "constant once clipped to the quantiles "
+                f"{list(cfg.clip_quantiles or ())} (a few outliers aside)"
+            )
         if log != "none":
             notes.append(f"{name}: heavy right tail (skew {_skew(present):.1f}), {log} applied")
         if missing.any() and cfg.indicators:
@@ -412,6 +449,7 @@ class Preparer(TransformerMixin, BaseEstimator):
         }
         if spread <= 0.0:
             notes.append(f"{name}: a single level, left out of the distance")
+            step["reason"] = f"constant: every user has the value {levels[0]!r}"
             return step
         # Scale the block so its total variance is categorical_weight × one standardised feature.
         step["scale"] = (
@@ -419,6 +457,8 @@ class Preparer(TransformerMixin, BaseEstimator):
         )
         if step["scale"] > 0:
             step["out"] = [f"{name}={lvl}" for lvl in levels]
+        else:
+            step["reason"] = "categorical_weight is 0: categories are not clustered"
         return step
 
     # -- applying ----------------------------------------------------------------------
@@ -520,6 +560,7 @@ class Preparer(TransformerMixin, BaseEstimator):
             "weights": self.weights,
             "steps": self.steps_,
             "notes": self.notes_,
+            "left_out": self.left_out_,
             "feature_names_in": [str(c) for c in self.feature_names_in_],
         }
 
@@ -537,7 +578,38 @@ class Preparer(TransformerMixin, BaseEstimator):
         obj.notes_ = state.get("notes", [])
         obj.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
         obj.n_features_in_ = len(obj.feature_names_in_)
+        obj.left_out_ = dict(state.get("left_out") or _left_out(obj.feature_names_in_, obj.steps_))
         return obj
+
+
+def _shown(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _leave_out(step: dict[str, Any], reason: str) -> None:
+    """Keep a feature's step (for its profile) but take all its columns out of the distance."""
+    step["out"] = []
+    step.pop("indicator", None)
+    step["reason"] = reason
+
+
+def _left_out(
+    names: Any, steps: list[dict[str, Any]], stepless: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Input feature → why its own values are not clustered (see ``Preparer.left_out_``).
+
+    ``stepless`` holds the reasons of the features that got no step at all (no
+    values, too many levels); a model stored before it was kept has none.
+    """
+    by_name = {s["name"]: s for s in steps}
+    out: dict[str, str] = {}
+    for name in (str(n) for n in names):
+        step = by_name.get(name)
+        if step is None:
+            out[name] = (stepless or {}).get(name, "left out of the distance")
+        elif name not in step["out"] and not any(o.startswith(f"{name}=") for o in step["out"]):
+            out[name] = step.get("reason", "left out of the distance")
+    return out
 
 
 def _apply_log(v: np.ndarray, how: str) -> np.ndarray:

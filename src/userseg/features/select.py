@@ -324,6 +324,13 @@ class SelectionResult:
     params: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def leave_out(self, feature: str, reason: str) -> None:
+        """Move a kept feature to the dropped ones (the model left it out after all)."""
+        if feature in self.kept:
+            self.kept.remove(feature)
+        self.dropped[feature] = reason
+        _mark_dropped(self.tables, feature, reason)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (NaN as null), for the report and the run record."""
         return {
@@ -354,6 +361,7 @@ def select_features(
     unsupervised: bool = True,
     sample: int = 20_000,
     random_state: int = 0,
+    pruned: dict[str, str] | None = None,
 ) -> SelectionResult:
     """Select features: drop the useless, prune the repeated, rank (and vote) the rest.
 
@@ -389,6 +397,11 @@ def select_features(
         The supervised methods and the correlations use at most this many users
         (stratified by the target).
     random_state : int
+    pruned : dict, optional
+        feature → reason: what a fitted model already left out (its
+        :attr:`~userseg.features.prepare.Preparer.left_out_`). When given, these
+        are the dropped features and no other near-constant, identifier-like or
+        correlation rule applies, so the result states what the model does.
 
     Returns
     -------
@@ -419,8 +432,12 @@ def select_features(
         "random_state": random_state,
     }
     features = features.set_axis([str(c) for c in features.columns], axis=1)
-    dropped = near_constant(features, max_mode_share)
-    for name in features.columns:
+    if pruned is not None:
+        dropped = {str(f): str(why) for f, why in pruned.items() if str(f) in features.columns}
+        max_correlation = None  # the model's own pruning stands
+    else:
+        dropped = near_constant(features, max_mode_share)
+    for name in features.columns if pruned is None else ():
         levels = features[name].nunique()
         if name not in dropped and is_categorical(features[name]) and levels > _MAX_LEVELS:
             dropped[name] = (
@@ -463,12 +480,7 @@ def select_features(
                 f"{max_correlation}), which {better}"
             )
             kept.remove(f)
-            # the final table says so too (it said "kept" for a feature left out here)
-            final = tables.get("combined", tables.get("unsupervised"))
-            if final is not None and f in final.index and "kept" in final.columns:
-                final.at[f, "kept"] = False
-                if "reason" in final.columns:
-                    final.at[f, "reason"] = dropped[f]
+            _mark_dropped(tables, f, dropped[f])
     return SelectionResult(
         kept=kept,
         dropped={f: dropped[f] for f in [str(c) for c in features.columns] if f in dropped},
@@ -480,6 +492,15 @@ def select_features(
         params=params,
         notes=notes,
     )
+
+
+def _mark_dropped(tables: dict[str, pd.DataFrame], feature: str, reason: str) -> None:
+    """The final table says a feature is not kept (it said "kept" for one left out later)."""
+    final = tables.get("combined", tables.get("unsupervised"))
+    if final is not None and feature in final.index and "kept" in final.columns:
+        final.at[feature, "kept"] = False
+        if "reason" in final.columns:
+            final.at[feature, "reason"] = reason
 
 
 def _check_params(
