@@ -94,7 +94,7 @@ _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23
 _SPACES = re.compile(r"\s+")
 # "affordable.I did not": a full stop with no space hides the next word from
 # whitespace tokenisers (VADER), so put the space back.
-_GLUED_SENTENCE = re.compile(r"(?<=[a-z])([.!?])(?=[A-Z][a-z])")
+_GLUED_SENTENCE = re.compile(r"(?<=[a-z])([.!?])(?=[A-Z])")
 
 
 def _is_missing(value: Any) -> bool:

@@ -66,8 +66,8 @@ class Calibration:
 
 #: Tuned on half of the labelled sets (see the module docstring); bench_text.py re-derives them.
 CALIBRATION: dict[str, Calibration] = {
-    "en": Calibration(slope=10.5, threshold=0.10),
-    "zh": Calibration(slope=1.37, threshold=-1.2),
+    "en": Calibration(slope=10.55, threshold=0.087),
+    "zh": Calibration(slope=7.93, threshold=-0.314),
 }
 
 
@@ -91,10 +91,18 @@ def english_raw(text: str) -> float:
 
 
 def chinese_raw(text: str) -> float:
-    """Sum of the known words' log-likelihood ratios over the root of their number."""
+    """Mean log-likelihood ratio of the text's known words.
+
+    The mean, not the sum, so that the calibration's threshold is a per-word
+    correction of the model's lean (it was trained on shopping reviews) and
+    means the same for short and long texts: with the sum over the root of
+    the count (AUC 0.934 vs 0.927 on held-out ChnSentiCorp) a short complaint such as
+    "早餐难吃，很差" came out positive. Reading unknown words as their
+    characters lowered the AUC to 0.922, so that is not done.
+    """
     ratios = _chinese_log_ratios()
     values = [ratios[w] for w in chinese_words(text) if w in ratios]
-    return sum(values) / math.sqrt(len(values)) if values else 0.0
+    return sum(values) / len(values) if values else 0.0
 
 
 class SentimentScorer:

@@ -90,7 +90,10 @@ def _chunks(source: Any, columns: list[str], chunk_size: int) -> Iterator[pd.Dat
         return
     if hasattr(source, "fetch_arrow_reader") and hasattr(source, "columns"):  # DuckDB relation
         _check_columns(source.columns, columns)
-        reader = source.select(*[_quote(c) for c in columns]).fetch_arrow_reader(chunk_size)
+        rel = source.select(*[_quote(c) for c in columns])
+        # to_arrow_reader in DuckDB >= 1.4; fetch_arrow_reader (deprecated there) before.
+        reader = (rel.to_arrow_reader if hasattr(rel, "to_arrow_reader")
+                  else rel.fetch_arrow_reader)(chunk_size)
         for batch in reader:
             yield batch.to_pandas()
         return
