@@ -42,7 +42,7 @@ import pandas as pd
 
 from userseg.errors import ConfigError, DataError, SchemaError
 
-__all__ = ["ARMS", "Holdout", "assign_holdout", "parse_share", "user_hashes"]
+__all__ = ["ARMS", "Holdout", "assign_holdout", "control_size", "parse_share", "user_hashes"]
 
 ARMS = ("treatment", "control")
 
@@ -216,10 +216,11 @@ def _check_ids(ids: pd.Series, what: str) -> None:
         )
 
 
-def _quota(holdout: float, n: np.ndarray) -> np.ndarray:
+def control_size(n: np.ndarray | int, holdout: float) -> np.ndarray:
+    """Control users of a segment of ``n``: ``round(holdout · n)``, halves rounded up."""
     # round half up: floor(p·n + ½); Python's round() is half-to-even, which would let
     # the quota of n + m users exceed the quota of n by more than m.
-    return np.floor(holdout * n + 0.5).astype(np.int64)
+    return np.floor(holdout * np.asarray(n) + 0.5).astype(np.int64)
 
 
 def _assign_new(
@@ -237,7 +238,7 @@ def _assign_new(
         weights=(previous["arm"].to_numpy()[seen] == "control"),
         minlength=len(segments),
     ).astype(np.int64)
-    take = np.clip(_quota(holdout, n_old + n_new) - c_old, 0, n_new)
+    take = np.clip(control_size(n_old + n_new, holdout) - c_old, 0, n_new)
 
     ids = new["user_id"].astype(str).to_numpy()
     hashes = user_hashes(ids, campaign_id)
@@ -260,7 +261,7 @@ def _summary(arms: pd.DataFrame, new: pd.DataFrame, holdout: float) -> pd.DataFr
     out = pd.DataFrame({"n": g.size(), "n_control": g["control"].sum().astype(np.int64)})
     out["n_treatment"] = out["n"] - out["n_control"]
     out["control_share"] = out["n_control"] / out["n"]
-    out["target_control"] = _quota(holdout, out["n"].to_numpy())
+    out["target_control"] = control_size(out["n"].to_numpy(), holdout)
     added = new.groupby("segment").size() if len(new) else pd.Series(dtype=np.int64)
     out["n_added"] = added.reindex(out.index).fillna(0).astype(np.int64)
     notes = []
