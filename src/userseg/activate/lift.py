@@ -524,7 +524,8 @@ def _table(labels, per, overall, enough, min_per_arm, correction, alpha, cuped) 
                 n_short = int(per[f"n_{short}"][i])
                 rows[-1]["status"] = "too few users"
                 rows[-1]["note"] = (
-                    f"{n_short} users in {short}; at least {min_per_arm} per arm are needed "
+                    f"{n_short} user{'' if n_short == 1 else 's'} in {short}; at least "
+                    f"{min_per_arm} per arm are needed "
                     "for a lift"
                 )
     for metric in METRICS:
