@@ -9,7 +9,10 @@ compared on two metrics per user:
   Wald interval fails; the relative lift (rate ratio − 1) with the Katz log
   interval; the p-value of the pooled two-proportion z (score) test.
 * **revenue per user**: the difference of means with Welch's t interval and
-  p-value (unequal variances); the relative lift by the delta method. With
+  p-value (unequal variances); the relative lift with Fieller's interval,
+  which excludes zero exactly when the difference's does (a delta-method
+  interval need not: on heavy-tailed revenue it claimed a relative lift the
+  difference did not support). With
   each user's pre-period value, **CUPED** (Deng et al. 2013): the revenue is
   adjusted by θ·(pre − mean pre), θ the within-arm pooled regression slope of
   revenue on pre within the segment, which removes the part of the variance
@@ -259,7 +262,26 @@ def _welch(d, vt, nt, vc, nc, alpha):
         q = sps.t.ppf(1 - alpha / 2, df)
         p = np.where(se > 0, 2 * sps.t.sf(np.abs(d / se), df), np.where(d == 0, 1.0, 0.0))
     half = np.where(se > 0, q * se, 0.0)
-    return d - half, d + half, p, se
+    return d - half, d + half, p, se, q
+
+
+def _fieller(mt, st2, mc, sc2, q):
+    """Fieller's interval for ``mt / mc − 1``: the r with (mt − r·mc)² ≤ q²(st² + r²·sc²).
+
+    With q the Welch quantile it excludes 0 exactly when the Welch interval of the
+    difference does, which a delta-method interval need not (it can be wildly
+    asymmetric in truth when the control mean is uncertain). NaN when the
+    interval is unbounded: the control mean is not clearly away from zero.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = mc * mc - q * q * sc2
+        b = mt * mc
+        disc = b * b - a * (mt * mt - q * q * st2)
+        bounded = (a > 0) & (disc >= 0)
+        root = np.sqrt(np.where(bounded, disc, 0.0))
+        return np.where(bounded, (b - root) / a - 1, np.nan), np.where(
+            bounded, (b + root) / a - 1, np.nan
+        )
 
 
 def _revenue(s: ArmStats, alpha: float) -> dict[str, np.ndarray]:
@@ -267,7 +289,7 @@ def _revenue(s: ArmStats, alpha: float) -> dict[str, np.ndarray]:
     mt, mc = s.mean_y[:, 1], s.mean_y[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         vt, vc = s.m2_y[:, 1] / (nt - 1), s.m2_y[:, 0] / (nc - 1)
-    plain_low, plain_high, plain_p, plain_se = _welch(mt - mc, vt, nt, vc, nc, alpha)
+    plain_low, plain_high, plain_p, plain_se, _ = _welch(mt - mc, vt, nt, vc, nc, alpha)
     sxx, syy, sxy = s.m2_x.sum(axis=1), s.m2_y.sum(axis=1), s.cxy.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = np.where(sxx > 0, sxy / sxx, 0.0) if s.has_pre else np.zeros(len(nt))
@@ -278,11 +300,10 @@ def _revenue(s: ArmStats, alpha: float) -> dict[str, np.ndarray]:
         adj_m2 = s.m2_y - 2 * th * s.cxy + th * th * s.m2_x
         at_, ac_ = adj_m2[:, 1] / (nt - 1), adj_m2[:, 0] / (nc - 1)
     amt, amc = adj_mean[:, 1], adj_mean[:, 0]
-    low, high, p, se = _welch(amt - amc, at_, nt, ac_, nc, alpha)
-    z = sps.norm.ppf(1 - alpha / 2)
+    low, high, p, se, q = _welch(amt - amc, at_, nt, ac_, nc, alpha)
+    rel_low, rel_high = _fieller(amt, at_ / nt, amc, ac_ / nc, q)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = amt / amc - 1
-        rel_se = np.sqrt(at_ / nt / amc**2 + amt**2 * (ac_ / nc) / amc**4)
         reduction = np.where(plain_se > 0, 1 - (se / plain_se) ** 2, np.nan)
     return {
         "revenue_treatment": mt,
@@ -291,8 +312,8 @@ def _revenue(s: ArmStats, alpha: float) -> dict[str, np.ndarray]:
         "revenue_abs_low": low,
         "revenue_abs_high": high,
         "revenue_rel": rel,
-        "revenue_rel_low": rel - z * rel_se,
-        "revenue_rel_high": rel + z * rel_se,
+        "revenue_rel_low": rel_low,
+        "revenue_rel_high": rel_high,
         "revenue_p": p,
         "revenue_plain_low": plain_low,
         "revenue_plain_high": plain_high,
@@ -301,6 +322,10 @@ def _revenue(s: ArmStats, alpha: float) -> dict[str, np.ndarray]:
         "revenue_rho": rho if s.has_pre else np.full(len(nt), np.nan),
         "revenue_theta": theta,
     }
+
+
+def _pct(share: float) -> str:
+    return f"{round(share * 100) + 0.0:.0f} %"  # + 0.0: no "-0 %"
 
 
 # -- the user-facing table ---------------------------------------------------------------------
@@ -342,14 +367,14 @@ class LiftResult:
             overall = rev[rev["segment"].astype(str) == "all"].iloc[0]
             per = rev[(rev["segment"].astype(str) != "all") & rev["variance_reduction"].notna()]
             span = (
-                f"; per segment {per['variance_reduction'].min():.0%} to "
-                f"{per['variance_reduction'].max():.0%}"
+                f"; per segment {_pct(per['variance_reduction'].min())} to "
+                f"{_pct(per['variance_reduction'].max())}"
                 if len(per)
                 else ""
             )
             lines.append(
                 f"CUPED with pre-period values reduced the variance of the revenue lift by "
-                f"{overall['variance_reduction']:.0%} overall (pre/post correlation "
+                f"{_pct(overall['variance_reduction'])} overall (pre/post correlation "
                 f"{overall['rho']:.2f}){span}."
             )
         else:
@@ -515,7 +540,7 @@ def _table(labels, per, overall, enough, min_per_arm, correction, alpha, cuped) 
         method = (
             "Newcombe hybrid score; Katz log ratio; pooled z test"
             if metric == "conversion"
-            else ("Welch t on CUPED-adjusted revenue" if cuped else "Welch t") + "; delta method"
+            else ("Welch t on CUPED-adjusted revenue" if cuped else "Welch t") + "; Fieller ratio"
         )
         for i, label in enumerate(labels):
             rows.append(_row(label, metric, per, i, enough[i], p_adj[i], alpha, method))
@@ -527,6 +552,10 @@ def _table(labels, per, overall, enough, min_per_arm, correction, alpha, cuped) 
                     f"{n_short} user{'' if n_short == 1 else 's'} in {short}; at least "
                     f"{min_per_arm} per arm are needed "
                     "for a lift"
+                )
+            elif np.isnan(rows[-1]["rel_low"]) and np.isfinite(rows[-1]["abs_lift"]):
+                rows[-1]["note"] = (
+                    "no relative interval: the control's mean is not clearly above zero"
                 )
     for metric in METRICS:
         method = rows[0]["method"] if metric == "conversion" else rows[-1]["method"]
