@@ -1,4 +1,4 @@
-"""A campaign on Online Retail (../shared/data), measured from its own event log, through the library.
+"""A campaign on Online Retail (../shared/data), measured from its event log, through the library.
 
 The audience is chosen with a filter on the features at 2011-08-01, split into
 arms stratified by spend, and its outcomes are the purchases of August 2011 in
