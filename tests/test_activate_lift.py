@@ -13,6 +13,7 @@ from userseg.activate.lift import (
     compare_arms,
     lift,
     newcombe_interval,
+    pool_strata,
     wilson_interval,
 )
 from userseg.errors import ConfigError, DataError, SchemaError
@@ -331,3 +332,32 @@ def test_relative_revenue_interval_agrees_with_the_difference() -> None:
     assert bounded.mean() > 0.9  # unbounded only when the control mean is unclear
     assert (r["revenue_rel_low"][bounded] <= r["revenue_rel"][bounded]).all()
     assert (r["revenue_rel"][bounded] <= r["revenue_rel_high"][bounded]).all()
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([-100, 100, 5], dtype=np.int8),  # a range wider than int8 itself
+        np.array([70_000, 3, 12], dtype=np.int64),  # too wide for a lookup table
+        np.array(["north", "east", "south"], dtype=object),
+    ],
+)
+def test_segment_labels_of_any_kind(labels) -> None:
+    df = _two_arm_frame(segments=3)
+    df["segment"] = labels[df["segment"].to_numpy()]
+    table = lift(df).table
+    assert list(table["segment"].unique()) == [*sorted(labels.tolist()), "all"]
+    by_hand = df.groupby("segment")["revenue"].mean()
+    rev = table[table.metric == "revenue"].set_index("segment")
+    for label in labels:
+        n = rev.loc[label, "n_treatment"] + rev.loc[label, "n_control"]
+        assert n == (df["segment"] == label).sum()
+    assert len(by_hand) == 3
+
+
+def test_pooled_strata_equal_one_pass_over_everyone() -> None:
+    strata, treated, converted, revenue, pre = _simulate(2, seed=3)
+    pooled = pool_strata(arm_stats(strata, treated, converted, revenue, pre, n_strata=8))
+    once = arm_stats(np.zeros(len(strata), dtype=int), treated, converted, revenue, pre)
+    for name in ("n", "conversions", "mean_y", "m2_y", "mean_x", "m2_x", "cxy"):
+        assert getattr(pooled, name) == pytest.approx(getattr(once, name), rel=1e-9), name

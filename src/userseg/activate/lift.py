@@ -58,6 +58,7 @@ __all__ = [
     "compare_arms",
     "lift",
     "newcombe_interval",
+    "pool_strata",
     "wilson_interval",
 ]
 
@@ -207,6 +208,17 @@ def _merge(acc: list[np.ndarray], new: list[np.ndarray]) -> None:
     acc[4] += dx * f
     acc[1] += new[1]
     acc[0] = n
+
+
+def pool_strata(s: ArmStats) -> ArmStats:
+    """All strata merged into one (per arm), as if the statistics had been taken over everyone."""
+    acc = [np.zeros(2) for _ in range(7)]
+    for i in range(s.n.shape[0]):
+        _merge(
+            acc,
+            [s.n[i], s.conversions[i], s.mean_y[i], s.m2_y[i], s.mean_x[i], s.m2_x[i], s.cxy[i]],
+        )
+    return ArmStats(*[a.reshape(1, 2) for a in acc], has_pre=s.has_pre)
 
 
 # -- comparisons -------------------------------------------------------------------------------
@@ -477,11 +489,11 @@ def lift(
     treated, conv, rev, x = _checked_arrays(frame, arm, converted, revenue, pre, treatment, control)
     if frame[segment].isna().any():
         raise DataError(f"{segment}: {int(frame[segment].isna().sum())} users without a segment.")
-    codes, labels = pd.factorize(frame[segment], sort=True)
+    codes, labels = _segment_codes(frame[segment])
 
-    per = compare_arms(arm_stats(codes, treated, conv, rev, x, n_strata=len(labels)), alpha=alpha)
-    zeros = np.zeros(len(codes), dtype=np.int64)
-    overall = compare_arms(arm_stats(zeros, treated, conv, rev, x, n_strata=1), alpha=alpha)
+    stats = arm_stats(codes, treated, conv, rev, x, n_strata=len(labels))
+    per = compare_arms(stats, alpha=alpha)
+    overall = compare_arms(pool_strata(stats), alpha=alpha)
     enough = (per["n_treatment"] >= min_per_arm) & (per["n_control"] >= min_per_arm)
     table = _table(
         list(labels), per, overall, enough, min_per_arm, correction, alpha, x is not None
@@ -496,30 +508,31 @@ def lift(
 
 
 def _checked_arrays(frame, arm, converted, revenue, pre, treatment, control):
-    labels = frame[arm].astype(str)
-    unknown = sorted(set(labels.unique()) - {treatment, control})
+    col = frame[arm]
+    # the distinct labels first: cheap on a categorical or 10M-row column, unlike astype(str)
+    unknown = sorted({str(v) for v in pd.unique(col)} - {treatment, control})
     if unknown:
         raise DataError(
             f"{arm} holds {', '.join(map(repr, unknown[:5]))}; expected only "
             f"{treatment!r} and {control!r}."
         )
-    treated = (labels == treatment).to_numpy()
+    treated = (col == treatment).to_numpy(dtype=bool)
     if treated.all() or not treated.any():
         which = "control" if treated.all() else "treatment"
         raise DataError(f"no {which} users at all: a lift needs both arms.")
-    conv = pd.to_numeric(frame[converted], errors="coerce")
-    bad = ~conv.isin([0, 1])
-    if bad.any():
-        raise DataError(
-            f"{converted}: {int(bad.sum())} value(s) other than 0/1 or true/false "
-            f"(first: {frame[converted][bad].iloc[0]!r})."
-        )
-    arrays = [treated, conv.to_numpy(dtype=float)]
+    conv = _flags(frame[converted], converted)
+    arrays = [treated, conv]
     for col in (revenue, pre):
         if col is None:
             arrays.append(None)
             continue
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
+            values = series.to_numpy(dtype=float)  # no copy when already float64
+        else:
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         nonfinite = ~np.isfinite(values)
         if nonfinite.any():
             rows = list(frame.index[nonfinite][:5])
@@ -530,6 +543,51 @@ def _checked_arrays(frame, arm, converted, revenue, pre, treatment, control):
             )
         arrays.append(values)
     return tuple(arrays)
+
+
+def _flags(col: pd.Series, name: str) -> np.ndarray:
+    """0/1 or true/false as a bool array; anything else is an error naming the first."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        values = col.to_numpy()
+        bad = ~((values == 0) | (values == 1))
+    else:
+        values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        bad = ~((values == 0) | (values == 1))
+    if bad.any():
+        raise DataError(
+            f"{name}: {int(bad.sum())} value(s) other than 0/1 or true/false "
+            f"(first: {col[bad].iloc[0]!r})."
+        )
+    return values == 1
+
+
+def _segment_codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Each user's segment as a small code, and the segments in order.
+
+    Integer segments (the usual case) are coded through a lookup table a chunk
+    at a time: ``pd.factorize`` would hash 10M values and hold 8-byte codes.
+    """
+    values = col.to_numpy()
+    if pd.api.types.is_integer_dtype(values.dtype) and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 1 << 16:
+            counts = np.zeros(hi - lo + 1, dtype=np.int64)
+            for start in range(0, len(values), _CHUNK):
+                chunk = values[start : start + _CHUNK].astype(np.intp) - lo  # no int8 overflow
+                counts += np.bincount(chunk, minlength=len(counts))
+            present = np.flatnonzero(counts)
+            lut = np.zeros(len(counts), dtype=np.min_scalar_type(max(len(present) - 1, 0)))
+            lut[present] = np.arange(len(present))
+            codes = np.empty(len(values), dtype=lut.dtype)
+            for start in range(0, len(values), _CHUNK):
+                codes[start : start + _CHUNK] = lut[
+                    values[start : start + _CHUNK].astype(np.intp) - lo
+                ]
+            return codes, [values.dtype.type(v + lo) for v in present]
+    codes, labels = pd.factorize(col, sort=True)
+    return codes.astype(np.min_scalar_type(max(len(labels) - 1, 0))), list(labels)
 
 
 def _table(labels, per, overall, enough, min_per_arm, correction, alpha, cuped) -> pd.DataFrame:
