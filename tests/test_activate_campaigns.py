@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from userseg.activate import campaigns as campaigns_module
 from userseg.activate.campaigns import assign_holdout, parse_share, user_hashes
 from userseg.errors import ConfigError, DataError, SchemaError
 
@@ -148,3 +150,7 @@ def test_summary_flags_segments_too_small_for_a_control_group() -> None:
     assert s.loc[1, "n_control"] == 0
     assert "no control" in s.loc[1, "note"]
     assert s.loc[0, "note"] == ""
+
+
+def test_campaigns_doctest() -> None:
+    assert doctest.testmod(campaigns_module).failed == 0

@@ -17,7 +17,7 @@ from userseg.activate.exports import (
     write_customer_match,
     write_members,
 )
-from userseg.errors import ConfigError, ExportError, PrivacyError, SchemaError
+from userseg.errors import ConfigError, DataError, ExportError, PrivacyError, SchemaError
 
 pytest.importorskip("phonenumbers")
 
@@ -102,9 +102,13 @@ def test_a_failure_mid_write_leaves_the_old_file_and_no_partial(tmp_path: Path) 
     assert [p.name for p in tmp_path.iterdir()] == ["members.csv"]
 
 
-def test_missing_member_column_is_named(tmp_path: Path) -> None:
+def test_missing_member_column_or_duplicate_users_are_named(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="'user_id'"):
         write_members(pd.DataFrame({"id": range(200)}), tmp_path / "m.csv")
+    dup = pd.DataFrame({"user_id": [f"u{i % 150}" for i in range(200)]})
+    with pytest.raises(DataError, match=r"50 duplicate user id.*'u0'"):
+        write_members(dup, tmp_path / "m.csv")
+    assert not (tmp_path / "m.csv").exists()
 
 
 # --- customer match ------------------------------------------------------------------------------

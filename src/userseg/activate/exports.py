@@ -47,7 +47,14 @@ from typing import Any
 
 import pandas as pd
 
-from userseg.errors import ConfigError, ExportError, PrivacyError, SchemaError, UsersegError
+from userseg.errors import (
+    ConfigError,
+    DataError,
+    ExportError,
+    PrivacyError,
+    SchemaError,
+    UsersegError,
+)
 from userseg.privacy.platforms import PLATFORMS, platform_hash
 
 __all__ = [
@@ -270,6 +277,8 @@ def write_members(
     ------
     SchemaError
         ``user_col`` is not a column.
+    DataError
+        A user id appears twice.
     PrivacyError
         Fewer members than ``min_size`` without ``override_min_size``.
     ExportError
@@ -279,6 +288,12 @@ def write_members(
     path = Path(path)
     fmt = _format_of(path, format)
     _require(members, [user_col])
+    dup = members[user_col].duplicated()
+    if dup.any():
+        raise DataError(
+            f"the members hold {int(dup.sum())} duplicate user id(s) (first: "
+            f"{members.loc[dup, user_col].iloc[0]!r}); an audience lists each user once."
+        )
     check = check_audience_size(
         len(members), destination=fmt, min_size=min_size, override=override_min_size
     )
