@@ -3,7 +3,7 @@
 One simulated campaign: 10M users in 8 segments, 10 % held out, a conversion
 flag, revenue, and a pre-period revenue correlated with it (rho ~ 0.6).
 
-* userseg ``activate.lift(frame)``: per segment and overall, conversion
+* userseg ``activate.measure.lift(frame)``: per segment and overall, conversion
   (Newcombe interval, pooled z test) and revenue per user with CUPED (Welch),
   from per-(segment, arm) statistics accumulated in 1M-row chunks;
 * the peer: the same numbers as one would write them with pandas and SciPy --
@@ -56,7 +56,7 @@ def make_campaign(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def ours(df: pd.DataFrame) -> pd.DataFrame:
-    from userseg.activate.lift import lift
+    from userseg.activate.measure import lift
 
     return lift(df, correction="bh").table
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from userseg.activate.charts import lift_chart_data, lift_png
-from userseg.activate.lift import lift
+from userseg.activate.measure import lift
 from userseg.errors import ConfigError
 
 

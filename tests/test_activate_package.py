@@ -18,6 +18,19 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         assert getattr(activate, name).__doc__, name
 
 
+def test_no_public_name_is_shadowed_by_a_submodule() -> None:
+    # Importing ``userseg.activate.X`` binds X on the package; a function named
+    # like its module would then resolve to the module ("'module' object is not
+    # callable" depending on import order).
+    import importlib
+    import inspect
+
+    for module in sorted(set(activate._EXPORTS.values())):
+        importlib.import_module(module)
+    for name in activate.__all__:
+        assert not inspect.ismodule(getattr(activate, name)), name
+
+
 def test_importing_the_package_stays_light() -> None:
     code = (
         "import sys, userseg.activate; "

@@ -10,7 +10,7 @@
 * :mod:`~userseg.activate.campaigns`: the deterministic, stratified holdout.
 * :mod:`~userseg.activate.power`: minimum detectable effects and holdout sizes.
 * :mod:`~userseg.activate.outcomes`: conversions and revenue after a campaign.
-* :mod:`~userseg.activate.lift`: lift per segment with intervals, corrected
+* :mod:`~userseg.activate.measure`: lift per segment with intervals, corrected
   p-values and CUPED.
 * :mod:`~userseg.activate.charts`: the lift picture.
 
@@ -51,8 +51,8 @@ _EXPORTS: dict[str, str] = {
     "for_lift": "userseg.activate.outcomes",
     "outcomes_from_events": "userseg.activate.outcomes",
     "outcomes_from_frame": "userseg.activate.outcomes",
-    "LiftResult": "userseg.activate.lift",
-    "lift": "userseg.activate.lift",
+    "LiftResult": "userseg.activate.measure",
+    "lift": "userseg.activate.measure",
     "lift_png": "userseg.activate.charts",
 }
 

@@ -14,7 +14,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from userseg.activate.lift import METRICS, LiftResult
+from userseg.activate.measure import METRICS, LiftResult
 from userseg.errors import ConfigError
 
 __all__ = ["lift_chart_data", "lift_png"]

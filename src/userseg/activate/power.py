@@ -6,7 +6,7 @@ The minimum detectable effect (MDE) of a two-sided test at level α with power
 * **revenue** (standard deviation σ, Welch's test):
   ``MDE = (z₁₋α/₂ + z₁₋β) · σ · √(1/n_t + 1/n_c)``;
 * **conversion** (baseline rate p, the pooled two-proportion z test that
-  :mod:`~userseg.activate.lift` reports): the δ that solves
+  :mod:`~userseg.activate.measure` reports): the δ that solves
   ``δ = z₁₋α/₂ · se₀(δ) + z₁₋β · se₁(δ)``, se₀ the pooled standard error the test
   uses and se₁ the true one under the effect (Fleiss' formula, solved by a few
   fixed-point steps). The one-variance shortcut σ² = p(1 − p) promises 80 %

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from userseg.activate.lift import (
+from userseg.activate.measure import (
     adjust_pvalues,
     arm_stats,
     compare_arms,
