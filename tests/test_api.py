@@ -87,6 +87,7 @@ def test_layers_never_import_a_later_layer() -> None:
         "segmenter",
         "monitor",
         "store",
+        "activate",
         "live",
         "pipeline",
         "serve",

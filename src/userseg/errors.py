@@ -15,6 +15,7 @@ service maps ``http_status`` onto its one JSON error shape.
     ├── NotFittedError              an estimator was used before ``fit``             (exit 2)
     ├── DatabaseError               the userseg database cannot be used              (exit 2)
     │   └── DatabaseLockedError     another process is writing to the database       (exit 2)
+    ├── ExportError                 an export cannot be written or delivered          (exit 2)
     ├── PrivacyError                an action would expose personal data              (exit 2)
     │   ├── SecretKeyError          a secret key is missing, weak, too readable or wrong (exit 2)
     │   └── PrivacyBudgetError      a differential-privacy budget would be overspent  (exit 2)
@@ -44,6 +45,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseLockedError",
     "DependencyError",
+    "ExportError",
     "ModelAssumptionWarning",
     "NotFittedError",
     "NotFoundError",
@@ -142,6 +144,13 @@ class DatabaseLockedError(DatabaseError):
     """Another process holds the database's single writer lock."""
 
     code = "database_locked"
+
+
+class ExportError(UsersegError):
+    """An export cannot be written (unwritable path) or delivered (a destination keeps failing)."""
+
+    code = "export_error"
+    http_status = 502
 
 
 class PrivacyError(UsersegError):
