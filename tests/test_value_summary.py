@@ -49,8 +49,9 @@ def test_summary_counts_purchase_days_at_the_as_of_date() -> None:
     assert (a["frequency"], a["recency"], a["T"]) == (2, 9.0, 29.0)
     assert a["monetary"] == 25.0  # mean of the repeat transactions (20 and 30), first excluded
     assert a["spend_total"] == 65.0
+    assert a["spend_net"] == 35.0  # less the refund of 30 on Jan 12 (net past value)
     assert (b["frequency"], b["recency"], b["T"]) == (0, 0.0, 10.0)
-    assert np.isnan(b["monetary"]) and b["spend_total"] == 12.5
+    assert np.isnan(b["monetary"]) and b["spend_total"] == 12.5 == b["spend_net"]
     assert s.attrs["as_of"] == dt.date(2024, 1, 31)
     assert s["frequency"].dtype.kind == "i"
 

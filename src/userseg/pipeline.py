@@ -197,6 +197,9 @@ def fit(
         prev_id = None if previous_run == "latest" else int(previous_run)
         if prev_id is not None or db.scalar("SELECT count(*) FROM userseg_runs"):
             matching = _match_to(db, get_run(db, prev_id).run_id, df.index, seg)
+    t_value = time.perf_counter()
+    _attach_value(db, seg, df.index, fs.as_of)
+    timings["value"] = time.perf_counter() - t_value
     t1 = time.perf_counter()
     run_id = save_run(
         db,
@@ -221,6 +224,19 @@ def fit(
         [pd.Series(timings).to_json(), run_id],
     )
     return run_id, seg
+
+
+def _attach_value(db: Database, seg: Segmenter, users: pd.Index, as_of: Any) -> None:
+    """Churn risk and expected value per segment on each profile (a note when not possible)."""
+    from userseg.value.segments import segment_value
+
+    if not db.table_exists("events"):
+        seg.notes_.append("value per segment not computed: no event log (only a user table)")
+        return
+    figures, notes = segment_value(db, users, seg.labels_, as_of=as_of)
+    for p in seg.profiles_:
+        p.value = figures.get(int(p.segment))
+    seg.notes_.extend(notes)
 
 
 def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) -> Matching:

@@ -60,6 +60,9 @@ class SegmentProfile:
     facts: dict[str, float] = field(default_factory=dict)
     # With a target: its rate (or mean) here, 95 % interval, lift (see explain.outcome).
     outcome: dict[str, Any] | None = None
+    # Churn risk and expected value of its customers (see userseg.value.segments), when the
+    # event log carries a value model.
+    value: dict[str, Any] | None = None
 
     @property
     def top_features(self) -> list[Distinction]:

@@ -187,6 +187,7 @@ def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
         selection=_selection_view(data.selection),
         outcome=data.outcome,
         has_outcome=any(getattr(p, "outcome", None) for p in profiles),
+        has_value=any(getattr(p, "value", None) for p in profiles),
         warnings=data.warnings,
         structure=data.run.get("metrics", {}).get("structure"),
         structure_detail=_verdict_detail(data.run.get("metrics", {}).get("structure")),

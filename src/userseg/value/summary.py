@@ -11,7 +11,9 @@ What counts (the conventions of Fader & Hardie and of lifetimes' ``freq="D"``):
   day before the as-of date (so a customer who first bought on that day has T = 0);
 * **monetary** is the mean spend of the repeat transactions (the first is left
   out, as the models want; missing without a repeat purchase);
-* **spend_total** is everything the customer spent before the as-of date.
+* **spend_total** is everything the customer spent before the as-of date;
+* **spend_net** is spend_total less the refunds before the as-of date (what
+  the customer is worth so far: a serial returner's gross spend overstates it).
 
 Events on or after the as-of date are ignored; the default as-of date is the
 day after the last event in the data, never the wall clock.
@@ -155,8 +157,13 @@ def check_purchases(src: EventSource, as_of: dt.date) -> None:
 def summary_sql(src: EventSource, as_of: dt.date, start: dt.date | None = None) -> str:
     """SQL of the per-customer summary of the purchases in [start, as_of)."""
     last_day = (as_of - dt.timedelta(days=1)).isoformat()
+    lower = f" AND ts >= TIMESTAMP '{start.isoformat()}'" if start else ""
     return f"""
-        WITH tx AS (
+        WITH refunds AS (
+            SELECT user_id, sum(abs(amount)) AS refunded FROM {src.relation}
+            WHERE event = 'refund' AND ts < TIMESTAMP '{as_of.isoformat()}'{lower}
+            GROUP BY user_id
+        ), tx AS (
             SELECT user_id, CAST(ts AS DATE) AS day, sum(amount) AS spend
             FROM {src.purchases(start, as_of)} GROUP BY user_id, day
         ), tx1 AS (
@@ -168,9 +175,10 @@ def summary_sql(src: EventSource, as_of: dt.date, start: dt.date | None = None) 
                CAST(date_diff('day', min(day), DATE '{last_day}') AS DOUBLE) AS "T",
                CAST(avg(spend) FILTER (WHERE day > first_day) AS DOUBLE) AS monetary,
                CAST(sum(spend) AS DOUBLE) AS spend_total,
+               CAST(sum(spend) - coalesce(any_value(r.refunded), 0) AS DOUBLE) AS spend_net,
                min(day) AS first_purchase,
                max(day) AS last_purchase
-        FROM tx1 GROUP BY user_id ORDER BY user_id
+        FROM tx1 LEFT JOIN refunds r USING (user_id) GROUP BY user_id ORDER BY user_id
     """
 
 
@@ -191,7 +199,7 @@ def transaction_summary(
     Returns
     -------
     DataFrame indexed by ``user_id``, sorted by it, with ``frequency`` (int),
-    ``recency``, ``T``, ``monetary``, ``spend_total``, ``first_purchase``,
+    ``recency``, ``T``, ``monetary``, ``spend_total``, ``spend_net``, ``first_purchase``,
     ``last_purchase``; ``attrs["as_of"]`` holds the as-of date.
 
     Raises

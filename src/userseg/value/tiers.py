@@ -1,8 +1,9 @@
 """Value tiers: the segmentation a business asks for first, by stated and adjustable rules.
 
-On the per-customer value frame (``spend_total``: spend so far, ``value``:
-discounted expected value over the horizon, ``p_alive``), the first rule that
-holds gives the tier:
+On the per-customer value frame (``spend_net``: spend so far less refunds, or
+``spend_total`` where the frame has no ``spend_net``; ``value``: discounted
+expected value over the horizon; ``p_alive``), the first rule that holds gives
+the tier:
 
 =======================  ==================================================================
 tier                     rule
@@ -112,8 +113,9 @@ def value_tiers(
     Parameters
     ----------
     frame : DataFrame
-        Needs ``spend_total``, ``value`` and ``p_alive`` (the frame of
-        :func:`~userseg.value.customer_value`); it is not modified.
+        Needs ``spend_total`` (or ``spend_net``, preferred), ``value`` and
+        ``p_alive`` (the frame of :func:`~userseg.value.customer_value`); it is
+        not modified.
     high_quantile : float, default=0.8
         Quantile of spend so far / expected value above which a customer is
         "high" (0.8: the top fifth), unless the absolute thresholds are given.
@@ -127,6 +129,10 @@ def value_tiers(
     ValueTiers
         ``labels`` (indexed as ``frame``), the ``thresholds`` used, and ``summary()``.
     """
+    if "spend_net" in frame.columns:  # past value net of refunds, when the frame has it
+        frame = frame.drop(columns="spend_total", errors="ignore").rename(
+            columns={"spend_net": "spend_total"}
+        )
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise SchemaError(
