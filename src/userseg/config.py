@@ -184,6 +184,7 @@ class EventMapping:
     event_id: str | None = None
     date_format: str | None = None
     event_values: dict[str, list[str]] | None = None
+    item: str | None = None  # product id (StockCode, SKU): for recommendations
 
     def mapped(self) -> dict[str, str]:
         """Canonical name → source column, for every mapped column."""
@@ -199,6 +200,7 @@ class EventMapping:
             "rating",
             "order_id",
             "event_id",
+            "item",
         )
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 

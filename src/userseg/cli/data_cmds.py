@@ -98,6 +98,10 @@ def ingest(
     event_id: Annotated[
         str | None, typer.Option("--event-id", help="Unique event id column (deduplication).")
     ] = None,
+    item: Annotated[
+        str | None,
+        typer.Option("--item", help="Product id column (SKU, StockCode): for recommendations."),
+    ] = None,
     date_format: Annotated[
         str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
     ] = None,
@@ -146,6 +150,7 @@ def ingest(
             "rating": rating,
             "order_id": order_id,
             "event_id": event_id,
+            "item": item,
         }
         mapping: EventMapping | UserMapping
         policy: RowPolicy | None = None

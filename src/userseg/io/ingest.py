@@ -51,6 +51,19 @@ from userseg.io.validate import (
 __all__ = ["MONEY", "IngestReport", "Issue", "ingest_events", "ingest_users", "sanitize_name"]
 
 
+def _with_item(db: Database, table: str, mode: str, mapping: EventMapping) -> bool:
+    """Whether the written rows carry an ``item`` column (see step 5 of ingest_events)."""
+    if mode == "replace" or not db.table_exists(table):
+        return mapping.item is not None
+    has = "item" in db.columns(table)
+    if mapping.item and not has:
+        raise ConfigError(
+            f"cannot append items ({mapping.item!r}) to table {table!r}, which was imported "
+            "without an item column; import the whole log again with the item column mapped."
+        )
+    return has
+
+
 def ingest_events(
     db: Database,
     source: Source,
@@ -157,7 +170,7 @@ def ingest_events(
             f"{_timestamp_expr(mapping.time, mapping.date_format)} AS ts",
             f"{money_expr} AS money" if money_expr else f"CAST(NULL AS {MONEY}) AS money",
         ]
-        for canon in ("event", "category", "session", "order_id", "event_id"):
+        for canon in ("event", "category", "session", "order_id", "event_id", "item"):
             col = mapped.get(canon)
             select.append(
                 f"NULLIF(trim({quote_ident(col)}), '') AS {canon}"
@@ -306,7 +319,7 @@ def ingest_events(
                    {"e.quantity_num" if mapping.quantity else "NULL::DOUBLE"} AS quantity,
                    e.category, e.session AS session_id,
                    {"e.rating_num" if mapping.rating else "NULL::DOUBLE"} AS rating,
-                   e.order_id, e.event_id
+                   e.order_id, e.event_id, e.item
             FROM __ev e {join}
             WHERE {keep}
         """)
@@ -413,10 +426,15 @@ def ingest_events(
                 f"AND t.order_id IS NOT DISTINCT FROM f.order_id)"
             )
 
-        # 5. Write.
+        # 5. Write. The item column (product ids, for recommendations) exists only when
+        # mapped, or when appending to a table that has it.
+        with_item = _with_item(db, table, mode, mapping)
+        stored = "user_id, ts, event, event_raw, amount, quantity, category, session_id, rating, "
+        stored += "order_id, event_id" + (", item" if with_item else "")
         body = f"""
             SELECT user_id, ts, event, event_raw, {amount} AS amount,
                    quantity, category, session_id, rating, order_id, event_id
+                   {", item" if with_item else ""}
             FROM {final} f{already}
             ORDER BY __row
         """
@@ -425,7 +443,7 @@ def ingest_events(
             loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}"))
         else:
             before = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}"))
-            db.execute(f"INSERT INTO {quote_ident(table)} {body}")
+            db.execute(f"INSERT INTO {quote_ident(table)} ({stored}) {body}")
             loaded = int(db.scalar(f"SELECT count(*) FROM {quote_ident(table)}")) - before
             notes.append(f"appended to {table}")
             if already:

@@ -259,7 +259,8 @@ def append_events(
             before = int(db.scalar(f"SELECT count(*) FROM {t}"))
             # Within the batch and against the table: one row per (user, event id).
             db.execute(f"""
-                INSERT INTO {t}
+                INSERT INTO {t} (user_id, ts, event, event_raw, amount, quantity, category,
+                                 session_id, rating, order_id, event_id)
                 SELECT user_id, ts, event, event_raw, amount, quantity, category, session_id,
                        rating, order_id, event_id
                 FROM __incoming i
