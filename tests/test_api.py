@@ -88,6 +88,8 @@ def test_layers_never_import_a_later_layer() -> None:
         "monitor",
         "store",
         "activate",
+        "recommend",
+        "scenarios",
         "live",
         "pipeline",
         "serve",

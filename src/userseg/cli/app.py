@@ -13,9 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from userseg._version import __version__
-from userseg.cli import data_cmds, model_cmds, ops_cmds, render, serve_cmds, value_cmds
+from userseg.cli import (
+    data_cmds,
+    model_cmds,
+    ops_cmds,
+    recommend_cmds,
+    render,
+    serve_cmds,
+    value_cmds,
+)
 from userseg.cli.options import Json
 from userseg.config import Source, load_pipeline
+from userseg.errors import ConfigError
 
 app = typer.Typer(
     name="userseg",
@@ -58,16 +67,36 @@ def demo(
     run: Annotated[
         bool, typer.Option("--run/--no-run", help="Also run the whole pipeline on it.")
     ] = True,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help="shop (e-commerce), bank (risk tiers), clinic (patient risk), social (interest "
+            "groups) or travel (preference groups); each with its playbook of actions.",
+        ),
+    ] = "shop",
     as_json: Json = False,
 ) -> None:
-    """Generate realistic e-commerce demo data (and, by default, segment it end to end)."""
+    """Generate realistic demo data (and, by default, segment it end to end)."""
     from userseg import demo as demo_mod
     from userseg import pipeline
+    from userseg import scenarios as scenarios_mod
 
     with render.errors(as_json):
+        if scenario != "shop" and scenario not in scenarios_mod.SCENARIOS:
+            raise ConfigError(
+                f"--scenario {scenario!r} is not one of shop, "
+                f"{', '.join(sorted(scenarios_mod.SCENARIOS))}."
+            )
+        playbook = scenarios_mod.load_playbook(scenarios_mod.playbook_path(scenario))
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
-            paths = demo_mod.write_demo(out, users, seed=seed)
+            if scenario == "shop":
+                paths = demo_mod.write_demo(out, users, seed=seed)
+                mappings = (demo_mod.EVENT_MAPPING, demo_mod.USER_MAPPING)
+            else:
+                paths = scenarios_mod.write(scenario, out, users, seed=seed)
+                mappings = (scenarios_mod.data.EVENT_MAPPING, scenarios_mod.data.USER_MAPPING)
         summary: dict[str, Any] = {
             "files": {k: str(v) for k, v in paths.items()},
             "seconds": {"generate": time.perf_counter() - t0},
@@ -76,9 +105,8 @@ def demo(
             if as_json:
                 render.print_json(summary)
             else:
-                render.console.print(
-                    f"demo data written to {out}/ (events.csv, users.csv, personas.csv)"
-                )
+                names = ", ".join(p.name for p in paths.values())
+                render.console.print(f"demo data written to {out}/ ({names})")
             return
         db_path = out / "userseg.duckdb"
         for suffix in ("", ".wal"):
@@ -89,14 +117,14 @@ def demo(
                     db,
                     Source(path=str(paths["events"])),
                     kind="events",
-                    mapping=demo_mod.EVENT_MAPPING,
+                    mapping=mappings[0],
                 )
             with render.step("importing users.csv", not as_json):
                 us = pipeline.ingest(
                     db,
                     Source(path=str(paths["users"])),
                     kind="users",
-                    mapping=demo_mod.USER_MAPPING,
+                    mapping=mappings[1],
                 )
             with render.step("building features", not as_json):
                 fs = pipeline.features(db)
@@ -113,6 +141,8 @@ def demo(
             n_users=fs.n_users,
             segments=[p.to_dict() for p in seg.profiles_],
             k_choice=seg.k_choice_["reason"],
+            scenario=scenario,
+            playbook=list(scenarios_mod.match_playbook(playbook, seg.profiles_).values()),
         )
         summary["seconds"]["total"] = time.perf_counter() - t0
         if as_json:
@@ -129,6 +159,18 @@ def demo(
         )
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
         render.verdicts(seg.metrics_)
+        plays = [
+            [p["segment"], p["name"], p["play"], ", ".join(a["type"] for a in p["actions"])]
+            for p in summary["playbook"]
+        ]
+        render.console.print(
+            render.table(
+                f"Playbook ({scenario}): suggested actions",
+                ["#", "segment", "play", "actions"],
+                plays,
+                right={"#"},
+            )
+        )
         render.console.print(
             f"Report: {html}\nHeatmap: {png}\nDatabase: {db_path}  "
             f"({time.perf_counter() - t0:.1f} s)"
@@ -180,3 +222,4 @@ def run_cmd(
 ops_cmds.register(app)
 serve_cmds.register(app)
 value_cmds.register(app)
+recommend_cmds.register(app)
