@@ -75,6 +75,9 @@ def segment_value(
             res = customer_value(source, as_of=as_of, horizon_days=horizon_days, table=table)
         except UsersegError as exc:  # no purchases, no repeat buyer, no event log…
             return {}, [f"value per segment not computed: {exc}"]
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            # a numerical failure of the fit must not cost the user their segmentation
+            return {}, [f"value per segment not computed: the value model failed ({exc!r})"]
     notes += [f"value model: {w.message}" for w in caught if issubclass(w.category, UsersegWarning)]
     notes += [f"value model: {n}" for n in res.notes]
     frame = res.frame
