@@ -1000,6 +1000,7 @@ def test_openapi_is_served_and_committed(app) -> None:
         "/v1/segments/{segment_id}",
         "/v1/runs",
         "/v1/users/{user_id}",
+        "/v1/users/{user_id}/recommendations",
     }
     assert served["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     for path, ops in served["paths"].items():

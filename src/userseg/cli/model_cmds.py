@@ -168,6 +168,8 @@ def fit(
                 f"silhouette {m['silhouette']:.3f}{ci} · Calinski-Harabasz "
                 f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
             )
+        if (values := render.value_table(seg.profiles_)) is not None:
+            render.console.print(values)
         render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
         if seg.outcome_ is not None:
             render.console.print(render.outcome_line(seg.outcome_))
@@ -259,6 +261,8 @@ def segments(
             render.print_json([p.to_dict() for p in profiles])
         else:
             render.console.print(render.segments_table(profiles, f"Run {r.run_id}"))
+            if (values := render.value_table(profiles)) is not None:
+                render.console.print(values)
             render.stale_warning(
                 r.config.get("features_stale"), f"run {r.run_id} was fitted on old features: "
             )

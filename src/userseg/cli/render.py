@@ -196,20 +196,35 @@ def outcome_line(o: dict[str, Any]) -> str:
     )
 
 
-def value_cells(v: dict[str, Any] | None) -> list[str]:
-    """A segment's churn risk and mean expected value (see userseg.value.segments)."""
-    v = v or {}
-    churn = "–" if v.get("churn_risk") is None else f"{v['churn_risk']:.0%}"
-    value = "–" if v.get("value_mean") is None else f"{v['value_mean']:,.2f}"
-    return [churn, value]
+def value_table(profiles: list[Any]) -> Table | None:
+    """Churn risk and expected value per segment (see userseg.value.segments), or None."""
+    if not any(getattr(p, "value", None) for p in profiles):
+        return None
+    rows = []
+    for p in profiles:
+        v = getattr(p, "value", None) or {}
+        rows.append(
+            [
+                p.segment,
+                p.name,
+                "–" if v.get("customers") is None else f"{v['customers']:,}",
+                "–" if v.get("churn_risk") is None else f"{v['churn_risk']:.0%}",
+                "–" if v.get("value_mean") is None else f"{v['value_mean']:,.2f}",
+            ]
+        )
+    first = next(p.value for p in profiles if getattr(p, "value", None))
+    cols = ["#", "segment", "customers", "churn risk", "exp. value"]
+    return table(
+        f"Value per segment (next {first['horizon_days']:g} days, as of {first['as_of']}; "
+        "churn risk = 1 - mean P(alive))",
+        cols,
+        rows,
+        right={"#", "customers", "churn risk", "exp. value"},
+    )
 
 
 def segments_table(profiles: list[Any], title: str | None = None) -> Table:
     extra = outcome_columns(profiles)
-    if any(getattr(p, "value", None) for p in profiles):
-        extra_value = ["churn risk", "exp. value"]
-    else:
-        extra_value = []
     rows = [
         [
             p.segment,
@@ -217,16 +232,15 @@ def segments_table(profiles: list[Any], title: str | None = None) -> Table:
             f"{p.size:,}",
             f"{p.share:.1%}",
             *(outcome_cells(getattr(p, "outcome", None)) if extra else []),
-            *(value_cells(getattr(p, "value", None)) if extra_value else []),
             "; ".join(d.text for d in p.top_features) or "close to the average",
         ]
         for p in profiles
     ]
     return table(
         title,
-        ["#", "segment", "users", "share", *extra, *extra_value, "what sets it apart"],
+        ["#", "segment", "users", "share", *extra, "what sets it apart"],
         rows,
-        right={"#", "users", "share", *extra, *extra_value},
+        right={"#", "users", "share", *extra},
     )
 
 

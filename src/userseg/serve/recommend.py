@@ -63,9 +63,11 @@ def _errors() -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorResponse, "description": what}
         for status, what in (
             (401, "Missing, unknown or revoked API key."),
+            (413, "Request body over the size limit."),
             (404, "The user has no segment in the served run."),
             (422, "A bad parameter, or an event log without items (import it with --item)."),
             (429, "Over the rate limit; `Retry-After` says when to come back."),
+            (500, "A bug in userseg (never caused by bad input)."),
         )
     }
 
