@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -49,7 +50,12 @@ def ingest(
         ),
     ] = None,
     delimiter: Annotated[
-        str | None, typer.Option("--delimiter", help="CSV delimiter (sniffed when omitted).")
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="CSV delimiter, or 'whitespace' for fields separated by runs of spaces and "
+            "tabs (sniffed when omitted).",
+        ),
     ] = None,
     header: Annotated[
         bool, typer.Option("--header/--no-header", help="CSV has a header line.")
@@ -128,6 +134,14 @@ def ingest(
     max_bad_fraction: Annotated[
         float, typer.Option("--max-bad-fraction", help="Fail above this share of bad rows.")
     ] = 0.01,
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates",
+            help="Events: keep rows identical in every column (real repeat purchases in a log "
+            "without ids); by default they are dropped as duplicates.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Import an event log or a user table into the database, validated, in one transaction."""
@@ -204,6 +218,12 @@ def ingest(
                 {"on_bad_value": on_bad or default_bad, "max_bad_fraction": max_bad_fraction},
                 "policy",
             )
+        if keep_duplicates:
+            if kind != "events":
+                raise ConfigError(
+                    "--keep-duplicates applies to event logs; a user table merges repeated users."
+                )
+            policy = dataclasses.replace(policy, duplicates="keep")
         with (
             open_db(db, create=True) as db_,
             render.step(f"importing {source.describe()}", not as_json),
@@ -221,6 +241,7 @@ def ingest(
             render.console.print(t)
         for note in rep.notes:
             render.console.print(f"note: {note}")
+        render.warnings(rep.warnings)
 
 
 def extra_event_names(

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from userseg.errors import UsersegError
 
-__all__ = ["console", "errors", "print_json", "progress", "table", "verdicts"]
+__all__ = ["console", "errors", "print_json", "progress", "table", "verdicts", "warnings"]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -194,6 +194,12 @@ def issues_table(report: Any, title: str) -> Table | None:
             ]
         )
     return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})
+
+
+def warnings(lines: list[str]) -> None:
+    """Print what the user must not miss, one ``warning:`` line each (user text, not markup)."""
+    for line in lines:
+        console.print(f"[bold yellow]warning:[/] {escape(line)}", markup=True)
 
 
 def verdicts(metrics: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict
+from decimal import Decimal
 
 from userseg.config import EventMapping, RowPolicy, Source
 from userseg.errors import ConfigError, DataError
@@ -119,6 +120,7 @@ def ingest_events(
         rows_read = int(db.scalar("SELECT count(*) FROM __raw_events"))
         issues: list[Issue] = []
         notes: list[str] = []
+        warnings: list[str] = []
 
         # 1. Parse every mapped column from text, keeping the text beside it for messages.
         money_expr: str | None = None
@@ -381,12 +383,17 @@ def ingest_events(
                 CREATE OR REPLACE TEMP TABLE __ev3 AS SELECT * FROM __ev2
                 QUALIFY row_number() OVER (PARTITION BY {dup_key} ORDER BY __row) = 1
             """)
-            n_dup = int(
-                db.scalar("SELECT count(*) FROM __ev2") - db.scalar("SELECT count(*) FROM __ev3")
-            )
+            n_all, money_all = db.execute(
+                "SELECT count(*), sum(abs(money_raw)) FROM __ev2"
+            ).fetchone()
+            n_kept, money_kept = db.execute(
+                "SELECT count(*), sum(abs(money_raw)) FROM __ev3"
+            ).fetchone()
+            n_dup = int(n_all - n_kept)
             if n_dup:
-                what = "repeated event ids" if mapping.event_id else "identical in every column"
-                issues.append(Issue("duplicate_rows", mapping.event_id, n_dup, f"dropped ({what})"))
+                issue, warning = _duplicate_issue(n_dup, money_all, money_kept, mapping.event_id)
+                issues.append(issue)
+                warnings.extend(warning)
             final = "__ev3"
         amount = (
             f"CAST(CASE WHEN f.event = 'refund' THEN -abs(f.money_raw) ELSE f.money_raw END "
@@ -462,4 +469,35 @@ def ingest_events(
         notes=notes,
         policy=_policy_dict(policy, now),
         seconds=time.perf_counter() - t0,
+        warnings=warnings,
     )
+
+
+#: Above this share of the money, dropped duplicates are said in the command's output.
+DUPLICATE_MONEY_WARNING = 0.001
+
+
+def _duplicate_issue(
+    n_dup: int, money_all: Decimal | None, money_kept: Decimal | None, event_id: str | None
+) -> tuple[Issue, list[str]]:
+    """The quality-table line for dropped duplicates and, when they carried money, a warning.
+
+    Rows identical in every column may be genuine repeats (the same item scanned twice
+    into one invoice): a trial lost 255 such purchases ($4,332.88) to one table line.
+    Repeated event ids are duplicates by definition and get no warning.
+    """
+    what = "repeated event ids" if event_id else "identical in every column"
+    dropped = (money_all or Decimal(0)) - (money_kept or Decimal(0))
+    share = float(dropped / money_all) if money_all else 0.0
+    action = f"dropped ({what})"
+    if dropped:
+        action = f"dropped ({what}; {dropped:,.2f} of money, {share:.2%} of the total)"
+    warnings = []
+    if not event_id and share > DUPLICATE_MONEY_WARNING:
+        warnings.append(
+            f"{n_dup:,} rows identical in every column were dropped as duplicates, with "
+            f"{dropped:,.2f} of money ({share:.2%} of the total): if they are real repeat "
+            "purchases (the same item bought twice in one order), import with "
+            "--keep-duplicates (duplicates: keep in a pipeline file's policy)"
+        )
+    return Issue("duplicate_rows", event_id, n_dup, action), warnings

@@ -59,6 +59,8 @@ class IngestReport:
     policy: dict[str, Any]
     seconds: float = 0.0
     ingest_id: int | None = None
+    #: what the command must say in its own output, not only in the quality table
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
