@@ -84,6 +84,9 @@ def _check_files(path: str) -> list[str]:
 
 
 _DELIMITERS = (",", ";", "\t", "|")
+#: ``--delimiter whitespace``: fields separated by runs of spaces and tabs (aligned columns)
+WHITESPACE = "whitespace"
+_WS_SPLIT = "[ \t]+"
 
 
 def _first_line(path: str) -> str:
@@ -105,6 +108,8 @@ def _csv_relation(files: list[str], source: Source) -> str:
     quote = _sql_str(source.quote or '"')
     if len(files) == 1 and not files[0].lower().endswith((".zst",)):
         line = _first_line(files[0])
+        if _is_whitespace(source.delimiter, files[0], line):
+            return _whitespace_relation(files[0], source, line)
         delim = source.delimiter or max(_DELIMITERS, key=line.count)
         if not source.delimiter and line.count(delim) == 0:
             delim = ","  # a single column
@@ -140,6 +145,51 @@ def _csv_relation(files: list[str], source: Source) -> str:
         opts.append("names = [" + ", ".join(_sql_str(n) for n in source.names) + "]")
     file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
     return f"read_csv({file_list}, {', '.join(opts)})"
+
+
+def _is_whitespace(delimiter: str | None, path: str, first: str) -> bool:
+    """Whether to split on runs of spaces and tabs: asked for, or sniffed.
+
+    Sniffed when the first line has none of the usual delimiters but splits on
+    whitespace, and the next line splits into as many fields (a one-column file of
+    names with spaces does not).
+    """
+    if delimiter is not None:
+        return delimiter.lower() == WHITESPACE
+    if any(d in first for d in _DELIMITERS) or len(first.split()) < 2:
+        return False
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        fh.readline()
+        second = fh.readline().strip()
+    return not second or len(second.split()) == len(first.split())
+
+
+def _whitespace_relation(path: str, source: Source, first: str) -> str:
+    """SQL reading a file whose fields are separated by runs of spaces and tabs.
+
+    Each line is read whole and split; ``__line`` is its line number (for the
+    ragged-row check in :func:`read_raw`). Quoting is not supported in this form.
+    """
+    fields = first.split()
+    if source.names:
+        names = list(source.names)
+    elif source.header:
+        names = fields
+    else:
+        names = [f"column{i}" for i in range(len(fields))]
+    lines = (
+        f"read_csv({_sql_str(path)}, columns = {{'__text': 'VARCHAR'}}, delim = '\x01', "
+        "quote = '', escape = '', header = false, auto_detect = false)"
+    )
+    split = f"regexp_split_to_array(trim(__text, ' \t'), {_sql_str(_WS_SPLIT)})"
+    cols = ", ".join(f"__f[{i + 1}] AS {quote_ident(n)}" for i, n in enumerate(names))
+    skip = 1 if source.header else 0
+    return (
+        f"(SELECT {cols}, __line, len(__f) AS __n_fields, {len(names)} AS __n_names "
+        f"FROM (SELECT {split} AS __f, __text, row_number() OVER () AS __line FROM {lines}) "
+        f"WHERE __line > {skip} AND trim(coalesce(__text, ''), ' \t') <> '')"
+    )
 
 
 def _sql_str(value: str) -> str:
@@ -190,7 +240,18 @@ def read_raw(db: Database, source: Source, name: str) -> list[str]:
     where = source.describe()
     try:
         cols = [d[0] for d in db.execute(f"SELECT * FROM {relation} LIMIT 0").description]
-        data_cols = [c for c in cols if c != "__file"]
+        if "__n_fields" in cols:  # whitespace-separated: every line must have every field
+            ragged = db.rows(
+                f"SELECT __line, __n_fields, __n_names FROM {relation} "
+                "WHERE __n_fields <> __n_names ORDER BY __line LIMIT 1"
+            )
+            if ragged:
+                line, found, expected = ragged[0]
+                raise DataError(
+                    f"{where}: line {line}: expected {expected} fields, found {found} "
+                    "(read as whitespace-separated: runs of spaces and tabs separate fields)."
+                )
+        data_cols = [c for c in cols if c not in ("__file", "__line", "__n_fields", "__n_names")]
         casts = ", ".join(
             f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in data_cols
         )
@@ -203,7 +264,13 @@ def read_raw(db: Database, source: Source, name: str) -> list[str]:
     except duckdb.CatalogException as exc:
         raise DataError(f"{where}: {_first(exc)}") from None
     except duckdb.Error as exc:
-        raise DataError(f"{where}: cannot be read as {fmt}: {_csv_problem(exc)}") from None
+        hint = ""
+        if fmt == "csv" and source.delimiter == " ":
+            hint = (
+                " Hint: for columns aligned with runs of spaces or tabs, pass "
+                "--delimiter whitespace."
+            )
+        raise DataError(f"{where}: cannot be read as {fmt}: {_csv_problem(exc)}{hint}") from None
     finally:
         if fmt == "duckdb":  # a failed read may have aborted the transaction: the DETACH too
             with contextlib.suppress(duckdb.Error):
