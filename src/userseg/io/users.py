@@ -9,6 +9,7 @@ are kept out of the features, with a note.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
@@ -20,6 +21,7 @@ from userseg.io.validate import (
     IngestReport,
     Issue,
     _examples,
+    _lit,
     _number_expr,
     _policy_dict,
     _present,
@@ -56,6 +58,112 @@ def detect_user_id(raw_cols: list[str]) -> str | None:
         if col is not None:
             return col
     return None
+
+
+#: Column names that hold calendar years (Year_Birth, yob, signup_year...).
+_YEAR_NAME = re.compile(r"(year|yob|birth|(^|_)yr($|_))", re.IGNORECASE)
+_FIRST_YEAR = 1900
+#: Text that looks like a date in a form the ISO reader does not take (21-08-2013, 8/21/13).
+_DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?\s*$"
+
+
+def _date_formats(sep: str) -> list[str]:
+    """strptime formats a date written with ``sep`` may have, day-first ones first."""
+    days = [
+        f"%d{sep}%m{sep}%Y",
+        f"%m{sep}%d{sep}%Y",
+        f"%Y{sep}%m{sep}%d",
+        f"%d{sep}%m{sep}%y",
+        f"%m{sep}%d{sep}%y",
+    ]
+    return [d + t for d in days for t in ("", " %H:%M", " %H:%M:%S")]
+
+
+def _quality_issues(
+    db: Database,
+    kinds: dict[str, str],
+    forced: dict[str, str],
+    prof: tuple,
+    wanted: list[str],
+    rows_read: int,
+    mapping: UserMapping,
+) -> list[Issue]:
+    """What an analyst must know about a user table before segmenting it.
+
+    Missing values per column, calendar years out of range (a birth year of 1893),
+    and text columns that are dates in a form needing ``--date-format`` (they
+    would otherwise become a category with one level per day). A trial saw all of
+    these only in the report's notes.
+    """
+    issues: list[Issue] = []
+    position = {c: i for i, c in enumerate(wanted)}
+    this_year = dt.date.today().year
+    for c, kind in kinds.items():
+        present = prof[4 * position[c]]
+        n_missing = rows_read - present
+        if n_missing and present:
+            action = "left missing" + (" (imputed later)" if kind != "categorical" else "")
+            issues.append(Issue("missing_value", c, n_missing, action))
+        if kind == "numeric" and _YEAR_NAME.search(c):
+            num = f"TRY_CAST(trim({quote_ident(c)}) AS DOUBLE)"
+            in_range = f"{num} BETWEEN {_FIRST_YEAR} AND {this_year + 1}"
+            n_years, n_out = db.execute(
+                f"SELECT count(*) FILTER (WHERE {num} BETWEEN 1000 AND 9999), "
+                f"count(*) FILTER (WHERE {num} IS NOT NULL AND NOT ({in_range})) "
+                "FROM __raw_users"
+            ).fetchone()
+            if n_out and n_years >= 0.9 * present:  # a column of years, a few impossible
+                cond = f"{num} IS NOT NULL AND NOT ({in_range})"
+                issues.append(
+                    Issue(
+                        "out_of_range",
+                        c,
+                        int(n_out),
+                        f"kept; years before {_FIRST_YEAR} or after {this_year + 1} are "
+                        "probably typos: check the source",
+                        _examples(db, "__raw_users", cond, c),
+                    )
+                )
+        if kind == "categorical" and c not in forced and not mapping.date_format:
+            issue = _unparsed_dates(db, c, present)
+            if issue is not None:
+                issues.append(issue)
+    return issues
+
+
+def _unparsed_dates(db: Database, col: str, present: int) -> Issue | None:
+    """An issue when most of a text column looks like dates the ISO reader cannot take."""
+    text = f"trim({quote_ident(col)})"
+    n_like, distinct, sample = db.execute(
+        f"SELECT count(*), approx_count_distinct({text}), "
+        f"any_value({text}) FROM __raw_users WHERE regexp_matches({text}, {_lit(_DATE_LIKE)})"
+    ).fetchone()
+    if not present or n_like < 0.9 * present:
+        return None
+    sep = next((ch for ch in str(sample) if ch in "-/."), "-")
+    counts = db.execute(
+        "SELECT "
+        + ", ".join(f"count(try_strptime({text}, {_lit(f)}))" for f in _date_formats(sep))
+        + f" FROM __raw_users WHERE regexp_matches({text}, {_lit(_DATE_LIKE)})"
+    ).fetchone()
+    fits = [f for f, n in zip(_date_formats(sep), counts, strict=True) if n == n_like]
+    if len(fits) == 1:
+        hint = f"pass --date-format '{fits[0]}'"
+    elif fits:
+        hint = (
+            "pass --date-format, e.g. "
+            + " or ".join(f"'{f}'" for f in fits[:2])
+            + " (each reads every value: check which is right)"
+        )
+    else:
+        hint = "pass --date-format with the format of its dates, e.g. '%d-%m-%Y'"
+    return Issue(
+        "unparsed_date",
+        col,
+        int(n_like),
+        f"read as text (~{distinct:,} distinct values, so a category per date); {hint}",
+        _examples(db, "__raw_users", f"regexp_matches({text}, {_lit(_DATE_LIKE)})", col),
+    )
 
 
 def ingest_users(
@@ -153,6 +261,9 @@ def ingest_users(
                 ok = False
             usable[c] = ok
 
+        # what the analyst must see, listed after the issues that changed rows
+        quality = _quality_issues(db, kinds, forced, prof, wanted, rows_read, mapping)
+
         names: dict[str, str] = {}
         taken = {"user_id"}
         for c in kinds:
@@ -244,6 +355,7 @@ def ingest_users(
                     "one row per user: if this is an event log (one row per event), import "
                     f"it with --kind events {time_hint}"
                 )
+        issues += quality
         aggs = ", ".join(
             f"first({quote_ident(n)} ORDER BY __row) FILTER (WHERE {quote_ident(n)} IS NOT NULL) "
             f"AS {quote_ident(n)}"
