@@ -23,6 +23,16 @@ from userseg.config import (
 )
 from userseg.errors import ConfigError
 
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        envvar="USERSEG_MEMORY_LIMIT",
+        help="Memory DuckDB may use (2GB, 512MB, 25%); beyond it, it spills to a folder "
+        "beside the database. Default: 10% of the machine, at least 1GB.",
+    ),
+]
+
 # -- ingest -----------------------------------------------------------------------------
 
 
@@ -134,6 +144,7 @@ def ingest(
     max_bad_fraction: Annotated[
         float, typer.Option("--max-bad-fraction", help="Fail above this share of bad rows.")
     ] = 0.01,
+    memory_limit: MemoryLimit = None,
     keep_duplicates: Annotated[
         bool,
         typer.Option(
@@ -226,9 +237,13 @@ def ingest(
             policy = dataclasses.replace(policy, duplicates="keep")
         with (
             open_db(db, create=True) as db_,
-            render.step(f"importing {source.describe()}", not as_json),
+            render.rows_progress(f"importing {source.describe()}", not as_json) as bar,
         ):
-            rep = pipeline.ingest(db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode)
+            if memory_limit is not None:
+                db_.set_memory_limit(memory_limit)
+            rep = pipeline.ingest(
+                db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode, progress=bar
+            )
         if as_json:
             render.print_json(rep.to_dict())
             return
@@ -306,6 +321,7 @@ def features(
     exclude: Annotated[
         str | None, typer.Option("--exclude", help="Leave out these features.")
     ] = None,
+    memory_limit: MemoryLimit = None,
     as_json: Json = False,
 ) -> None:
     """Compute per-user features (RFM, activity, funnel, categories, attributes) in SQL."""
@@ -320,8 +336,12 @@ def features(
             include=csv_list(include),
             exclude=csv_list(exclude) or [],
         )
-        with open_db(db) as db_, render.step("building features", not as_json):
-            fs = pipeline.features(db_, cfg)
+        with open_db(db) as db_, render.rows_progress("building features", not as_json) as bar:
+            if memory_limit is not None:
+                db_.set_memory_limit(memory_limit)
+            fs = pipeline.features(
+                db_, cfg, progress=(lambda f, s: bar("reading events", f, None)) if bar else None
+            )
         if as_json:
             render.print_json(fs.to_dict())
             return
