@@ -174,9 +174,10 @@ def _timestamp_expr(col: str, date_format: str | None, typ: str = "VARCHAR") -> 
     # Plain ISO text without an offset (most logs) takes the cheap cast: a zoned cast of
     # every row cost twice as much. Then ISO forms with an offset or zone (converted to
     # UTC), then Unix epoch seconds or milliseconds.
+    x = _text(col, typ)  # (the cast takes surrounding spaces; with them, the slow path)
     naive = (
-        f"CASE WHEN NOT regexp_matches({c}, '[+Zz]|[A-Za-z]{{2}}|[0-9]-[0-9:]+$') "
-        f"THEN TRY_CAST({c} AS TIMESTAMP) END"
+        f"CASE WHEN NOT regexp_matches({x}, '[+Zz]|[A-Za-z]{{2}}|[0-9]-[0-9:]+$') "
+        f"THEN TRY_CAST({x} AS TIMESTAMP) END"
     )
     return (
         f"COALESCE({naive}, CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP), "
@@ -192,7 +193,8 @@ def _number_expr(col: str, sql_type: str, max_abs: float, typ: str = "VARCHAR") 
 
     Numbers of a typed source are cast, not printed and parsed again.
     """
-    source = quote_ident(col) if _is_number_type(typ) else f"trim({_text(col, typ)})"
+    # (DuckDB's casts from text take surrounding whitespace: no trim, which costs per row)
+    source = quote_ident(col) if _is_number_type(typ) else _text(col, typ)
     c = f"TRY_CAST({source} AS {sql_type})"
     finite = "" if sql_type.startswith("DECIMAL") else f" AND isfinite({c})"
     return f"CASE WHEN abs({c}) <= {max_abs!r}{finite} THEN {c} END"
@@ -207,16 +209,20 @@ def _present(col: str, typ: str = "VARCHAR") -> str:
     if typ.upper() != "VARCHAR":
         return f"({quote_ident(col)} IS NOT NULL)"
     markers = ", ".join(_lit(m) for m in _MISSING_MARKERS)
-    return (
-        f"({quote_ident(col)} IS NOT NULL AND lower(trim({quote_ident(col)})) NOT IN ({markers}))"
-    )
+    c = quote_ident(col)
+    return f"({c} IS NOT NULL AND {c} <> '' AND lower(trim({c})) NOT IN ({markers}))"
 
 
 def _label_expr(col: str, typ: str = "VARCHAR") -> str:
     """SQL: a label column (event name, category, ids) as trimmed text, NULL when empty."""
     if typ.upper() != "VARCHAR":
         return f"CAST({quote_ident(col)} AS VARCHAR)"
-    return f"NULLIF(trim({quote_ident(col)}), '')"
+    c = quote_ident(col)
+    # trim only values that have a space to trim: trimming every value costs per row
+    return (
+        f"CASE WHEN {c} = '' THEN NULL WHEN {c} LIKE ' %' OR {c} LIKE '% ' "
+        f"THEN NULLIF(trim({c}), '') ELSE {c} END"
+    )
 
 
 def _user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
@@ -225,11 +231,12 @@ def _user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
         return "CAST(__row AS VARCHAR)"
     if typ.upper() in _INTEGER_TYPES:
         return f"CAST({quote_ident(col)} AS VARCHAR)"
-    text = f"trim({_text(col, typ)})"
-    # the regular expression only where a '.' can make it match: it is the costly part
+    x = _text(col, typ)
+    # trim and the regular expression only where they can change the value: both cost
     return (
-        f"NULLIF(CASE WHEN contains({text}, '.') THEN regexp_replace({text}, "
-        f"'^(-?[0-9]+)\\.0+$', '\\1') ELSE {text} END, '')"
+        f"CASE WHEN {x} = '' THEN NULL WHEN {x} LIKE '%.%' OR {x} LIKE ' %' OR {x} LIKE '% ' "
+        f"THEN NULLIF(regexp_replace(trim({x}), '^(-?[0-9]+)\\.0+$', '\\1'), '') "
+        f"ELSE {x} END"
     )
 
 
