@@ -159,7 +159,7 @@ def test_progress_is_reported_with_rows_per_second(tmp_path) -> None:
         progress=lambda stage, frac, rate: calls.append((stage, frac, rate)),
     )
     stages = [c[0] for c in calls]
-    assert stages[0] == "reading" and "writing" in stages
+    assert stages[0] == "checking" and "writing" in stages
     fractions = [c[1] for c in calls]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert any(rate and rate > 1000 for _, _, rate in calls)

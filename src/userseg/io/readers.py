@@ -245,11 +245,17 @@ class Scan:
     _detach: str | None = None
 
     def numbered(self) -> str:
-        """The relation with ``__row``: the 1-based data row, in file order, across files.
+        """The relation with ``__row``: the 1-based data row, in file order.
 
-        ``row_number() OVER ()`` streams (DuckDB keeps the source's order); it is
-        not a sort.
+        Parquet files number their rows themselves (per file, read in parallel);
+        other sources are numbered across files by ``row_number() OVER ()``, which
+        streams in the source's order (it is not a sort).
         """
+        if self.fmt == "parquet":
+            return (
+                "(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS __row "
+                f"FROM {self.relation})"
+            )
         return f"(SELECT *, row_number() OVER () AS __row FROM {self.relation})"
 
     def estimate_rows(self) -> int | None:
@@ -285,7 +291,10 @@ def open_source(db: Database, source: Source, name: str = "src") -> Scan:
     if fmt == "csv":
         relation = _csv_relation(files, source)
     elif fmt == "parquet":
-        relation = f"read_parquet({file_list}, filename = '__file', union_by_name = true)"
+        relation = (
+            f"read_parquet({file_list}, filename = '__file', union_by_name = true, "
+            "file_row_number = true)"
+        )
     elif fmt == "json":
         relation = (
             f"read_json({file_list}, format = 'newline_delimited', filename = '__file', "
@@ -322,7 +331,7 @@ def open_source(db: Database, source: Source, name: str = "src") -> Scan:
     except duckdb.Error as exc:
         scan.close(db)
         raise DataError(f"{where}: cannot be read as {fmt}: {_read_problem(exc, source)}") from None
-    internal = ("__file", "__line", "__n_fields", "__n_names")
+    internal = ("__file", "__line", "__n_fields", "__n_names", "file_row_number")
     names = [d[0] for d in desc]
     types = {d[0]: str(d[1]) for d in desc}
     scan.columns = [c for c in names if c not in internal]
