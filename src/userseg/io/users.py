@@ -367,12 +367,15 @@ class _UserImport:
         issues += self._quality(kinds, forced, prof, wanted, rows_read, year_issues)
 
         # 3. Write: rows of users seen once as they are, repeated users merged.
+        # (row numbers only where they matter: they make the write follow one thread)
+        numbered = bool(n_dup) or id_col is None
         select = ", ".join(
-            [f"{uid} AS user_id", "__row"]
+            [f"{uid} AS user_id", "__row" if numbered else "NULL::BIGINT AS __row"]
             + [f"{self._parsed(c, kind)} AS {quote_ident(names[c])}" for c, kind in kinds.items()]
         )
         keep = " AND ".join(f"NOT COALESCE({c}, false)" for c in drop_conditions) or "true"
-        parsed = f"SELECT {select} FROM {self.rel} WHERE {keep}"
+        source = self.rel if numbered else self.scan.relation
+        parsed = f"SELECT {select} FROM {source} WHERE {keep}"
         cols = ", ".join(["user_id", *(quote_ident(n) for n in names.values())])
         t = quote_ident(table)
         if not n_dup:
