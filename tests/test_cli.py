@@ -183,7 +183,12 @@ def test_ingest_json(demo_files, tmp_path) -> None:
     assert res.exit_code == 0
     rep = js(res)
     assert rep["table"] == "users" and rep["rows_loaded"] == 3000
-    assert {i["kind"] for i in rep["issues"]} == {"duplicate_user_id"}
+    assert {i["kind"] for i in rep["issues"]} == {"duplicate_user_id", "missing_value"}
+    # the demo leaves some ages and genders out: said at import (issue 9 item 10)
+    assert {i["column"] for i in rep["issues"] if i["kind"] == "missing_value"} == {
+        "age",
+        "gender",
+    }
 
 
 def test_features_json(fresh) -> None:

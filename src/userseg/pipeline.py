@@ -40,7 +40,7 @@ from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.dates import parse_dates
-from userseg.io.ingest import IngestReport, ingest_events, ingest_users
+from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
 from userseg.io.readers import read_raw
 from userseg.io.users import detect_user_id
 from userseg.io.validate import sanitize_name
@@ -98,31 +98,47 @@ def ingest(
     policy: RowPolicy | None = None,
     table: str | None = None,
     mode: str = "replace",
+    progress: IngestProgress | None = None,
 ) -> IngestReport:
-    """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import."""
+    """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import.
+
+    ``progress(stage, fraction, rows_per_second)`` is called while the source is read.
+    """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
     with db.transaction():  # the data and its import record commit together
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")
-            report = ingest_events(db, source, mapping, policy, table=table or "events", mode=mode)
+            report = ingest_events(
+                db, source, mapping, policy, table=table or "events", mode=mode, progress=progress
+            )
         else:
             if mapping is not None and not isinstance(mapping, UserMapping):
                 raise ConfigError("a user table needs a UserMapping.")
             if mode != "replace":
                 raise ConfigError("user tables are always replaced (mode='replace').")
-            report = ingest_users(db, source, mapping, policy, table=table or "users")
+            report = ingest_users(
+                db, source, mapping, policy, table=table or "users", progress=progress
+            )
         fmt = getattr(mapping, "date_format", None)
         record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
     return report
 
 
-def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
-    """Build the feature table from the imported data and record its description."""
+def features(
+    db: Database,
+    config: FeatureConfig | None = None,
+    *,
+    progress: Callable[[float, float], None] | None = None,
+) -> FeatureSet:
+    """Build the feature table from the imported data and record its description.
+
+    ``progress(fraction, seconds)`` is called while the event log is read.
+    """
     config = config or FeatureConfig()
     with db.transaction():
-        fs = build_features(db, config)
+        fs = build_features(db, config, progress=progress)
         # what it was built from (imports, row counts, fingerprints): later commands
         # tell from it whether the data changed since (store.lineage)
         record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
