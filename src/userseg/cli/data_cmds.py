@@ -289,7 +289,7 @@ def ingest(
             render.console.print(t)
         for note in rep.notes:
             render.console.print(f"note: {note}")
-        render.warnings(rep.warnings)
+        render.print_warnings(rep.warnings)
 
 
 def extra_event_names(

@@ -35,12 +35,12 @@ __all__ = [
     "console",
     "errors",
     "print_json",
+    "print_warnings",
     "progress",
     "rows_progress",
     "stale_warning",
     "table",
     "verdicts",
-    "warnings",
 ]
 
 console = Console(highlight=False, soft_wrap=False)
@@ -284,7 +284,7 @@ def issues_table(report: Any, title: str) -> Table | None:
     return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})
 
 
-def warnings(lines: list[str]) -> None:
+def print_warnings(lines: list[str]) -> None:
     """Print what the user must not miss, one ``warning:`` line each (user text, not markup)."""
     for line in lines:
         console.print(f"[bold yellow]warning:[/] {escape(line)}", markup=True)
