@@ -79,7 +79,7 @@ def heatmap(z: list[list[float]], xs: list[str], ys: list[str], title: str) -> d
                 "z": z,
                 "x": xs,
                 "y": ys,
-                "colorscale": "Blues",
+                "colorscale": [[0, "#f7fbff"], [1, "#08306b"]],
                 "texttemplate": "%{z}",
                 "hovertemplate": "from %{y} to %{x}: %{z}<extra></extra>",
             }

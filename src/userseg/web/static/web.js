@@ -8,6 +8,9 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!source) return;
     var fig = JSON.parse(source.textContent);
     fig.layout.autosize = true;
+    if (window.innerWidth < 600) {  // a phone: the legend below the plot, not beside it
+      fig.layout.legend = {orientation: "h", y: -0.35};
+    }
     Plotly.newPlot(el, fig.data, fig.layout, {displayModeBar: false, responsive: true});
   });
 });
