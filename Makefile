@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 DEMO_DIR ?= userseg-demo
 DEMO_USERS ?= 50000
 
-.PHONY: demo test lint bench docs clean install install-dev
+.PHONY: demo test lint bench docs clean install install-dev browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,30 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The web app's browser tests: Debian's chromium (Playwright's own browser download does not
+# work offline) and axe-core from the npm registry, unpacked under build/ (not committed:
+# its MPL-2.0 licence travels in the same package). Installed only when missing.
+AXE_VERSION ?= 4.10.3
+AXE = build/axe/package/axe.min.js
+browser: $(AXE)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	mkdir -p build/axe
+	cd build/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+	  tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE package/package.json
+
 demo: $(VENV)/.installed
 	$(BIN)/userseg demo --users $(DEMO_USERS) --out $(DEMO_DIR) --run
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 

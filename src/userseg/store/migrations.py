@@ -72,6 +72,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             updated_at TIMESTAMP NOT NULL)""",
         ],
     ),
+    (
+        3,
+        "API key scopes, the audit log of actions, drift reports, stored run comparisons",
+        [
+            # a key without a row here is an admin key (what every key was before scopes)
+            """CREATE TABLE IF NOT EXISTS userseg_key_scopes (
+            key_id VARCHAR PRIMARY KEY, scope VARCHAR NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_audit (
+            audit_id BIGINT PRIMARY KEY, acted_at TIMESTAMP NOT NULL, key_id VARCHAR,
+            key_name VARCHAR, action VARCHAR NOT NULL, target VARCHAR, outcome VARCHAR NOT NULL,
+            detail JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_drift_reports (run_id INTEGER,
+            checked_at TIMESTAMP, refit_advised BOOLEAN, report JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_comparisons (
+            run_a INTEGER NOT NULL, run_b INTEGER NOT NULL, computed_at TIMESTAMP NOT NULL,
+            matching JSON NOT NULL, PRIMARY KEY (run_a, run_b))""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
