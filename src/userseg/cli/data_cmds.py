@@ -16,10 +16,10 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
-    load_pipeline,
     parse_date,
 )
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
 
 # -- ingest -----------------------------------------------------------------------------
 
