@@ -226,13 +226,14 @@ def test_a_parameter_is_named_as_the_user_typed_it(small_db, tmp_path) -> None:
     assert err["details"]["parameter"] == "n_segments" and err["details"]["given_as"] == "--k"
 
     cfg = tmp_path / "pipe.yaml"
-    cfg.write_text(f"database: {small_db}\nfit: {{k: 31}}\n")
+    head = f"database: {small_db}\nusers: {{path: {tmp_path / 'u.csv'}}}\n"
+    cfg.write_text(head + "fit: {k: 31}\n")
     msg = one_line_error(run("fit", "--config", cfg), "fit.k=31 should be <= the number of users")
     assert "n_segments" not in msg and "--k" not in msg
     # the flag given beside the file is the one named
     one_line_error(run("fit", "--config", cfg, "--k", "40"), "--k=40 should be <= the number")
     # k_max from the file, --k-min from the command line: each in its own words
-    cfg.write_text(f"database: {small_db}\nfit: {{k_max: 4}}\n")
+    cfg.write_text(head + "fit: {k_max: 4}\n")
     one_line_error(run("fit", "--config", cfg, "--k-min", "6"), "fit.k_max=4 should be >= k_min=6")
     assert _runs(small_db) == 0
 

@@ -193,8 +193,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         df, columns_in = self._read(X)
         ks = self._candidate_ks(family, len(df))
         seed = int(self.random_state)
-        df, target, y_target = self._select(df, seed, t0)
-        Z, S = self._prepare(df, target, t0)
+        df, target, y_target, sel = self._select(df, seed, t0)
+        Z, S = self._prepare(df, target, sel, t0)
         t1 = time.perf_counter()
         candidates = self._cluster(family, Z, S, ks, seed, progress)
         self.timings_["cluster"] = time.perf_counter() - t1
@@ -236,8 +236,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.notes_ += [
             f"{name}: dates, used as days before {ref[:10]} (the latest)"
             for name, ref in self.date_references_.items()
-        ]
-        self._date_notes = date_notes
+        ] + date_notes
         return df, [str(c) for c in df.columns]
 
     def _candidate_ks(self, family: Family, n_users: int) -> list[int]:
@@ -250,13 +249,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _select(
         self, df: pd.DataFrame, seed: int, t0: float
-    ) -> tuple[pd.DataFrame, str | None, pd.Series | None]:
+    ) -> tuple[pd.DataFrame, str | None, pd.Series | None, SelectionResult | None]:
         """With a target: keep the features that tell it apart (the target is never clustered)."""
         self.selection_ = None
         self.outcome_ = None
-        self._selection: SelectionResult | None = None
         if self.target is None:
-            return df, None, None
+            return df, None, None, None
         # Names are lower-cased at import: "Response" means the column response.
         target = match_column(str(self.target), list(df.columns), "target")
         sel = select_features(
@@ -274,12 +272,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 "choose another one.",
                 details={"target": target, "dropped": list(df.columns.drop(target))},
             )
-        self._selection = sel
         self.timings_["select"] = time.perf_counter() - t0
-        return df[sel.kept], target, df[target]
+        return df[sel.kept], target, df[target], sel
 
     def _prepare(
-        self, df: pd.DataFrame, target: str | None, t0: float
+        self, df: pd.DataFrame, target: str | None, sel: SelectionResult | None, t0: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fit the preparer; the matrix clustered (Z) and the one scored (S, numeric columns)."""
         # after a supervised selection some declared categorical columns are gone
@@ -287,7 +284,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.preparer_ = Preparer(self.prepare, categorical=categorical, weights=self.weights)
         Z = self.preparer_.fit(df).transform(df)
         self.timings_["prepare"] = time.perf_counter() - t0
-        sel = self._selection
         if sel is not None:
             # what the preparation left out (a repeat, a near-constant feature) is not
             # clustered either: the selection shown says so
@@ -295,7 +291,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 if feature in sel.kept:
                     sel.leave_out(feature, why)
             self.selection_ = sel.to_dict()
-        self.notes_ += self._date_notes + list(self.preparer_.notes_)
+        self.notes_ += list(self.preparer_.notes_)
         if self.selection_ is not None:
             kept = self.selection_["kept"]
             self.notes_.append(
