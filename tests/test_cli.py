@@ -337,7 +337,7 @@ def test_run_pipeline_file(demo_files, tmp_path) -> None:
     ("broken", "words"),
     [
         ("users:\n  path: nope_users.csv\n", "nope_users.csv"),
-        ("fit: {k: 5000}\n", "should be <= the number of users"),
+        ("fit: {k: 5000}\n", "fit.k=5000 should be <= the number of users"),
         ("features: {include: [no_such_feature]}\n", "no_such_feature"),
     ],
 )

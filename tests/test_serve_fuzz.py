@@ -27,7 +27,8 @@ import schemathesis
 from schemathesis import GenerationMode
 
 from userseg import demo, pipeline
-from userseg.config import FitConfig, Source
+from userseg.config import Source
+from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import create_key
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from userseg import demo, pipeline
-from userseg.config import FitConfig, Source
+from userseg.config import Source
+from userseg.segment.params import FitConfig
 from userseg.serve.auth import create_key
 from userseg.store import set_key_scope
 

@@ -22,7 +22,7 @@ from userseg.errors import DataError, NotFoundError
 from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
 from userseg.io.live import append_events, events_table, parse_segment_events
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 from userseg.store import get_feature_set, get_run, load_model, load_profiles
 
 __all__ = ["LiveScorer"]

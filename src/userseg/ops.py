@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from userseg.cluster.assigners import CentroidAssigner
-from userseg.config import FeatureConfig, FitConfig, PipelineConfig, PrepareConfig
+from userseg.config import FeatureConfig, PrepareConfig
 from userseg.errors import ConfigError, DataError
 from userseg.features.build import compute_features, load_features
 from userseg.io.database import Database, quote_ident
@@ -34,6 +34,8 @@ from userseg.monitor.matching import Matching, match_segments
 from userseg.pipeline import features as build_feature_set
 from userseg.pipeline import fit as fit_run
 from userseg.pipeline import ingest_config
+from userseg.pipeline_config import PipelineConfig
+from userseg.segment.params import FitConfig
 from userseg.store import (
     feature_freshness,
     get_feature_set,

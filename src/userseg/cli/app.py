@@ -15,7 +15,8 @@ import typer
 from userseg._version import __version__
 from userseg.cli import data_cmds, model_cmds, ops_cmds, render, serve_cmds, value_cmds
 from userseg.cli.options import Json
-from userseg.config import Source, load_pipeline
+from userseg.config import Source
+from userseg.pipeline_config import load_pipeline
 
 app = typer.Typer(
     name="userseg",
@@ -152,8 +153,10 @@ def run_cmd(
     """Run ingest → features → fit → report from one pipeline file."""
     from userseg import pipeline
     from userseg.explain.profiles import SegmentProfile
+    from userseg.segment.params import file_words, speaking
 
-    with render.errors(as_json):
+    # a parameter is named as the file names it (fit.k), whichever step refuses it
+    with render.errors(as_json), speaking(file_words()):
         cfg = load_pipeline(pipeline_file)
         with render.progress(not as_json) as bar:
             summary = pipeline.run_pipeline(cfg, progress=bar)

@@ -17,10 +17,10 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
-    load_pipeline,
     parse_date,
 )
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
 
 MemoryLimit = Annotated[
     str | None,

@@ -1,6 +1,6 @@
 """A compiled scorer for ``POST /v1/assign``: raw feature values → segment, in plain NumPy.
 
-:meth:`userseg.segmenter.Segmenter.predict_with_distance` goes through pandas
+:meth:`userseg.segment.segmenter.Segmenter.predict_with_distance` goes through pandas
 (a DataFrame, ``pd.to_numeric``, string casts per column), which costs about a
 millisecond even for one user. :class:`FastScorer` reads the same fitted state
 (:meth:`Segmenter.to_state`: the preparer's steps and the assigner's arrays)
@@ -36,7 +36,7 @@ from sklearn.neighbors import KDTree
 
 from userseg.config import MAX_ABS_VALUE
 from userseg.errors import DataError
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 
 __all__ = ["FastScorer"]
 

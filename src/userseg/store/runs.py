@@ -23,7 +23,7 @@ from userseg.explain.profiles import SegmentProfile
 from userseg.features.build import FeatureSet
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 
 __all__ = [
     "Run",
