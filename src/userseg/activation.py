@@ -632,8 +632,6 @@ def measure_campaign(
             frame = _read_outcomes(outcomes)
             pre = "pre_revenue" if "pre_revenue" in frame.columns else None
             out = outcomes_from_frame(frame, arms["user_id"], pre=pre, unknown=unknown)
-            if pre is not None:
-                out.frame["pre_revenue"] = pd.to_numeric(out.frame["pre_revenue"])
             source = f"file:{outcomes}"
         else:
             out = outcomes_from_events(db, arms["user_id"], campaign.start_at, days=days)
