@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from userseg.activate import (
+    DeliveryProgress,
     LiftResult,
     WebhookDestination,
     assign_holdout,
@@ -65,6 +66,7 @@ from userseg.store import get_feature_set, get_run, load_assignments, load_profi
 __all__ = [
     "Destination",
     "MeasureResult",
+    "StoreDeliveryState",
     "campaign_report_items",
     "create_audience",
     "create_campaign",
@@ -318,6 +320,24 @@ def _contact_frame(
     return frame, {k: k for k in contacts}
 
 
+class StoreDeliveryState:
+    """:class:`~userseg.activate.webhook.DeliveryState` on the userseg database.
+
+    Each save is its own committed transaction (in the store), so the progress of
+    every acknowledged batch survives a crash of the process that sent it.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, export_id: str) -> DeliveryProgress | None:
+        saved = st.load_delivery(self.db, export_id)
+        return None if saved is None else DeliveryProgress.from_dict(saved)
+
+    def save(self, progress: DeliveryProgress) -> None:
+        st.save_delivery(self.db, progress.export_id, progress.to_dict())
+
+
 def export_audience(
     db: Database,
     name: str,
@@ -399,7 +419,7 @@ def export_audience(
                 members,
                 destination,
                 export_id,
-                st.StoreDeliveryState(db),
+                StoreDeliveryState(db),
                 override_min_size=allow_small,
             )
         except ExportError as exc:

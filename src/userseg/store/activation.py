@@ -4,10 +4,11 @@ The tables come from migration 3. An audience is a definition (the run it
 follows, stable segment ids and/or a filter on features); every
 materialisation is a numbered version with its members, written in one
 transaction with them. Exports are recorded against the audience version
-they sent. :class:`StoreDeliveryState` implements
-:class:`userseg.activate.webhook.DeliveryState` on the database, so a webhook
-export resumes from where a failed one stopped. A campaign keeps its arms per
-user; a measurement keeps the lift table it printed.
+they sent; a webhook export's progress per batch is kept (``load_delivery``,
+``save_delivery``: :class:`userseg.activation.StoreDeliveryState` puts the
+``DeliveryState`` interface on them), so it resumes where a failed one
+stopped. A campaign keeps its arms per user; a measurement keeps the lift
+table it printed.
 
 No other module runs SQL on these tables.
 """
@@ -22,7 +23,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from userseg.activate.webhook import DeliveryProgress
 from userseg.errors import ConfigError, NotFoundError
 from userseg.io.database import Database
 
@@ -30,7 +30,6 @@ __all__ = [
     "Audience",
     "AudienceVersion",
     "Campaign",
-    "StoreDeliveryState",
     "add_audience_version",
     "audience_diff",
     "campaign_overlap",
@@ -47,9 +46,11 @@ __all__ = [
     "list_exports",
     "list_versions",
     "load_arms",
+    "load_delivery",
     "load_members",
     "record_export",
     "record_measurement",
+    "save_delivery",
 ]
 
 
@@ -402,31 +403,23 @@ def get_export(db: Database, export_id: str) -> dict[str, Any] | None:
     return rows[0]
 
 
-class StoreDeliveryState:
-    """:class:`~userseg.activate.webhook.DeliveryState` on the userseg database.
+def load_delivery(db: Database, export_id: str) -> dict[str, Any] | None:
+    """The saved webhook progress of ``export_id`` (a ``DeliveryProgress`` as a dict), or None."""
+    text = db.scalar(
+        "SELECT progress FROM userseg_webhook_deliveries WHERE export_id = ?", [export_id]
+    )
+    return None if text is None else _load(text)
 
-    Each save is its own committed transaction, so the progress of every
-    acknowledged batch survives a crash of the process that sent it.
-    """
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def load(self, export_id: str) -> DeliveryProgress | None:
-        text = self.db.scalar(
-            "SELECT progress FROM userseg_webhook_deliveries WHERE export_id = ?", [export_id]
+def save_delivery(db: Database, export_id: str, progress: dict[str, Any]) -> None:
+    """Replace the saved webhook progress of ``export_id``, in its own committed transaction,
+    so the progress of every acknowledged batch survives a crash of the sender."""
+    with db.transaction():
+        db.execute("DELETE FROM userseg_webhook_deliveries WHERE export_id = ?", [export_id])
+        db.execute(
+            "INSERT INTO userseg_webhook_deliveries VALUES (?, ?, ?)",
+            [export_id, _json(progress), _now()],
         )
-        return None if text is None else DeliveryProgress.from_dict(_load(text))
-
-    def save(self, progress: DeliveryProgress) -> None:
-        with self.db.transaction():
-            self.db.execute(
-                "DELETE FROM userseg_webhook_deliveries WHERE export_id = ?", [progress.export_id]
-            )
-            self.db.execute(
-                "INSERT INTO userseg_webhook_deliveries VALUES (?, ?, ?)",
-                [progress.export_id, _json(progress.to_dict()), _now()],
-            )
 
 
 # -- campaigns ---------------------------------------------------------------------------------
