@@ -1001,6 +1001,9 @@ def test_openapi_is_served_and_committed(app) -> None:
         "/v1/segments/{segment_id}",
         "/v1/runs",
         "/v1/users/{user_id}",
+        "/v1/audiences",
+        "/v1/audiences/{name}",
+        "/v1/audiences/{name}/members",
     }
     assert served["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     for path, ops in served["paths"].items():

@@ -311,6 +311,12 @@ def report(
     matching = get_matching(db, run.run_id)
     if matching is not None:
         data.sections.append(matching_section(matching))
+    from userseg.activation import campaign_report_items
+    from userseg.explain.report import campaigns_section
+
+    campaigns = campaign_report_items(db, run.run_id)
+    if campaigns:
+        data.sections.append(campaigns_section(campaigns))
     return write_report(data, out, heatmap_path=heatmap)
 
 

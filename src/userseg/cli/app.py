@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 
 from userseg._version import __version__
-from userseg.cli import data_cmds, model_cmds, ops_cmds, render, serve_cmds, value_cmds
+from userseg.cli import (
+    activate_cmds,
+    data_cmds,
+    model_cmds,
+    ops_cmds,
+    render,
+    serve_cmds,
+    value_cmds,
+)
 from userseg.cli.options import Json
 from userseg.config import Source
 from userseg.pipeline_config import load_pipeline
@@ -183,3 +191,4 @@ def run_cmd(
 ops_cmds.register(app)
 serve_cmds.register(app)
 value_cmds.register(app)
+activate_cmds.register(app)

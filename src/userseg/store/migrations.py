@@ -90,6 +90,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             matching JSON NOT NULL, PRIMARY KEY (run_a, run_b))""",
         ],
     ),
+    (
+        4,
+        "audiences and their versions, exports, webhook deliveries, campaigns and their arms",
+        [
+            """CREATE TABLE IF NOT EXISTS userseg_audiences (
+            audience_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL, run_spec VARCHAR NOT NULL, segments JSON,
+            where_text VARCHAR, description VARCHAR)""",
+            """CREATE TABLE IF NOT EXISTS userseg_audience_versions (
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
+            run_id INTEGER NOT NULL, feature_set_id INTEGER, n_members BIGINT NOT NULL,
+            definition JSON NOT NULL, PRIMARY KEY (audience_id, version))""",
+            """CREATE TABLE IF NOT EXISTS userseg_audience_members (
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, user_id VARCHAR NOT NULL,
+            segment INTEGER NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_exports (
+            export_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL,
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, destination VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, status VARCHAR NOT NULL, n_members BIGINT, n_written BIGINT,
+            min_size INTEGER, size_override BOOLEAN, result JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_webhook_deliveries (
+            export_id VARCHAR PRIMARY KEY, progress JSON NOT NULL,
+            updated_at TIMESTAMP NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaigns (
+            campaign_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL, audience_id INTEGER NOT NULL, version INTEGER NOT NULL,
+            holdout DOUBLE NOT NULL, start_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL,
+            ended_at TIMESTAMP, overlap JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaign_arms (
+            campaign_id INTEGER NOT NULL, user_id VARCHAR NOT NULL, segment INTEGER NOT NULL,
+            arm VARCHAR NOT NULL, PRIMARY KEY (campaign_id, user_id))""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaign_measurements (
+            campaign_id INTEGER NOT NULL, measured_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,
+            result JSON NOT NULL, outcomes JSON NOT NULL)""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
