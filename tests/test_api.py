@@ -89,6 +89,7 @@ def test_layers_never_import_a_later_layer() -> None:
         "activate",
         "live",
         "pipeline",
+        "engine",
         "serve",
         "cli",
     ]

@@ -28,6 +28,7 @@ __all__ = [
     "PrepareConfig",
     "RowPolicy",
     "Source",
+    "SparkConfig",
     "UserMapping",
     "from_dict",
 ]
@@ -309,6 +310,60 @@ class PrepareConfig:
                 f"max_mode_share={self.max_mode_share} should be in (0, 1] (1 leaves out only "
                 "constant features)."
             )
+
+
+@dataclass
+class SparkConfig:
+    """Where and how the Spark engine runs (``engine: spark``; needs the ``spark`` extra).
+
+    Attributes
+    ----------
+    master : str
+        ``local[2]`` (the default: Spark inside this process, two cores), or a cluster's
+        master URL (``spark://host:7077``, ``yarn``, ``k8s://…``).
+    driver_memory, executor_memory : str, optional
+        Spark's memory settings (``"4g"``); left to Spark when omitted.
+    partitions : int
+        Partitions of the per-user tables (features, prepared rows, assignments) and of
+        Spark SQL's shuffles: about 2-4 per core of the cluster.
+    sample : int
+        Users drawn to the driver for what runs on one machine: the preparation statistics,
+        the k sweep, the silhouette, stability and the profiles. The final k-means runs on
+        every user, distributed.
+    kmeans : {"numba", "mllib"}
+        The distributed k-means: userseg's compiled Lloyd kernels per partition
+        (``mapInArrow``, sufficient statistics reduced on the driver), or MLlib's KMeans.
+    assignments : str, optional
+        Where the assignments are written as Parquet, partitioned by segment
+        (default: ``<database>.assignments/run=<id>``).
+    store_assignments : bool
+        Also store every user's assignment in the userseg database (``compare``, ``segments``
+        read them there); they pass through the driver, about 80 bytes a user. Off for
+        hundreds of millions of users: the database then keeps the sample's, the Parquet
+        everyone's.
+    conf : dict
+        Any other Spark settings, passed as they are.
+    """
+
+    master: str = "local[2]"
+    driver_memory: str | None = None
+    executor_memory: str | None = None
+    partitions: int = 8
+    sample: int = 200_000
+    kmeans: Literal["numba", "mllib"] = "numba"
+    assignments: str | None = None
+    store_assignments: bool = True
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not isinstance(self.master, str) or not self.master.strip():
+            raise ConfigError(f"spark.master={self.master!r} should be a master URL (local[2]).")
+        if self.partitions < 1:
+            raise ConfigError(f"spark.partitions={self.partitions} should be >= 1.")
+        if self.sample < 100:
+            raise ConfigError(f"spark.sample={self.sample} should be >= 100 users.")
+        if self.kmeans not in ("numba", "mllib"):
+            raise ConfigError(f"spark.kmeans={self.kmeans!r} should be 'numba' or 'mllib'.")
 
 
 # -- generic dict → dataclass conversion with validation ----------------------------

@@ -27,7 +27,7 @@ import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -37,6 +37,7 @@ from userseg.config import (
     PrepareConfig,
     RowPolicy,
     Source,
+    SparkConfig,
     UserMapping,
     from_dict,
 )
@@ -67,6 +68,9 @@ class PipelineConfig:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    # "embedded" (DuckDB on this machine) or "spark" (events read from Parquet by Spark)
+    engine: Literal["embedded", "spark"] = "embedded"
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

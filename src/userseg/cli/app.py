@@ -167,7 +167,12 @@ def run_cmd(
     with render.errors(as_json), speaking(file_words()):
         cfg = load_pipeline(pipeline_file)
         with render.progress(not as_json) as bar:
-            summary = pipeline.run_pipeline(cfg, progress=bar)
+            if cfg.engine == "spark":
+                from userseg.engine.spark import run_spark_pipeline
+
+                summary = run_spark_pipeline(cfg, progress=bar)
+            else:
+                summary = pipeline.run_pipeline(cfg, progress=bar)
         if as_json:
             render.print_json(summary)
             return

@@ -92,6 +92,15 @@ def fit(
             "is on the old features, with a warning.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="embedded (DuckDB on this machine) or spark: the events of the --config "
+            "pipeline file read from Parquet by Spark (its spark section: master, "
+            "partitions; docs/scale.md).",
+        ),
+    ] = "embedded",
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -100,9 +109,24 @@ def fit(
 
     words = cli_words({p: given(ctx, p) for p in ctx.params}, from_file=config is not None)
     with render.errors(as_json), speaking(words):
+        if engine not in ("embedded", "spark"):
+            raise ConfigError(f"--engine {engine!r} should be 'embedded' or 'spark'.")
         cfg = load_pipeline(config) if config is not None else None
         if cfg is not None:
-            db = Path(with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config)).database)
+            flags = {"database": ("db", str(db)), "engine": ("engine", engine)}
+            cfg = with_flags(ctx, cfg, flags, str(config))
+            db = Path(cfg.database)
+        use_spark = (cfg.engine if cfg is not None else engine) == "spark"
+        if use_spark and cfg is None:
+            raise ConfigError(
+                "--engine spark reads the events a pipeline file names: pass --config "
+                "PIPELINE with events.path (Parquet) and a spark section (docs/scale.md)."
+            )
+        if use_spark and (feature_set is not None or previous is not None or rebuild_features):
+            raise ConfigError(
+                "--engine spark builds its features from the events each time: --feature-set, "
+                "--previous and --rebuild-features are for the embedded engine."
+            )
         fit_cfg = with_flags(
             ctx,
             cfg.fit if cfg else FitConfig(),
@@ -124,19 +148,30 @@ def fit(
             {key: ("prep", value) for key, value in pairs(prep, "--prepare").items()},
             "prepare",
         )
-        with open_db(db) as db_:
+        if use_spark:
+            from userseg.engine.spark import fit_spark
+
+            cfg.fit, cfg.prepare = fit_cfg, prep_cfg
             with render.progress(not as_json) as bar:
-                run_id, seg = pipeline.fit(
-                    db_,
-                    fit_cfg,
-                    prep_cfg,
-                    feature_set_id=feature_set,
-                    progress=bar,
-                    previous_run=previous,
-                    rebuild_features=rebuild_features,
-                )
-            run = get_run(db_, run_id)
-            matching = get_matching(db_, run_id)
+                result = fit_spark(cfg, progress=bar)
+            run_id, seg = result["run_id"], result["segmenter"]
+            with open_db(db) as db_:
+                run = get_run(db_, run_id)
+            matching = None
+        else:
+            with open_db(db) as db_:
+                with render.progress(not as_json) as bar:
+                    run_id, seg = pipeline.fit(
+                        db_,
+                        fit_cfg,
+                        prep_cfg,
+                        feature_set_id=feature_set,
+                        progress=bar,
+                        previous_run=previous,
+                        rebuild_features=rebuild_features,
+                    )
+                run = get_run(db_, run_id)
+                matching = get_matching(db_, run_id)
         stale = run.config.get("features_stale")
         rebuilt = run.config.get("features_rebuilt")
         if as_json:

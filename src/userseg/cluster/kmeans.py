@@ -489,6 +489,16 @@ def fit_from(
     """Run Lloyd or Hamerly from ``centers`` and finish with the statistics pass."""
     centers = np.array(centers, dtype=X.dtype, order="C", copy=True)
     X, w = _ro(X), _ro(w)
+    from userseg.cluster import torch_kmeans  # imports torch only when a GPU may be used
+
+    if torch_kmeans.use_gpu(X.shape[0]):
+        # The iterations on the GPU; CPU passes from its centres (the second finds no row
+        # moving: converged) then give the labels,
+        # the inertia and the statistics every run carries, as the CPU path computes them.
+        gpu = torch_kmeans.lloyd(
+            X, centers, sample_weight=w if w.size else None, max_iter=max_iter, tol=tol
+        )
+        return _lloyd(X, w, np.ascontiguousarray(gpu.centers, dtype=X.dtype), 2, tol)
     if algorithm == "lloyd":
         return _lloyd(X, w, centers, max_iter, tol)
     return _hamerly(X, w, centers, max_iter, tol)
