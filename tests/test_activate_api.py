@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from userseg import demo, pipeline
-from userseg.config import FitConfig, Source
+from userseg.config import Source
+from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import create_key
 from userseg.store import get_run, load_assignments, open_database

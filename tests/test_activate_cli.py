@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 from userseg import demo, pipeline
 from userseg.activate import columns_of, parse_where, verify_signature
 from userseg.cli import app
-from userseg.config import FitConfig, Source
+from userseg.config import Source
 from userseg.features.build import load_features
+from userseg.segment.params import FitConfig
 from userseg.store import activation as st
 from userseg.store import get_feature_set, get_run, load_assignments, open_database
 

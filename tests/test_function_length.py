@@ -22,8 +22,11 @@ KNOWN: dict[str, str] = {
     "evaluate/silhouette.py:_estimate": "one estimator loop with its confidence interval",
     "features/events.py:event_feature_sql": "one SQL statement built feature by feature",
     "features/select.py:select_features": "the selection methods and their vote",
-    "io/ingest.py:ingest_events": "being rewritten by the ingest engineer (issue 10 item 5)",
-    "io/users.py:ingest_users": "being rewritten by the ingest engineer (issue 10 item 5)",
+    "io/ingest.py:run": "the streaming import's passes in order; split in the final pass (issue 10)",
+    "io/users.py:run": "the user-table import's passes in order; split in the final pass (issue 10)",
+    "cli/model_cmds.py:fit": "Typer command: most of it is the fit and engine options",
+    "engine/spark/fit.py:fit_spark": "the Spark job's stages in order; split in the final pass",
+    "features/build.py:build_features": "full and incremental builds; split in the final pass",
     "monitor/matching.py:match_segments": "matching, ids and the migration table in one pass",
     "privacy/detect.py:detect_pii": "one pass over the columns with every detector",
 }

@@ -93,6 +93,9 @@ class Family:
         The segmenter's defaults for the estimator's parameters.
     rank : int
         Where it is listed (built-in families first).
+    centroid : bool
+        Its model is a set of centres refined by Lloyd passes, which the Spark engine
+        runs distributed (``engine: spark`` takes only such families).
     """
 
     name: ClassVar[str]
@@ -100,6 +103,7 @@ class Family:
     chooses_k: ClassVar[bool] = False
     structure_check: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
+    centroid: ClassVar[bool] = False
 
     def estimator(self) -> Any:
         """An unfitted estimator, whose ``get_params()`` lists what ``algorithm_params`` may set."""

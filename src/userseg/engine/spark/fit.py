@@ -40,6 +40,7 @@ from userseg.engine.spark.kmeans import assign_columns, lloyd, mllib_kmeans
 from userseg.engine.spark.session import spark_session
 from userseg.errors import ConfigError, DataError, UsersegError
 from userseg.pipeline_config import PipelineConfig
+from userseg.segment.registry import get_family
 
 __all__ = ["SparkRun", "fit_spark", "prepare_columns", "run_spark_pipeline"]
 
@@ -124,10 +125,10 @@ def fit_spark(
     sc.validate()
     fit_cfg = config.fit
     fit_cfg.validate()
-    if fit_cfg.algorithm != "kmeans":
+    if not get_family(fit_cfg.algorithm).centroid:
         raise ConfigError(
             f"engine: spark runs k-means; fit.algorithm is {fit_cfg.algorithm!r}. Use the "
-            "embedded engine for gmm, dbscan and hdbscan."
+            "embedded engine for the other algorithms."
         )
     if fit_cfg.target is not None:
         raise ConfigError("engine: spark does not take fit.target yet; use the embedded engine.")

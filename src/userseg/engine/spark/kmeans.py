@@ -186,20 +186,18 @@ def assign_columns(
         import numba
         import pyarrow as pa
 
-        from userseg.cluster import _kmeans_kernels as K
+        from userseg.cluster.nearest import nearest_centres
 
         numba.set_num_threads(1)
-        k = centers.shape[0]
         for batch in batches:
             X = rows_of(batch, columns)
             n = len(X)
             labels = np.full(n, -1, dtype=np.int32)
             dist = np.empty(n)
             if n:
-                out = np.empty((n, k))
-                K.pairwise_distances(X, centers, out, False)
-                labels = out.argmin(axis=1).astype(np.int32)
-                dist = out[np.arange(n), labels]
+                # the stored model's own nearest-centre rule, so `assign` agrees with Spark
+                found, dist = nearest_centres(np.ascontiguousarray(X, dtype=np.float64), centers)
+                labels = found.astype(np.int32)
             arrays = [batch.column(batch.schema.get_field_index(c)) for c in keep]
             yield pa.RecordBatch.from_arrays(
                 [*arrays, pa.array(labels), pa.array(dist)], names=[*keep, "segment", "distance"]

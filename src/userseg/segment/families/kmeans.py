@@ -19,6 +19,7 @@ class KMeansFamily(Family):
     """k-means over ``ks``: one k fits directly; several share a sweep, refined when chosen."""
 
     name = "kmeans"
+    centroid = True
     rank = 0
 
     def estimator(self) -> Any:
