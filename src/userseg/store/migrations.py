@@ -1,8 +1,10 @@
 """Versioned migrations of userseg's own tables in the userseg database.
 
 Each migration is applied once, in its own transaction, and recorded in
-``userseg_schema``. A database written by a newer userseg is refused rather
-than misread.
+``userseg_schema``. Every ``userseg_*`` table is created here and nowhere else
+(a test compares the tables of a database every job wrote to with these); the
+modules of :mod:`userseg.store` are the only code that reads or writes them.
+A database written by a newer userseg is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE TABLE IF NOT EXISTS userseg_stream_offsets (
             source VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL,
             updated_at TIMESTAMP NOT NULL)""",
+        ],
+    ),
+    (
+        3,
+        "drift reports (created here; refresh used to create the table on first use)",
+        [
+            # The very statement refresh ran before: a database where it already ran keeps
+            # its table and rows unchanged, and a new one has the table from the start.
+            """CREATE TABLE IF NOT EXISTS userseg_drift_reports (run_id INTEGER,
+            checked_at TIMESTAMP, refit_advised BOOLEAN, report JSON)""",
         ],
     ),
 ]
