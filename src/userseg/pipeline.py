@@ -60,6 +60,8 @@ from userseg.store import (
     save_run,
     source_state,
 )
+from userseg.store.lineage import import_report
+from userseg.store.runs import count_runs, next_segment_id, set_run_timings
 
 __all__ = [
     "assign",
@@ -207,7 +209,7 @@ def fit(
     matching = None
     if previous_run is not None:
         prev_id = None if previous_run == "latest" else int(previous_run)
-        if prev_id is not None or db.scalar("SELECT count(*) FROM userseg_runs"):
+        if prev_id is not None or count_runs(db):
             matching = _match_to(db, get_run(db, prev_id).run_id, df.index, seg)
     t1 = time.perf_counter()
     run_id = save_run(
@@ -228,10 +230,7 @@ def fit(
     )
     timings["store"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
-    db.execute(
-        "UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
-        [pd.Series(timings).to_json(), run_id],
-    )
+    set_run_timings(db, run_id, timings)
     return run_id, seg
 
 
@@ -239,7 +238,7 @@ def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) 
     """Match a fitted segmenter to a stored run and renumber it with the stable ids."""
     prev_assign = load_assignments(db, previous_run).set_index("user_id")["segment"]
     prev_profiles = load_profiles(db, previous_run)
-    next_id = int(db.scalar("SELECT coalesce(max(segment), -1) + 1 FROM userseg_profiles"))
+    next_id = next_segment_id(db)
     matching = match_segments(
         prev_assign,
         pd.Series(seg.labels_, index=users.astype(str)),
@@ -255,20 +254,13 @@ def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) 
 
 
 def _data_quality(db: Database, feature_set: FeatureSet | None) -> list[dict[str, Any]]:
-    import json
-
     if feature_set is None or feature_set.feature_set_id is None:
         return []
-    cfg = db.scalar(
-        "SELECT config FROM userseg_feature_sets WHERE feature_set_id = ?",
-        [feature_set.feature_set_id],
-    )
-    ingests = (json.loads(cfg) if isinstance(cfg, str) else cfg or {}).get("ingests", {})
+    ingests = feature_set_config(db, feature_set.feature_set_id).get("ingests", {})
     rows = []
     for ingest_id in ingests.values():
-        rep = db.scalar("SELECT report FROM userseg_ingests WHERE ingest_id = ?", [ingest_id])
-        rep = json.loads(rep) if isinstance(rep, str) else rep
-        for issue in (rep or {}).get("issues", []):
+        rep = import_report(db, ingest_id)
+        for issue in rep.get("issues", []):
             rows.append({"source": Path(rep["source"]).name if rep.get("source") else "", **issue})
     return rows
 
@@ -334,9 +326,7 @@ def assign(
     with the format the user table's import used (see :func:`read_scoring_input`).
     Returns a DataFrame with ``user_id, segment, name, distance`` in input order.
     """
-    model, ids, X = read_scoring_input(
-        db, run_id, source, user_id=user_id, date_format=date_format
-    )
+    model, ids, X = read_scoring_input(db, run_id, source, user_id=user_id, date_format=date_format)
     labels, dist = model.predict_with_distance(X)
     names = {int(s): model.name_of(int(s)) for s in np.unique(labels)}
     return pd.DataFrame(

@@ -1,8 +1,10 @@
 """Versioned migrations of userseg's own tables in the userseg database.
 
 Each migration is applied once, in its own transaction, and recorded in
-``userseg_schema``. A database written by a newer userseg is refused rather
-than misread.
+``userseg_schema``. Every ``userseg_*`` table is created here and nowhere else
+(a test compares the tables of a database every job wrote to with these); the
+modules of :mod:`userseg.store` are the only code that reads or writes them.
+A database written by a newer userseg is refused rather than misread.
 """
 
 from __future__ import annotations
