@@ -29,6 +29,8 @@ $(VENV)/.installed-scale: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install -q -e '.[dev,serve,spark]'
 	$(BIN)/python -m pip install -q 'torch==2.13.0' --index-url https://download.pytorch.org/whl/cpu \
 	  || $(BIN)/python -m pip install -q 'torch==2.13.0'
+	# torch pulls the newest setuptools, which lacks the pkg_resources lifetimes imports
+	$(BIN)/python -m pip install -q 'setuptools>=77.0.3,<81'
 	@touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
