@@ -316,23 +316,23 @@ def case_study(n: int) -> None:
         for seed in range(5):
             rs = np.random.RandomState(seed)
             t0 = time.perf_counter()
-            Xs, ws = _km._draw_sample(X, w, _km._sample_size(None, ks[-1], n), rs)
-            tol = _km._tolerance(Xs, 1e-4, rs)
-            order = _km._kmeans_plusplus(Xs, ws, ks[-1], rs, 2 + int(math.log(ks[-1])))
+            Xs, ws = _km.draw_sample(X, w, _km.seeding_sample_size(None, ks[-1], n), rs)
+            tol = _km.tolerance(Xs, 1e-4, rs)
+            order = _km.kmeans_plusplus(Xs, ws, ks[-1], rs, 2 + int(math.log(ks[-1])))
             prev = None
             for k in ks:
                 if strategy == "prefix":
                     seeds = np.ascontiguousarray(Xs[order[:k]])
                 elif strategy == "independent" or prev is None:
-                    seeds = _km._seed(Xs, ws, k, "k-means++", rs)
+                    seeds = _km.seed_centers(Xs, ws, k, "k-means++", rs)
                 else:  # one greedy k-means++ step from the k-1 solution
                     d2 = _km._distances(Xs, prev, squared=True).min(axis=1).astype(float)
                     cand = np.minimum(np.searchsorted(np.cumsum(d2),
                                                       rs.uniform(size=3) * d2.sum()), len(Xs) - 1)
                     dc = np.minimum(d2[:, None], _km._distances(Xs, Xs[cand], squared=True))
                     seeds = np.vstack([prev, Xs[cand[np.argmin(dc.sum(0))]][None]])
-                run = _km._fit_from_seeds(X, w, Xs, ws, [seeds], 300, tol, "hamerly")
-                prev = _km._fit_from(Xs, ws, seeds, 300, tol, "hamerly").centers
+                run = _km.fit_from_seeds(X, w, Xs, ws, [seeds], 300, tol, "hamerly")
+                prev = _km.fit_from(Xs, ws, seeds, 300, tol, "hamerly").centers
                 excess.append(run.inertia / best[k] - 1)
             times.append(time.perf_counter() - t0)
         print(f"  {strategy:<12} mean excess inertia {100 * np.mean(excess):+.2f}%  "

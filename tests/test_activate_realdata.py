@@ -123,3 +123,89 @@ def test_a_campaign_on_online_retail_measured_from_the_event_log(tmp_path) -> No
     print("\n" + res.table.drop(columns=["method", "note"]).round(4).to_string())
     print("\n".join(res.summary_lines()))
     db.close()
+
+
+def test_a_campaign_on_online_retail_end_to_end_through_the_command_line(tmp_path) -> None:
+    """ingest → features → fit → audience create → campaign create → campaign measure, all
+    through the CLI; the outcome is each customer's purchases in the month after the start,
+    read from the event log, and it equals what the raw CSV files say."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from userseg.cli import app
+    from userseg.store import activation as st
+    from userseg.store import open_database
+
+    folder = shared("online_retail", "by-day")
+    runner = CliRunner()
+    db = tmp_path / "retail.duckdb"
+
+    def cli(*args: object) -> dict:
+        res = runner.invoke(app, [*map(str, args), "--db", str(db), "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    cli(
+        "ingest",
+        folder / "*.csv",
+        "--user-id",
+        "CustomerID",
+        "--time",
+        "InvoiceDate",
+        "--quantity",
+        "Quantity",
+        "--price",
+        "UnitPrice",
+        "--order-id",
+        "InvoiceNo",
+    )
+    cli("features", "--as-of", START.isoformat())
+    cli("fit", "--k", 3, "--stability-runs", 0)
+    sizes = {s["segment"]: s["size"] for s in cli("segments")}
+    biggest = max(sizes, key=sizes.get)
+    aud = cli(
+        "audience",
+        "create",
+        "active",
+        "--segments",
+        biggest,
+        "--where",
+        "frequency >= 2 and recency_days < 120",
+    )
+    n = aud["version"]["n_members"]
+    assert 300 < n < sizes[biggest]
+    camp = cli(
+        "campaign",
+        "create",
+        "retail-august",
+        "--audience",
+        "active",
+        "--holdout",
+        "20%",
+        "--start",
+        START.isoformat(),
+    )
+    assert camp["campaign"]["start_at"].startswith("2011-08-01")
+    out = cli("campaign", "measure", "retail-august", "--days", 31)
+    assert out["outcomes"]["source"] == "events" and out["outcomes"]["window_complete"]
+
+    database = open_database(db)
+    try:
+        arms = st.load_arms(database, 1)
+    finally:
+        database.close()
+    assert len(arms) == n and set(arms["segment"]) == {biggest}
+    converted, august, _july = _truth(folder, set(arms["user_id"]))
+    rows = {(r["segment"], r["metric"]): r for r in out["lift"]["rows"]}
+    for arm, col in (("treatment", "treatment"), ("control", "control")):
+        users = arms.loc[arms["arm"] == arm, "user_id"]
+        rate = np.mean([converted[u] for u in users])
+        spend = np.mean([float(august[u]) for u in users])
+        assert rows[("all", "conversion")][f"n_{col}"] == len(users)
+        assert rows[("all", "conversion")][col] == pytest.approx(rate)
+        assert rows[("all", "revenue")][col] == pytest.approx(spend)
+    assert rows[("all", "conversion")]["n_control"] == pytest.approx(0.2 * n, abs=1)
+    lo, hi = rows[("all", "revenue")]["abs_low"], rows[("all", "revenue")]["abs_high"]
+    assert lo < hi and np.isfinite([lo, hi]).all()
+    assert any("CUPED" in line for line in out["lift"]["summary"])

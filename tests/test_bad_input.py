@@ -199,15 +199,47 @@ def _runs(db: Path) -> int:
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
-        (["--k", "1"], "k=1 should be >= 2"),
-        (["--k", "31"], "n_segments=31 should be <= the number of users=30"),
-        (["--k-min", "1"], "k_min=1 should be >= 2"),
+        # named by the flag the user typed (issue 10 item 6), never n_segments
+        (["--k", "1"], "--k=1 should be an integer >= 2"),
+        (["--k", "31"], "--k=31 should be <= the number of users=30"),
+        (["--k-min", "1"], "--k-min=1 should be an integer >= 2"),
     ],
 )
 def test_impossible_k_fails_before_any_work(small_db, args, expect) -> None:
     res = run("fit", "--db", small_db, *args)
     one_line_error(res, expect)
     assert _runs(small_db) == 0
+
+
+def test_a_parameter_is_named_as_the_user_typed_it(small_db, tmp_path) -> None:
+    """--k on the command line, fit.k in a pipeline file, n_segments in Python (issue 10 item 6)."""
+    import numpy as np
+
+    from userseg import Segmenter
+    from userseg.errors import ParameterError
+
+    res = run("fit", "--db", small_db, "--k", "31")
+    msg = one_line_error(res, "--k=31 should be <= the number of users=30")
+    assert "n_segments" not in msg
+    res = run("fit", "--db", small_db, "--k", "31", "--json")
+    err = json.loads(res.stdout)["error"]
+    assert err["details"]["parameter"] == "n_segments" and err["details"]["given_as"] == "--k"
+
+    cfg = tmp_path / "pipe.yaml"
+    head = f"database: {small_db}\nusers: {{path: {tmp_path / 'u.csv'}}}\n"
+    cfg.write_text(head + "fit: {k: 31}\n")
+    msg = one_line_error(run("fit", "--config", cfg), "fit.k=31 should be <= the number of users")
+    assert "n_segments" not in msg and "--k" not in msg
+    # the flag given beside the file is the one named
+    one_line_error(run("fit", "--config", cfg, "--k", "40"), "--k=40 should be <= the number")
+    # k_max from the file, --k-min from the command line: each in its own words
+    cfg.write_text(head + "fit: {k_max: 4}\n")
+    one_line_error(run("fit", "--config", cfg, "--k-min", "6"), "fit.k_max=4 should be >= k_min=6")
+    assert _runs(small_db) == 0
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(ParameterError, match=r"^n_segments=31 should be <= the number of users=30"):
+        Segmenter(n_segments=31).fit(X)
 
 
 def test_all_features_constant(tmp_path) -> None:

@@ -183,7 +183,12 @@ def test_ingest_json(demo_files, tmp_path) -> None:
     assert res.exit_code == 0
     rep = js(res)
     assert rep["table"] == "users" and rep["rows_loaded"] == 3000
-    assert {i["kind"] for i in rep["issues"]} == {"duplicate_user_id"}
+    assert {i["kind"] for i in rep["issues"]} == {"duplicate_user_id", "missing_value"}
+    # the demo leaves some ages and genders out: said at import (issue 9 item 10)
+    assert {i["column"] for i in rep["issues"] if i["kind"] == "missing_value"} == {
+        "age",
+        "gender",
+    }
 
 
 def test_features_json(fresh) -> None:
@@ -332,7 +337,7 @@ def test_run_pipeline_file(demo_files, tmp_path) -> None:
     ("broken", "words"),
     [
         ("users:\n  path: nope_users.csv\n", "nope_users.csv"),
-        ("fit: {k: 5000}\n", "should be <= the number of users"),
+        ("fit: {k: 5000}\n", "fit.k=5000 should be <= the number of users"),
         ("features: {include: [no_such_feature]}\n", "no_such_feature"),
     ],
 )

@@ -9,13 +9,13 @@ import pytest
 from userseg.config import (
     EventMapping,
     FeatureConfig,
-    FitConfig,
     PrepareConfig,
     RowPolicy,
     from_dict,
-    load_pipeline,
 )
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
+from userseg.segment.params import FitConfig
 
 
 def test_unknown_key_suggests_the_closest() -> None:
@@ -27,9 +27,10 @@ def test_unknown_key_suggests_the_closest() -> None:
     ("data", "message"),
     [
         ({"k": "five"}, "fit.k must be an integer"),
-        ({"algorithm": "spectral"}, r"fit.algorithm must be one of \['kmeans'"),
-        ({"k": 1}, "k=1 should be >= 2"),
-        ({"k_min": 5, "k_max": 3}, "k_max=3 should be >= k_min=5"),
+        # the parameter named as the file's key (fit.k), with the value and what it should be
+        ({"algorithm": "spectral"}, r"^fit.algorithm='spectral' is not one of \['kmeans'"),
+        ({"k": 1}, "^fit.k=1 should be an integer >= 2"),
+        ({"k_min": 5, "k_max": 3}, "^fit.k_max=3 should be >= k_min=5"),
     ],
 )
 def test_fit_config_validation(data: dict, message: str) -> None:

@@ -11,7 +11,7 @@ from userseg.config import Source
 from userseg.errors import DataError
 from userseg.features.prepare import dates_to_days, find_date_columns
 from userseg.monitor.drift import drift_report
-from userseg.pipeline import read_feature_rows
+from userseg.segment.rows import read_feature_rows
 from userseg.serve.fastpath import FastScorer
 
 

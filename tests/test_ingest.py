@@ -364,3 +364,92 @@ def test_user_mapping_errors(mem, write) -> None:
         ingest_users(mem, Source(path=str(p)), UserMapping(user_id="nope"))
     with pytest.raises(SchemaError, match="zz"):
         ingest_users(mem, Source(path=str(p)), UserMapping(columns=["zz"]))
+
+
+# -- issue 9 (items 6 and 10): what a trial on real data found ---------------------------------
+
+
+def _purchase_log(write, repeats: int = 40) -> tuple[object, Decimal, Decimal]:
+    """An order-line log without an id column, where some lines repeat for real.
+
+    Shaped like a retail export: a customer who scans the same item twice in one
+    invoice gets two identical lines. Returns the path, the total money and the
+    money of the repeated lines.
+    """
+    lines, total, repeated = [], Decimal(0), Decimal(0)
+    for i in range(2000):
+        price = Decimal(f"{1 + i % 17}.{i % 100:02d}")
+        qty = 1 + i % 4
+        when = f"2024-03-{1 + i % 28:02d} 10:{i % 60:02d}"
+        line = f"5{i // 4:05d},SKU{i % 37},{qty},{when},{price},c{i % 90}"
+        lines.append(line)
+        total += qty * price
+        if i % (2000 // repeats) == 0:  # the same line again: a genuine repeat purchase
+            lines.append(line)
+            total += qty * price
+            repeated += qty * price
+    body = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n" + "\n".join(lines)
+    return write("retail.csv", body + "\n"), total, repeated
+
+
+RETAIL = EventMapping(
+    user_id="CustomerID",
+    time="InvoiceDate",
+    quantity="Quantity",
+    price="UnitPrice",
+    order_id="InvoiceNo",
+)
+
+
+def test_dropped_duplicates_say_how_much_money_and_keep_duplicates_keeps_it(mem, write) -> None:
+    # issue 9 item 6: 255 genuine repeat purchases ($4,332.88) vanished with one table line
+    p, total, repeated = _purchase_log(write)
+    rep = _events(mem, p, mapping=RETAIL)
+    dup = _issue(rep, "duplicate_rows")
+    assert dup.count == 40
+    assert f"{repeated:,.2f}" in dup.action  # the money the dropped rows carried
+    warn = [n for n in rep.warnings if "--keep-duplicates" in n]
+    assert warn and f"{repeated:,.2f}" in warn[0] and "repeat purchases" in warn[0]
+    assert mem.scalar("SELECT sum(amount) FROM events") == total - repeated
+
+    kept = Database(":memory:")
+    rep = _events(kept, p, mapping=RETAIL, duplicates="keep")
+    assert _issue(rep, "duplicate_rows") is None and rep.rows_loaded == 2040
+    assert kept.scalar("SELECT sum(amount) FROM events") == total  # every cent
+    assert not rep.warnings
+
+
+def test_a_few_dropped_duplicates_with_little_money_get_no_warning(mem, write) -> None:
+    p, _, _ = _purchase_log(write, repeats=1)  # one repeat, < 0.1 % of the money
+    rep = _events(mem, p, mapping=RETAIL)
+    assert _issue(rep, "duplicate_rows").count == 1
+    assert not rep.warnings
+
+
+def test_user_table_reports_missing_out_of_range_and_unparsed_dates(mem, write) -> None:
+    # issue 9 item 10: a marketing table's import said nothing about missing incomes,
+    # birth years before 1900 or a dd-mm-yyyy date column that became a 663-level category
+    rows = []
+    for i in range(300):
+        income = "" if i % 25 == 0 else str(30000 + 97 * i)
+        year = {7: "1893", 8: "1899"}.get(i, str(1940 + i % 60))
+        day = f"{1 + i % 28:02d}-{1 + i % 12:02d}-{2012 + i % 3}"
+        rows.append(f"{1000 + i},{year},{income},{day},{'Single' if i % 2 else 'Married'}")
+    p = write(
+        "marketing.csv",
+        "ID,Year_Birth,Income,Dt_Customer,Marital_Status\n" + "\n".join(rows) + "\n",
+    )
+    rep = ingest_users(mem, Source(path=str(p)))
+    missing = _issue(rep, "missing_value")
+    assert missing.column == "Income" and missing.count == 12
+    old = _issue(rep, "out_of_range")
+    assert old.column == "Year_Birth" and old.count == 2
+    assert {e["value"] for e in old.examples} == {"1893", "1899"}
+    dates = _issue(rep, "unparsed_date")
+    assert dates.column == "Dt_Customer" and dates.count == 300
+    assert "--date-format '%d-%m-%Y'" in dates.action
+    # with the format the column is a date and the issue is gone
+    again = ingest_users(
+        Database(":memory:"), Source(path=str(p)), UserMapping(date_format="%d-%m-%Y")
+    )
+    assert _issue(again, "unparsed_date") is None

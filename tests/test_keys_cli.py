@@ -105,3 +105,16 @@ def test_help_lists_the_commands(cli) -> None:
     for sub in ("create", "list", "revoke"):
         assert sub in keys.stdout
     assert "--no-auth" in run(cli, "serve", "--help").stdout
+
+
+def test_create_with_a_scope_and_list_it(cli, db) -> None:
+    made = run(cli, "keys", "create", "marketing", "--scope", "read", "--db", db, "--json")
+    assert made.exit_code == 0, made.output
+    run(cli, "keys", "create", "ops", "--db", db)
+    listed = json.loads(run(cli, "keys", "list", "--db", db, "--json").stdout)
+    assert {k["name"]: k["scope"] for k in listed} == {"marketing": "read", "ops": "admin"}
+    assert "read" in run(cli, "keys", "list", "--db", db).stdout
+    bad = run(cli, "keys", "create", "x", "--scope", "root", "--db", db)
+    assert bad.exit_code == 2
+    assert "--scope must be one of read, write, admin; got 'root'" in bad.output
+    assert len(json.loads(run(cli, "keys", "list", "--db", db, "--json").stdout)) == 2

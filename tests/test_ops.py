@@ -21,11 +21,12 @@ from typer.testing import CliRunner
 
 from userseg import demo, pipeline
 from userseg.cli import app
-from userseg.config import FitConfig, Source
+from userseg.config import Source
 from userseg.errors import DataError, NotFoundError
 from userseg.io.live import parse_segment_events
 from userseg.live import LiveScorer
 from userseg.ops import compare_runs, drift, refresh
+from userseg.segment.params import FitConfig
 from userseg.store import load_assignments, load_profiles
 
 runner = CliRunner()

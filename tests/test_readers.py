@@ -134,3 +134,31 @@ def test_unknown_duckdb_table(tmp_path) -> None:
     duckdb.connect(str(other)).close()
     with pytest.raises(DataError, match="nope"):
         _read(other, format="duckdb", table="nope")
+
+
+def test_whitespace_separated_files_are_sniffed_or_named(write) -> None:
+    # issue 9 item 9: aligned columns (runs of spaces and tabs) failed with "Expected 7 Found 8"
+    p = write(
+        "seeds.txt",
+        "area perimeter compactness kind\n"
+        "15.26  14.84\t0.871   1\n"
+        "  14.88   14.57  0.8811  1\n"
+        "17.63 15.98    0.8673 2\n",
+    )
+    expected = [
+        ("15.26", "14.84", "0.871", "1"),
+        ("14.88", "14.57", "0.8811", "1"),
+        ("17.63", "15.98", "0.8673", "2"),
+    ]
+    for kw in ({}, {"delimiter": "whitespace"}):
+        cols, rows = _read(p, **kw)
+        assert cols == ["area", "perimeter", "compactness", "kind"]
+        assert rows == expected
+
+
+def test_whitespace_file_with_a_ragged_row_names_the_line(write) -> None:
+    p = write("w.txt", "a b c\n1 2 3\n4  5\n")
+    with pytest.raises(DataError) as err:
+        _read(p, delimiter="whitespace")
+    msg = err.value.message
+    assert "w.txt" in msg and "line 3" in msg and "expected 3 fields" in msg and "found 2" in msg

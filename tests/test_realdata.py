@@ -12,8 +12,9 @@ import pytest
 from conftest import shared
 
 from userseg import pipeline
-from userseg.config import EventMapping, FitConfig, Source, UserMapping
+from userseg.config import EventMapping, Source, UserMapping
 from userseg.monitor.matching import SAME_NAME_JACCARD
+from userseg.segment.params import FitConfig
 from userseg.store import get_matching, load_profiles
 
 pytestmark = pytest.mark.realdata

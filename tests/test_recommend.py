@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from userseg import pipeline
 from userseg.cli.app import app as cli
-from userseg.config import EventMapping, FitConfig, Source
+from userseg.config import EventMapping, Source
 from userseg.errors import ConfigError, DataError, NotFoundError, SchemaError
 from userseg.recommend import Recommender, association_rules, purchase_lines, segment_items
+from userseg.segment.params import FitConfig
 
 MAPPING = EventMapping(
     user_id="user", time="ts", amount="amount", order_id="order", item="sku", event=None
@@ -150,6 +151,44 @@ def test_ingest_keeps_the_item_column_only_when_mapped(shop, tmp_path) -> None:
             pipeline.ingest(
                 db, Source(path=str(_csv(tmp_path))), kind="events", mapping=MAPPING, mode="append"
             )
+
+
+def test_ingest_appends_to_a_table_with_items(tmp_path) -> None:
+    """Streaming ingest: an appended batch keeps its items, or leaves them unknown when it maps
+    none; a batch read again is skipped as already stored (its item compared too)."""
+    first = tmp_path / "first.csv"
+    second = tmp_path / "second.csv"
+    header = "user,ts,amount,sku,order\n"
+    first.write_text(
+        header + "c1,2024-01-01 10:00:00,5.00,A,o1\nc1,2024-01-01 10:00:00,5.00,B,o1\n"
+    )
+    second.write_text(header + "c2,2024-02-01 10:00:00,7.00,C,o2\n")
+    plain = EventMapping(user_id="user", time="ts", amount="amount", order_id="order")
+    with pipeline.open_db(tmp_path / "a.duckdb") as db:
+        pipeline.ingest(db, Source(path=str(first)), kind="events", mapping=MAPPING)
+        pipeline.ingest(db, Source(path=str(second)), kind="events", mapping=MAPPING, mode="append")
+        pipeline.ingest(db, Source(path=str(second)), kind="events", mapping=plain, mode="append")
+        rep = pipeline.ingest(
+            db, Source(path=str(first)), kind="events", mapping=MAPPING, mode="append"
+        )
+        assert rep.rows_loaded == 0  # the same rows again, items and all
+        rows = db.rows("SELECT user_id, item FROM events ORDER BY user_id, item NULLS LAST")
+    # two order lines of one basket differ only by item: both kept
+    assert rows == [("c1", "A"), ("c1", "B"), ("c2", "C"), ("c2", None)]
+
+
+def test_ingest_item_option_on_the_command_line(tmp_path) -> None:
+    csv = _csv(tmp_path)
+    db = tmp_path / "cli.duckdb"
+    base = ["ingest", str(csv), "--db", str(db), "--user-id", "user", "--time", "ts"]
+    base += ["--amount", "amount", "--order-id", "order"]
+    res = CliRunner().invoke(cli, [*base, "--item", "sku"])
+    assert res.exit_code == 0, res.output
+    with pipeline.open_db(db) as d:
+        assert d.scalar("SELECT count(DISTINCT item) FROM events") == 16  # A1-5, B1-5, C1-5, P
+    res = CliRunner().invoke(cli, [*base, "--item", "no_such_column"])
+    assert res.exit_code == 2, res.output
+    assert "no_such_column" in res.output
 
 
 def test_recommender_per_segment_and_per_user(shop) -> None:

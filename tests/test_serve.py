@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is needed")
 
 from userseg import Segmenter, demo, pipeline
-from userseg.config import FitConfig, Source
+from userseg.config import Source
 from userseg.errors import ConfigError, NotFoundError
 from userseg.features.build import load_features
+from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import Keyring, create_key, hash_secret, list_keys, revoke_key, verify
 from userseg.serve.fastpath import FastScorer
@@ -217,10 +218,7 @@ def test_fast_path_equals_the_segmenter(synthetic, algorithm, params) -> None:
     }
     if algorithm in ("kmeans", "gmm"):
         kwargs["n_segments"] = 3
-    try:
-        seg = Segmenter(**kwargs).fit(synthetic)
-    except AttributeError as exc:  # pragma: no cover - depends on the cluster package's state
-        pytest.skip(f"{algorithm} does not fit through the Segmenter here: {exc}")
+    seg = Segmenter(**kwargs).fit(synthetic)  # an error here is a failure, never a skip
     if algorithm == "radii":
         a = seg.assigner_
         radii = np.random.default_rng(3).uniform(0.2, 1.5, len(a.points)) * a.radii
@@ -280,6 +278,64 @@ def test_fast_path_validates_like_an_api(synthetic) -> None:
     # Extra keys are ignored; NaN is missing; numbers in a categorical are read as text.
     labels, _ = fast.predict([good[0] | {"extra": "x", "age": float("nan"), "region": 3}])
     assert labels.shape == (1,)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "dbscan"])
+def test_the_service_runs_the_models_own_preparer_and_assigner(
+    synthetic, algorithm, monkeypatch
+) -> None:
+    """No shadow copy: the library and the fast path call the same preparation and assigner
+    code, and a Gaussian mixture's log-probability is scikit-learn's, for both."""
+    from sklearn.mixture import GaussianMixture
+
+    from userseg.cluster.assigners import Assigner
+    from userseg.features.compiled import CompiledPreparer
+
+    extra = {"n_segments": 3} if algorithm != "dbscan" else {}
+    seg = Segmenter(algorithm=algorithm, random_state=0, **extra, **_lean()).fit(synthetic)
+    fast = FastScorer(Segmenter.from_state(*seg.to_state(), seg.profiles_))
+    calls: list[str] = []
+
+    def spy(cls: type, name: str) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    spy(CompiledPreparer, "transform_arrays")
+    spy(type(seg.assigner_), "predict_unchecked")
+    spy(GaussianMixture, "_estimate_weighted_log_prob")
+    assert issubclass(type(seg.assigner_), Assigner)
+    records = _probe_records(synthetic, 30, seed=4)
+    expected = seg.predict_with_distance(pd.DataFrame.from_records(records))
+    library = list(calls)
+    calls.clear()
+    got = fast.predict(records)
+    assert calls == library
+    gaussian = ["_estimate_weighted_log_prob"] if algorithm == "gmm" else []
+    assert library == ["transform_arrays", "predict_unchecked", *gaussian]
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_the_serving_path_keeps_no_shadow_copies() -> None:
+    """The service composes the model; it holds no arithmetic of its own (issue 10, item 3),
+    and the nearest centre is computed in one place."""
+    src = REPO / "src" / "userseg"
+    arithmetic = ("log1p", "np.clip", "einsum", "argmin", "argmax", "KDTree", "precision", "@ ")
+    for path in sorted((src / "serve").glob("*.py")):
+        text = path.read_text()
+        found = [word for word in arithmetic if word in text]
+        assert not found, f"{path.name} computes {found} itself"
+    # argmin over distances: only the one nearest-centre function (kernels aside); the
+    # others pick the best of a curve.
+    allowed = {"cluster/nearest.py", "evaluate/choose.py", "features/_supervised.py"}
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        if "argmin(" in path.read_text() and not path.name.endswith("_kernels.py"):
+            assert rel in allowed, f"{rel} finds a nearest centre of its own"
 
 
 # -- health, model, assign -----------------------------------------------------------------
@@ -385,10 +441,13 @@ _USER = st.one_of(
         ),
         st.fixed_dictionaries({"users": st.one_of(st.none(), st.integers(), st.text())}),
         st.lists(st.integers(), max_size=2),
+        # the batch limits, at and beyond both ends
+        st.sampled_from([0, 1, 999, 1000, 1001]).map(lambda n: {"users": [{"features": {}}] * n}),
     )
 )
 def test_quick_body_check_accepts_only_what_the_models_accept(body) -> None:
-    """parse_assign's plain checks must agree with the documented pydantic models."""
+    """parse_assign's plain checks must agree with the documented pydantic models: the same
+    bodies accepted (with the same result), the same refused."""
     from pydantic import ValidationError
 
     from userseg.serve.schemas import ASSIGN_ADAPTER, AssignBatch, _accept
@@ -400,9 +459,9 @@ def test_quick_body_check_accepts_only_what_the_models_accept(body) -> None:
     except ValidationError:
         assert quick is None, body
         return
-    if quick is not None:
-        users = model.users if isinstance(model, AssignBatch) else [model]
-        assert quick == (isinstance(model, AssignBatch), [(u.user_id, u.features) for u in users])
+    assert quick is not None, body  # a valid body never takes the slow way
+    users = model.users if isinstance(model, AssignBatch) else [model]
+    assert quick == (isinstance(model, AssignBatch), [(u.user_id, u.features) for u in users])
 
 
 def test_assign_never_touches_the_database(app, shop, monkeypatch) -> None:
@@ -1001,6 +1060,9 @@ def test_openapi_is_served_and_committed(app) -> None:
         "/v1/runs",
         "/v1/users/{user_id}",
         "/v1/users/{user_id}/recommendations",
+        "/v1/audiences",
+        "/v1/audiences/{name}",
+        "/v1/audiences/{name}/members",
     }
     assert served["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     for path, ops in served["paths"].items():

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from userseg import demo, pipeline
-from userseg.config import FitConfig, Source
+from userseg.config import Source
 from userseg.features.build import load_features
+from userseg.segment.params import FitConfig
 from userseg.serve.auth import create_key, list_keys
 from userseg.store import get_feature_set, get_run, open_database
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from userseg import Segmenter, pipeline
 from userseg.cli import app
-from userseg.config import FitConfig, Source
+from userseg.config import Source
+from userseg.segment.params import FitConfig
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from userseg._version import __version__ as __version__
 # name -> module that defines it; resolved on first attribute access.
 _EXPORTS: dict[str, str] = {
     # estimators
-    "Segmenter": "userseg.segmenter",
+    "Segmenter": "userseg.segment.segmenter",
     "Preparer": "userseg.features.prepare",
     "KMeans": "userseg.cluster.kmeans",
     "DBSCAN": "userseg.cluster.dbscan",
@@ -35,15 +35,15 @@ _EXPORTS: dict[str, str] = {
     "silhouette": "userseg.evaluate.silhouette",
     "choose_k": "userseg.evaluate.choose",
     # configuration
-    "PipelineConfig": "userseg.config",
+    "PipelineConfig": "userseg.pipeline_config",
     "Source": "userseg.config",
     "EventMapping": "userseg.config",
     "UserMapping": "userseg.config",
     "RowPolicy": "userseg.config",
     "FeatureConfig": "userseg.config",
     "PrepareConfig": "userseg.config",
-    "FitConfig": "userseg.config",
-    "load_pipeline": "userseg.config",
+    "FitConfig": "userseg.segment.params",
+    "load_pipeline": "userseg.pipeline_config",
     # the pipeline over the database
     "open_db": "userseg.pipeline",
     "run_pipeline": "userseg.pipeline",

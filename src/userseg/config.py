@@ -1,22 +1,12 @@
-"""Typed, validated configuration: data sources, column mappings, policies and pipeline steps.
+"""Typed, validated configuration: data sources, column mappings, policies and the feature steps.
 
-A pipeline file (YAML or TOML) maps onto :class:`PipelineConfig`; the command
-line builds the same dataclasses from its flags, so both paths validate the
-same way. Unknown keys are errors that suggest the closest known key, because
-a misspelt option silently ignored is a wrong segmentation nobody notices.
-
-Example ``pipeline.yaml``::
-
-    database: shop.duckdb
-    events:
-      path: data/events.csv
-      columns: {user_id: customer, time: ts, event: type, amount: value}
-    users:
-      path: data/users.csv
-      user_id: customer
-    features: {as_of: 2024-07-01}
-    fit: {k_min: 2, k_max: 8}
-    report: {out: report.html}
+The sections of a pipeline file that the early layers read (sources,
+mappings, row policies, ``features``, ``prepare``) are dataclasses here, with
+:func:`from_dict`, the one dict → dataclass conversion: unknown keys are errors
+that suggest the closest known key, because a misspelt option silently ignored
+is a wrong segmentation nobody notices. The ``fit`` section is
+:class:`userseg.segment.params.FitConfig` (its parameters are declared with the
+segmenter's); the whole file is :class:`userseg.pipeline_config.PipelineConfig`.
 """
 
 from __future__ import annotations
@@ -24,14 +14,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from userseg.errors import ConfigError
 
@@ -39,15 +25,12 @@ __all__ = [
     "CANONICAL_EVENTS",
     "EventMapping",
     "FeatureConfig",
-    "FitConfig",
-    "PipelineConfig",
     "PrepareConfig",
-    "ReportConfig",
     "RowPolicy",
     "Source",
+    "SparkConfig",
     "UserMapping",
     "from_dict",
-    "load_pipeline",
 ]
 
 BadValuePolicy = Literal["reject", "drop", "impute"]
@@ -332,73 +315,57 @@ class PrepareConfig:
 
 
 @dataclass
-class FitConfig:
-    """Segmentation step.
+class SparkConfig:
+    """Where and how the Spark engine runs (``engine: spark``; needs the ``spark`` extra).
 
     Attributes
     ----------
-    algorithm : {"kmeans", "gmm", "dbscan", "hdbscan"}
-    k : int, optional
-        Force the number of segments; otherwise chosen over ``k_min..k_max``.
-    silhouette_sample : int
-        Above this many users the silhouette is estimated on a stratified sample.
-    params : dict
-        Extra parameters for the algorithm (``eps``, ``min_samples``, …).
-    target : str, optional
-        A column holding a known outcome (campaign response, churn): the
-        features are then selected by chi-square, mutual information and L1
-        logistic regression (kept by a majority), and the target itself is
-        never a clustering feature.
-    stability_runs : int
-        Subsample refits measuring each segment's stability (0 skips it).
-    structure : bool
-        Check that the data has more structure than structureless data.
-    rules : bool
-        Derive a readable rule (and an SQL WHERE clause) for each segment.
+    master : str
+        ``local[2]`` (the default: Spark inside this process, two cores), or a cluster's
+        master URL (``spark://host:7077``, ``yarn``, ``k8s://…``).
+    driver_memory, executor_memory : str, optional
+        Spark's memory settings (``"4g"``); left to Spark when omitted.
+    partitions : int
+        Partitions of the per-user tables (features, prepared rows, assignments) and of
+        Spark SQL's shuffles: about 2-4 per core of the cluster.
+    sample : int
+        Users drawn to the driver for what runs on one machine: the preparation statistics,
+        the k sweep, the silhouette, stability and the profiles. The final k-means runs on
+        every user, distributed.
+    kmeans : {"numba", "mllib"}
+        The distributed k-means: userseg's compiled Lloyd kernels per partition
+        (``mapInArrow``, sufficient statistics reduced on the driver), or MLlib's KMeans.
+    assignments : str, optional
+        Where the assignments are written as Parquet, partitioned by segment
+        (default: ``<database>.assignments/run=<id>``).
+    store_assignments : bool
+        Also store every user's assignment in the userseg database (``compare``, ``segments``
+        read them there); they pass through the driver, about 80 bytes a user. Off for
+        hundreds of millions of users: the database then keeps the sample's, the Parquet
+        everyone's.
+    conf : dict
+        Any other Spark settings, passed as they are.
     """
 
-    algorithm: Literal["kmeans", "gmm", "dbscan", "hdbscan"] = "kmeans"
-    k: int | None = None
-    k_min: int = 2
-    k_max: int = 10
-    random_state: int = 0
-    silhouette_sample: int = 20000
-    params: dict[str, Any] = field(default_factory=dict)
-    target: str | None = None
-    stability_runs: int = 20
-    structure: bool = True
-    rules: bool = True
+    master: str = "local[2]"
+    driver_memory: str | None = None
+    executor_memory: str | None = None
+    partitions: int = 8
+    sample: int = 200_000
+    kmeans: Literal["numba", "mllib"] = "numba"
+    assignments: str | None = None
+    store_assignments: bool = True
+    conf: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.k is not None and self.k < 2:
-            raise ConfigError(f"k={self.k} should be >= 2: one segment is no segmentation.")
-        if self.k_min < 2:
-            raise ConfigError(f"k_min={self.k_min} should be >= 2.")
-        if self.k_max < self.k_min:
-            raise ConfigError(f"k_max={self.k_max} should be >= k_min={self.k_min}.")
-
-
-@dataclass
-class ReportConfig:
-    out: str = "userseg-report.html"
-    heatmap: str | None = None  # PNG path; next to the report when omitted
-
-
-@dataclass
-class PipelineConfig:
-    """A whole pipeline: ingest → features → fit → report."""
-
-    database: str = "userseg.duckdb"
-    events: Source | None = None
-    event_columns: EventMapping = field(default_factory=EventMapping)
-    event_policy: RowPolicy = field(default_factory=RowPolicy)
-    users: Source | None = None
-    user_columns: UserMapping = field(default_factory=UserMapping)
-    user_policy: RowPolicy = field(default_factory=lambda: RowPolicy(on_bad_value="impute"))
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    prepare: PrepareConfig = field(default_factory=PrepareConfig)
-    fit: FitConfig = field(default_factory=FitConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
+        if not isinstance(self.master, str) or not self.master.strip():
+            raise ConfigError(f"spark.master={self.master!r} should be a master URL (local[2]).")
+        if self.partitions < 1:
+            raise ConfigError(f"spark.partitions={self.partitions} should be >= 1.")
+        if self.sample < 100:
+            raise ConfigError(f"spark.sample={self.sample} should be >= 100 users.")
+        if self.kmeans not in ("numba", "mllib"):
+            raise ConfigError(f"spark.kmeans={self.kmeans!r} should be 'numba' or 'mllib'.")
 
 
 # -- generic dict → dataclass conversion with validation ----------------------------
@@ -507,113 +474,3 @@ def parse_date(value: Any, where: str) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f"{where} must be a date in YYYY-MM-DD form; got {value!r}.") from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key written twice in one mapping (the last would win)."""
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"key {key!r} is written twice (first on line {seen[key] + 1}); the last "
-                "value would silently win",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _unique_mapping,  # type: ignore[arg-type]
-)
-
-
-def load_pipeline(path: str | Path) -> PipelineConfig:
-    """Read a pipeline file (``.yaml``/``.yml``/``.toml``); relative paths start at its folder.
-
-    The file's sections are ``database``, ``events`` (a :class:`Source` plus
-    ``columns`` and ``policy``), ``users`` (a :class:`Source` plus ``user_id``,
-    ``columns``…, ``policy``), ``features``, ``prepare``, ``fit`` and ``report``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"pipeline file {path} not found.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = (
-            tomllib.loads(text)
-            if path.suffix.lower() == ".toml"
-            else yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-        )
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections; got {type(raw).__name__}.")
-    raw = dict(raw)
-    base = path.resolve().parent
-    flat: dict[str, Any] = {}
-    for section, (src_key, cols_key, pol_key, mapping_cls) in {
-        "events": ("events", "event_columns", "event_policy", EventMapping),
-        "users": ("users", "user_columns", "user_policy", UserMapping),
-    }.items():
-        sect = raw.pop(section, None)
-        if sect is None:
-            continue
-        if not isinstance(sect, dict):
-            raise ConfigError(f"{section} must be a mapping; got {type(sect).__name__}.")
-        sect = dict(sect)
-        allowed = (
-            {f.name for f in dataclasses.fields(Source)}
-            | {"policy"}
-            | (
-                {"columns", "date_format", "event_values"}
-                if mapping_cls is EventMapping
-                else {f.name for f in dataclasses.fields(UserMapping)}
-            )
-        )
-        for key in sect:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                hint = (
-                    f"; did you mean {close[0]!r}?" if close else f"; known keys: {sorted(allowed)}"
-                )
-                raise ConfigError(f"unknown key {key!r} in {section}{hint}")
-        policy = sect.pop("policy", None)
-        if mapping_cls is EventMapping:
-            columns = sect.pop("columns", None) or {}
-            for extra in ("date_format", "event_values"):
-                if extra in sect:
-                    columns[extra] = sect.pop(extra)
-        else:
-            mapping_keys = {f.name for f in dataclasses.fields(UserMapping)}
-            columns = {k: sect.pop(k) for k in list(sect) if k in mapping_keys}
-        source = from_dict(Source, sect, section)
-        if source.path and not Path(source.path).is_absolute() and source.format != "sql":
-            source.path = str(base / source.path)
-        flat[src_key] = source
-        flat[cols_key] = from_dict(mapping_cls, columns, f"{section}.columns")
-        if policy is not None:
-            default = {} if section == "events" else {"on_bad_value": "impute"}
-            flat[pol_key] = from_dict(RowPolicy, {**default, **policy}, f"{section}.policy")
-    for key in ("event_columns", "event_policy", "user_columns", "user_policy"):
-        if key in raw:
-            raise ConfigError(
-                f"unknown key {key!r} at top level of {path}; put it under its section."
-            )
-    config = from_dict(PipelineConfig, {**raw, **{}}, str(path))
-    for key, value in flat.items():
-        setattr(config, key, value)
-    if config.database != ":memory:" and not Path(config.database).is_absolute():
-        config.database = str(base / config.database)
-    if not Path(config.report.out).is_absolute():
-        config.report.out = str(base / config.report.out)
-    if config.events is None and config.users is None:
-        raise ConfigError(f"{path} names no data: add an 'events' or a 'users' section.")
-    return config

@@ -11,6 +11,7 @@ service maps ``http_status`` onto its one JSON error shape.
     ├── DataError                   input data is unreadable, empty or invalid      (exit 2)
     │   └── SchemaError             a named column is missing or has the wrong kind  (exit 2)
     ├── ConfigError                 a parameter or config file is invalid            (exit 2)
+    │   └── ParameterError          a parameter's value, named as the user typed it  (exit 2)
     ├── NotFoundError               a run, model, table or segment does not exist    (exit 2)
     ├── NotFittedError              an estimator was used before ``fit``             (exit 2)
     ├── DatabaseError               the userseg database cannot be used              (exit 2)
@@ -49,6 +50,7 @@ __all__ = [
     "ModelAssumptionWarning",
     "NotFittedError",
     "NotFoundError",
+    "ParameterError",
     "PrivacyBudgetError",
     "PrivacyError",
     "SchemaError",
@@ -111,6 +113,50 @@ class ConfigError(UsersegError, ValueError):
 
     code = "config_error"
     http_status = 422
+
+
+class ParameterError(ConfigError):
+    """A parameter's value is invalid; the message names the parameter as the user typed it.
+
+    ``template`` is the message with ``{name}`` where the parameter is named;
+    ``details["parameter"]`` keeps its canonical (Python) name and
+    ``details["value"]`` the value. The library raises it with the Python name
+    (``n_segments``); an edge that knows what the user typed renders it with
+    :meth:`worded` (``--k`` on the command line, ``fit.k`` in a pipeline file).
+    """
+
+    def __init__(
+        self,
+        template: str,
+        *,
+        parameter: str | None = None,
+        value: Any = None,
+        word: str | None = None,
+    ) -> None:
+        if parameter is None:  # a plain message, naming no declared parameter
+            super().__init__(template)
+        else:
+            super().__init__(
+                template.format(name=word or parameter),
+                details={"parameter": parameter, "value": _plain(value)}
+                | ({"given_as": word} if word else {}),
+            )
+        self.template = template
+        self.parameter = parameter
+        self.value = value
+
+    def worded(self, word: str) -> ParameterError:
+        """The same error, naming the parameter ``word`` (what the user typed)."""
+        if self.parameter is None:
+            return self
+        return ParameterError(self.template, parameter=self.parameter, value=self.value, word=word)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON can hold it (``details`` are printed by ``--json``)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
 
 
 class NotFoundError(UsersegError, LookupError):

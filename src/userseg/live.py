@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,16 @@ from userseg.errors import DataError, NotFoundError
 from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
 from userseg.io.live import append_events, events_table, parse_segment_events
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 from userseg.store import get_feature_set, get_run, load_model, load_profiles
+from userseg.store.live import (
+    LiveSegment,
+    live_segment,
+    live_segments,
+    save_live_segment,
+    segment_history,
+)
+from userseg.store.runs import assigned_segments, assignment_of
 
 __all__ = ["LiveScorer"]
 
@@ -120,35 +129,19 @@ class LiveScorer:
             return []
         scored = self.score_frame(frame)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        placeholders = ", ".join("?" for _ in user_ids)
         # A user's previous segment: the live one, else the one the run assigned in training.
-        before = dict(
-            self.db.rows(
-                f"SELECT user_id, segment FROM userseg_assignments WHERE run_id = ? "
-                f"AND user_id IN ({placeholders})",
-                [self.run_id, *user_ids],
-            )
-        )
-        before.update(  # a live segment under another model version is in other ids
-            self.db.rows(
-                "SELECT user_id, segment FROM userseg_user_segments "
-                f"WHERE run_id = ? AND user_id IN ({placeholders})",
-                [self.run_id, *user_ids],
-            )
-        )
+        before = assigned_segments(self.db, self.run_id, user_ids)
+        # a live segment under another model version is in other ids
+        before.update(live_segments(self.db, self.run_id, user_ids))
         results = []
         for user_id, row in scored.iterrows():
             prev = before.get(user_id)
             seg = int(row.segment)
-            self.db.execute(
-                "INSERT OR REPLACE INTO userseg_user_segments VALUES (?, ?, ?, ?, ?)",
-                [user_id, self.run_id, seg, float(row.distance), now],
+            save_live_segment(
+                self.db,
+                LiveSegment(user_id, self.run_id, seg, float(row.distance), now),
+                changed=reason if prev is None or prev != seg else None,
             )
-            if prev is None or prev != seg:
-                self.db.execute(
-                    "INSERT INTO userseg_segment_history VALUES (?, ?, ?, ?, ?)",
-                    [user_id, self.run_id, seg, now, reason],
-                )
             results.append(
                 {
                     "user_id": user_id,
@@ -163,45 +156,28 @@ class LiveScorer:
 
     def user(self, user_id: str) -> dict[str, Any]:
         """A user's current segment and the history of their segments."""
-        current = self.db.dicts("SELECT * FROM userseg_user_segments WHERE user_id = ?", [user_id])
-        if not current:
-            stored = self.db.dicts(
-                "SELECT segment, distance FROM userseg_assignments WHERE run_id = ? "
-                "AND user_id = ?",
-                [self.run_id, user_id],
-            )
-            if not stored:
+        cur = live_segment(self.db, user_id)
+        if cur is None:
+            stored = assignment_of(self.db, self.run_id, user_id)
+            if stored is None:
                 raise NotFoundError(
                     f"user {user_id!r} has no segment: no events, and not in run {self.run_id}."
                 )
-            seg = int(stored[0]["segment"])
-            current = [
-                {
-                    "user_id": user_id,
-                    "run_id": self.run_id,
-                    "segment": seg,
-                    "distance": stored[0]["distance"],
-                    "updated_at": self.run.created_at,
-                }
-            ]
-        history = self.db.dicts(
-            "SELECT run_id, segment, changed_at, reason FROM userseg_segment_history "
-            "WHERE user_id = ? ORDER BY changed_at",
-            [user_id],
-        )
-        cur = current[0]
-        if int(cur["run_id"]) == self.run_id:
-            name = self.model.name_of(int(cur["segment"]))
+            seg, distance = stored
+            cur = LiveSegment(user_id, self.run_id, seg, distance, self.run.created_at)
+        history = [asdict(h) for h in segment_history(self.db, user_id)]
+        if int(cur.run_id) == self.run_id:
+            name = self.model.name_of(int(cur.segment))
         else:  # stored under another model version: that version's name for it
-            names = {p.segment: p.name for p in load_profiles(self.db, int(cur["run_id"]))}
-            name = names.get(int(cur["segment"]), "unknown")
+            names = {p.segment: p.name for p in load_profiles(self.db, int(cur.run_id))}
+            name = names.get(int(cur.segment), "unknown")
         return {
             "user_id": user_id,
-            "run_id": int(cur["run_id"]),
-            "segment": int(cur["segment"]),
+            "run_id": int(cur.run_id),
+            "segment": int(cur.segment),
             "name": name,
-            "distance": cur["distance"],
-            "updated_at": cur["updated_at"],
+            "distance": cur.distance,
+            "updated_at": cur.updated_at,
             "history": history,
         }
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from userseg.cluster.assigners import CentroidAssigner
-from userseg.config import FeatureConfig, FitConfig, PipelineConfig, PrepareConfig
+from userseg.config import FeatureConfig, PrepareConfig
 from userseg.errors import ConfigError, DataError
 from userseg.features.build import compute_features, load_features
 from userseg.io.database import Database, quote_ident
@@ -34,6 +34,8 @@ from userseg.monitor.matching import Matching, match_segments
 from userseg.pipeline import features as build_feature_set
 from userseg.pipeline import fit as fit_run
 from userseg.pipeline import ingest_config
+from userseg.pipeline_config import PipelineConfig
+from userseg.segment.params import FitConfig
 from userseg.store import (
     feature_freshness,
     get_feature_set,
@@ -43,6 +45,10 @@ from userseg.store import (
     load_model,
     load_profiles,
 )
+from userseg.store.drift import record_drift_report
+from userseg.store.live import save_rescored
+from userseg.store.offsets import save_stream_offset, stream_offset
+from userseg.store.runs import count_runs
 
 __all__ = ["StreamStats", "compare_runs", "drift", "refresh", "stream"]
 
@@ -102,17 +108,6 @@ def drift(
     return report
 
 
-def _record_drift(db: Database, report: DriftReport) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS userseg_drift_reports (run_id INTEGER, "
-        "checked_at TIMESTAMP, refit_advised BOOLEAN, report JSON)"
-    )
-    db.execute(
-        "INSERT INTO userseg_drift_reports VALUES (?, current_timestamp, ?, ?)",
-        [report.run_id, report.refit_advised, json.dumps(report.to_dict())],
-    )
-
-
 def refresh(
     db: Database,
     config: PipelineConfig | None = None,
@@ -150,10 +145,10 @@ def refresh(
         prepare = prepare or config.prepare
     fs = build_feature_set(db, features_config or FeatureConfig(as_of=None))
     summary["feature_set"] = fs.feature_set_id
-    has_runs = bool(db.scalar("SELECT count(*) FROM userseg_runs"))
+    has_runs = bool(count_runs(db))
     report = drift(db) if has_runs else None
     if report is not None:
-        _record_drift(db, report)
+        record_drift_report(db, report)
         summary["drift"] = report.to_dict()
     if not has_runs or refit == "always" or (refit == "auto" and report.refit_advised):
         run_id, seg = fit_run(db, fit_config, prepare, previous_run="latest" if has_runs else None)
@@ -164,22 +159,7 @@ def refresh(
         scored = scorer.score_frame(current)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         table = scored.reset_index(names="user_id")
-        with db.transaction():
-            db.con.register("__scored", table)
-            try:
-                db.execute(
-                    "INSERT INTO userseg_segment_history SELECT s.user_id, ?, s.segment, "
-                    "?, 'refresh' FROM __scored s LEFT JOIN userseg_user_segments u "
-                    "USING (user_id) WHERE u.segment IS DISTINCT FROM s.segment",
-                    [scorer.run_id, now],
-                )
-                db.execute(
-                    "INSERT OR REPLACE INTO userseg_user_segments SELECT user_id, ?, "
-                    "segment, distance, ? FROM __scored",
-                    [scorer.run_id, now],
-                )
-            finally:
-                db.con.unregister("__scored")
+        save_rescored(db, scorer.run_id, table, now, reason="refresh")
         summary.update(action="rescore", run_id=scorer.run_id, rescored=len(table))
     return summary
 
@@ -306,10 +286,7 @@ def stream(
                     raise DataError(f"{source}: file not found.")
                 Path(source).touch()
             fh = open(source, "rb")  # noqa: SIM115 - closed in finally
-            position = int(
-                db.scalar("SELECT position FROM userseg_stream_offsets WHERE source = ?", [key])
-                or 0
-            )
+            position = stream_offset(db, key)
             if position > Path(source).stat().st_size:  # rotated or truncated: a new file
                 stats.errors.append(
                     f"{source} is shorter than the position reached before "
@@ -424,8 +401,7 @@ def _flush(
                     scorer.model.preparer_.transform(scorer.model.to_numbers(frame))
                 )
         if save_offset:
-            db.execute(
-                "INSERT OR REPLACE INTO userseg_stream_offsets VALUES (?, ?, ?, ?)",
-                [key, position, stats.events, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            save_stream_offset(
+                db, key, position, stats.events, dt.datetime.now(dt.UTC).replace(tzinfo=None)
             )
     return position

@@ -27,25 +27,22 @@ import pandas as pd
 from userseg.config import (
     EventMapping,
     FeatureConfig,
-    FitConfig,
-    PipelineConfig,
     PrepareConfig,
     RowPolicy,
     Source,
     UserMapping,
     from_dict,
 )
-from userseg.errors import ConfigError, DataError
+from userseg.errors import ConfigError
 from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
-from userseg.io.dates import parse_dates
-from userseg.io.ingest import IngestReport, ingest_events, ingest_users
-from userseg.io.readers import read_raw
-from userseg.io.users import detect_user_id
-from userseg.io.validate import sanitize_name
+from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
 from userseg.monitor.matching import Matching, match_segments
-from userseg.segmenter import Segmenter
+from userseg.pipeline_config import PipelineConfig
+from userseg.segment.params import FitConfig
+from userseg.segment.rows import read_feature_rows
+from userseg.segment.segmenter import Segmenter
 from userseg.store import (
     feature_freshness,
     feature_set_config,
@@ -63,6 +60,8 @@ from userseg.store import (
     save_run,
     source_state,
 )
+from userseg.store.lineage import import_report
+from userseg.store.runs import count_runs, next_segment_id, set_run_timings
 
 __all__ = [
     "assign",
@@ -71,7 +70,6 @@ __all__ = [
     "ingest",
     "ingest_config",
     "open_db",
-    "read_feature_rows",
     "read_scoring_input",
     "report",
     "run_pipeline",
@@ -98,31 +96,47 @@ def ingest(
     policy: RowPolicy | None = None,
     table: str | None = None,
     mode: str = "replace",
+    progress: IngestProgress | None = None,
 ) -> IngestReport:
-    """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import."""
+    """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import.
+
+    ``progress(stage, fraction, rows_per_second)`` is called while the source is read.
+    """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
     with db.transaction():  # the data and its import record commit together
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")
-            report = ingest_events(db, source, mapping, policy, table=table or "events", mode=mode)
+            report = ingest_events(
+                db, source, mapping, policy, table=table or "events", mode=mode, progress=progress
+            )
         else:
             if mapping is not None and not isinstance(mapping, UserMapping):
                 raise ConfigError("a user table needs a UserMapping.")
             if mode != "replace":
                 raise ConfigError("user tables are always replaced (mode='replace').")
-            report = ingest_users(db, source, mapping, policy, table=table or "users")
+            report = ingest_users(
+                db, source, mapping, policy, table=table or "users", progress=progress
+            )
         fmt = getattr(mapping, "date_format", None)
         record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
     return report
 
 
-def features(db: Database, config: FeatureConfig | None = None) -> FeatureSet:
-    """Build the feature table from the imported data and record its description."""
+def features(
+    db: Database,
+    config: FeatureConfig | None = None,
+    *,
+    progress: Callable[[float, float], None] | None = None,
+) -> FeatureSet:
+    """Build the feature table from the imported data and record its description.
+
+    ``progress(fraction, seconds)`` is called while the event log is read.
+    """
     config = config or FeatureConfig()
     with db.transaction():
-        fs = build_features(db, config)
+        fs = build_features(db, config, progress=progress)
         # what it was built from (imports, row counts, fingerprints): later commands
         # tell from it whether the data changed since (store.lineage)
         record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
@@ -195,7 +209,7 @@ def fit(
     matching = None
     if previous_run is not None:
         prev_id = None if previous_run == "latest" else int(previous_run)
-        if prev_id is not None or db.scalar("SELECT count(*) FROM userseg_runs"):
+        if prev_id is not None or count_runs(db):
             matching = _match_to(db, get_run(db, prev_id).run_id, df.index, seg)
     t_value = time.perf_counter()
     _attach_value(db, seg, df.index, fs.as_of)
@@ -219,10 +233,7 @@ def fit(
     )
     timings["store"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
-    db.execute(
-        "UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
-        [pd.Series(timings).to_json(), run_id],
-    )
+    set_run_timings(db, run_id, timings)
     return run_id, seg
 
 
@@ -243,7 +254,7 @@ def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) 
     """Match a fitted segmenter to a stored run and renumber it with the stable ids."""
     prev_assign = load_assignments(db, previous_run).set_index("user_id")["segment"]
     prev_profiles = load_profiles(db, previous_run)
-    next_id = int(db.scalar("SELECT coalesce(max(segment), -1) + 1 FROM userseg_profiles"))
+    next_id = next_segment_id(db)
     matching = match_segments(
         prev_assign,
         pd.Series(seg.labels_, index=users.astype(str)),
@@ -259,20 +270,13 @@ def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) 
 
 
 def _data_quality(db: Database, feature_set: FeatureSet | None) -> list[dict[str, Any]]:
-    import json
-
     if feature_set is None or feature_set.feature_set_id is None:
         return []
-    cfg = db.scalar(
-        "SELECT config FROM userseg_feature_sets WHERE feature_set_id = ?",
-        [feature_set.feature_set_id],
-    )
-    ingests = (json.loads(cfg) if isinstance(cfg, str) else cfg or {}).get("ingests", {})
+    ingests = feature_set_config(db, feature_set.feature_set_id).get("ingests", {})
     rows = []
     for ingest_id in ingests.values():
-        rep = db.scalar("SELECT report FROM userseg_ingests WHERE ingest_id = ?", [ingest_id])
-        rep = json.loads(rep) if isinstance(rep, str) else rep
-        for issue in (rep or {}).get("issues", []):
+        rep = import_report(db, ingest_id)
+        for issue in rep.get("issues", []):
             rows.append({"source": Path(rep["source"]).name if rep.get("source") else "", **issue})
     return rows
 
@@ -315,6 +319,12 @@ def report(
     matching = get_matching(db, run.run_id)
     if matching is not None:
         data.sections.append(matching_section(matching))
+    from userseg.activation import campaign_report_items
+    from userseg.explain.report import campaigns_section
+
+    campaigns = campaign_report_items(db, run.run_id)
+    if campaigns:
+        data.sections.append(campaigns_section(campaigns))
     return write_report(data, out, heatmap_path=heatmap)
 
 
@@ -332,9 +342,7 @@ def assign(
     with the format the user table's import used (see :func:`read_scoring_input`).
     Returns a DataFrame with ``user_id, segment, name, distance`` in input order.
     """
-    model, ids, X = read_scoring_input(
-        db, run_id, source, user_id=user_id, date_format=date_format
-    )
+    model, ids, X = read_scoring_input(db, run_id, source, user_id=user_id, date_format=date_format)
     labels, dist = model.predict_with_distance(X)
     names = {int(s): model.name_of(int(s)) for s in np.unique(labels)}
     return pd.DataFrame(
@@ -368,104 +376,6 @@ def read_scoring_input(
     fmt = date_format or import_date_format(db, fs)
     ids, X = read_feature_rows(source, model, user_id=user_id, feature_set=fs, date_format=fmt)
     return model, ids, X
-
-
-def _days_from_raw_dates(
-    frame: pd.DataFrame,
-    needed: list[str],
-    fs: FeatureSet,
-    where: str,
-    date_format: str | None = None,
-) -> None:
-    """Add ``COL_days`` (days before the as-of date) for a user table's raw date columns ``COL``.
-
-    The text is read with ``date_format`` (the import's, or the caller's); without one,
-    a day/month order the column does not settle is an error (:func:`parse_dates`).
-    """
-    as_of = pd.Timestamp(fs.as_of)
-    for f in fs.features:
-        col = f.name[: -len("_days")]
-        if (
-            f.source != "users"
-            or f.unit != "days"
-            or not f.name.endswith("_days")
-            or f.name not in needed
-            or f.name in frame.columns
-            or col not in frame.columns
-        ):
-            continue
-        naive = parse_dates(frame[col], date_format, where=where, column=col)
-        frame[f.name] = (as_of - naive).dt.total_seconds() / 86400.0
-
-
-def read_feature_rows(
-    source: Source,
-    model: Segmenter,
-    *,
-    user_id: str | None = None,
-    feature_set: FeatureSet | None = None,
-    date_format: str | None = None,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Read per-user feature rows from a file and check them against a model's features.
-
-    Returns the user ids and the feature frame (numeric columns parsed); text
-    in a numeric column is an error naming the column and the first row. With
-    the model's ``feature_set``, a user-table date column may come as it was
-    imported (``signup_date``): it becomes ``signup_date_days`` at the feature
-    set's as-of date, as ``userseg features`` computed it, reading the text with
-    ``date_format`` (see :func:`read_scoring_input`, which passes the import's).
-    """
-    scratch = Database(":memory:")
-    try:
-        cols = read_raw(scratch, source, "__assign")
-        frame = scratch.execute("SELECT * FROM __assign ORDER BY __row").df()
-    finally:
-        scratch.close()
-    # the same id detection as a user-table import (CustomerID, cust_id, user, ...)
-    id_col = user_id or detect_user_id(cols)
-    if user_id and user_id not in cols:
-        raise DataError(
-            f"{source.describe()}: user id column {user_id!r} not found; available: {cols}."
-        )
-    ids = frame[id_col].to_numpy() if id_col else np.arange(1, len(frame) + 1).astype(str)
-    needed = list(model.preparer_.feature_names_in_)
-    # A user table comes back with the names it had before import (BALANCE, emp.var.rate):
-    # the import made them SQL-safe, so the same rule finds the model's features in it.
-    safe = {
-        c: sanitize_name(c)
-        for c in frame.columns
-        if c != id_col and not str(c).startswith("__")  # "__…": the reader's own columns
-    }
-    present = set(frame.columns)
-    frame = frame.rename(columns={c: n for c, n in safe.items() if n != c and n not in present})
-    if feature_set is not None and feature_set.as_of is not None:
-        _days_from_raw_dates(frame, needed, feature_set, source.describe(), date_format)
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{source.describe()}: missing feature column(s) {missing}; the model was "
-            f"fitted on {needed}. assign scores per-user feature rows (as `userseg features` "
-            "builds them); to score raw events, ingest them and run `userseg features`, follow "
-            "them with `userseg stream`, or POST them to /v1/assign/events.",
-            details={"missing": missing, "available": cols},
-        )
-    X = frame[needed].copy()
-    dates = getattr(model, "date_references_", {})  # parsed as dates by the model itself
-    for step in model.preparer_.steps_:
-        if step["kind"] == "numeric" and step["name"] not in dates:
-            text = X[step["name"]].astype("string").str.strip()
-            num = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
-            bad = num.isna() & text.notna() & (text != "")
-            if bad.any():
-                first = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(
-                    f"{source.describe()}: column {step['name']!r} should be numeric; row "
-                    f"{first + 1} has {text.iloc[first]!r} ({int(bad.sum())} such rows).",
-                    details={"column": step["name"], "count": int(bad.sum())},
-                )
-            X[step["name"]] = num.astype("float64")
-    X.index = pd.Index(np.asarray(ids).astype(str), name="user_id")
-    return ids, X
 
 
 def ingest_config(

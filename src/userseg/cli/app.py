@@ -14,6 +14,7 @@ import typer
 
 from userseg._version import __version__
 from userseg.cli import (
+    activate_cmds,
     data_cmds,
     model_cmds,
     ops_cmds,
@@ -23,8 +24,9 @@ from userseg.cli import (
     value_cmds,
 )
 from userseg.cli.options import Json
-from userseg.config import Source, load_pipeline
+from userseg.config import Source
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
 
 app = typer.Typer(
     name="userseg",
@@ -194,11 +196,18 @@ def run_cmd(
     """Run ingest → features → fit → report from one pipeline file."""
     from userseg import pipeline
     from userseg.explain.profiles import SegmentProfile
+    from userseg.segment.params import file_words, speaking
 
-    with render.errors(as_json):
+    # a parameter is named as the file names it (fit.k), whichever step refuses it
+    with render.errors(as_json), speaking(file_words()):
         cfg = load_pipeline(pipeline_file)
         with render.progress(not as_json) as bar:
-            summary = pipeline.run_pipeline(cfg, progress=bar)
+            if cfg.engine == "spark":
+                from userseg.engine.spark import run_spark_pipeline
+
+                summary = run_spark_pipeline(cfg, progress=bar)
+            else:
+                summary = pipeline.run_pipeline(cfg, progress=bar)
         if as_json:
             render.print_json(summary)
             return
@@ -222,4 +231,5 @@ def run_cmd(
 ops_cmds.register(app)
 serve_cmds.register(app)
 value_cmds.register(app)
+activate_cmds.register(app)
 recommend_cmds.register(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,20 @@ from userseg.config import (
     RowPolicy,
     Source,
     UserMapping,
-    load_pipeline,
     parse_date,
 )
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
+
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        envvar="USERSEG_MEMORY_LIMIT",
+        help="Memory DuckDB may use (2GB, 512MB, 25%); beyond it, it spills to a folder "
+        "beside the database. Default: 10% of the machine, at least 1GB.",
+    ),
+]
 
 # -- ingest -----------------------------------------------------------------------------
 
@@ -50,7 +61,12 @@ def ingest(
         ),
     ] = None,
     delimiter: Annotated[
-        str | None, typer.Option("--delimiter", help="CSV delimiter (sniffed when omitted).")
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="CSV delimiter, or 'whitespace' for fields separated by runs of spaces and "
+            "tabs (sniffed when omitted).",
+        ),
     ] = None,
     header: Annotated[
         bool, typer.Option("--header/--no-header", help="CSV has a header line.")
@@ -133,6 +149,15 @@ def ingest(
     max_bad_fraction: Annotated[
         float, typer.Option("--max-bad-fraction", help="Fail above this share of bad rows.")
     ] = 0.01,
+    memory_limit: MemoryLimit = None,
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates",
+            help="Events: keep rows identical in every column (real repeat purchases in a log "
+            "without ids); by default they are dropped as duplicates.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Import an event log or a user table into the database, validated, in one transaction."""
@@ -242,11 +267,21 @@ def ingest(
             },
             f"{kind}.policy",
         )
+        if keep_duplicates:
+            if kind != "events":
+                raise ConfigError(
+                    "--keep-duplicates applies to event logs; a user table merges repeated users."
+                )
+            policy = dataclasses.replace(policy, duplicates="keep")
         with (
             open_db(db, create=True) as db_,
-            render.step(f"importing {source.describe()}", not as_json),
+            render.rows_progress(f"importing {source.describe()}", not as_json) as bar,
         ):
-            rep = pipeline.ingest(db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode)
+            if memory_limit is not None:
+                db_.set_memory_limit(memory_limit)
+            rep = pipeline.ingest(
+                db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode, progress=bar
+            )
         if as_json:
             render.print_json(rep.to_dict())
             return
@@ -259,6 +294,7 @@ def ingest(
             render.console.print(t)
         for note in rep.notes:
             render.console.print(f"note: {note}")
+        render.print_warnings(rep.warnings)
 
 
 def extra_event_names(
@@ -323,6 +359,7 @@ def features(
     exclude: Annotated[
         str | None, typer.Option("--exclude", help="Leave out these features.")
     ] = None,
+    memory_limit: MemoryLimit = None,
     as_json: Json = False,
 ) -> None:
     """Compute per-user features (RFM, activity, funnel, categories, attributes) in SQL."""
@@ -337,8 +374,12 @@ def features(
             include=csv_list(include),
             exclude=csv_list(exclude) or [],
         )
-        with open_db(db) as db_, render.step("building features", not as_json):
-            fs = pipeline.features(db_, cfg)
+        with open_db(db) as db_, render.rows_progress("building features", not as_json) as bar:
+            if memory_limit is not None:
+                db_.set_memory_limit(memory_limit)
+            fs = pipeline.features(
+                db_, cfg, progress=(lambda f, s: bar("reading events", f, None)) if bar else None
+            )
         if as_json:
             render.print_json(fs.to_dict())
             return

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,32 +17,35 @@ from userseg.cli.options import (
     RunArg,
     RunOpt,
     config_help,
+    given,
     open_db,
     pairs,
     pick_run,
     with_flags,
 )
-from userseg.config import FitConfig, PrepareConfig, Source, load_pipeline
+from userseg.config import PrepareConfig, Source
 from userseg.errors import ConfigError
+from userseg.pipeline_config import load_pipeline
+from userseg.segment.params import FIT, FitConfig, cli_words, speaking
 
 # -- fit --------------------------------------------------------------------------------
 
 
+# The fit options default to None, "not given": the values come from FitConfig (one
+# declaration, userseg.segment.params.FIT), so a flag overrides a pipeline file only when given.
 def fit(
     ctx: typer.Context,
     db: Db = DEFAULT_DB,
-    k: Annotated[int | None, typer.Option("--k", help="Force the number of segments.")] = None,
-    k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
-    k_max: Annotated[
-        int, typer.Option("--k-max", help="Largest k tried (widen it when fit warns k is at it).")
-    ] = 10,
+    k: Annotated[int | None, typer.Option("--k", help=FIT["n_segments"].cli_help())] = None,
+    k_min: Annotated[int | None, typer.Option("--k-min", help=FIT["k_min"].cli_help())] = None,
+    k_max: Annotated[int | None, typer.Option("--k-max", help=FIT["k_max"].cli_help())] = None,
     algorithm: Annotated[
-        str, typer.Option("--algorithm", help="kmeans, gmm, dbscan or hdbscan.")
-    ] = "kmeans",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        str | None, typer.Option("--algorithm", help=FIT["algorithm"].cli_help())
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=FIT["random_state"].cli_help())] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", help="Algorithm parameter key=value (repeatable)."),
+        typer.Option("--param", help=FIT["algorithm_params"].cli_help()),
     ] = None,
     prep: Annotated[
         list[str] | None,
@@ -77,8 +80,9 @@ def fit(
         ),
     ] = None,
     stability_runs: Annotated[
-        int, typer.Option("--stability-runs", help="Subsample refits for stability (0: skip).")
-    ] = 20,
+        int | None,
+        typer.Option("--stability-runs", help=FIT["stability_runs"].cli_help()),
+    ] = None,
     rebuild_features: Annotated[
         bool,
         typer.Option(
@@ -88,16 +92,41 @@ def fit(
             "is on the old features, with a warning.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="embedded (DuckDB on this machine) or spark: the events of the --config "
+            "pipeline file read from Parquet by Spark (its spark section: master, "
+            "partitions; docs/scale.md).",
+        ),
+    ] = "embedded",
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
     from userseg import pipeline
     from userseg.store import get_matching, get_run
 
-    with render.errors(as_json):
+    words = cli_words({p: given(ctx, p) for p in ctx.params}, from_file=config is not None)
+    with render.errors(as_json), speaking(words):
+        if engine not in ("embedded", "spark"):
+            raise ConfigError(f"--engine {engine!r} should be 'embedded' or 'spark'.")
         cfg = load_pipeline(config) if config is not None else None
         if cfg is not None:
-            db = Path(with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config)).database)
+            flags = {"database": ("db", str(db)), "engine": ("engine", engine)}
+            cfg = with_flags(ctx, cfg, flags, str(config))
+            db = Path(cfg.database)
+        use_spark = (cfg.engine if cfg is not None else engine) == "spark"
+        if use_spark and cfg is None:
+            raise ConfigError(
+                "--engine spark reads the events a pipeline file names: pass --config "
+                "PIPELINE with events.path (Parquet) and a spark section (docs/scale.md)."
+            )
+        if use_spark and (feature_set is not None or previous is not None or rebuild_features):
+            raise ConfigError(
+                "--engine spark builds its features from the events each time: --feature-set, "
+                "--previous and --rebuild-features are for the embedded engine."
+            )
         fit_cfg = with_flags(
             ctx,
             cfg.fit if cfg else FitConfig(),
@@ -119,19 +148,30 @@ def fit(
             {key: ("prep", value) for key, value in pairs(prep, "--prepare").items()},
             "prepare",
         )
-        with open_db(db) as db_:
+        if use_spark:
+            from userseg.engine.spark import fit_spark
+
+            cfg.fit, cfg.prepare = fit_cfg, prep_cfg
             with render.progress(not as_json) as bar:
-                run_id, seg = pipeline.fit(
-                    db_,
-                    fit_cfg,
-                    prep_cfg,
-                    feature_set_id=feature_set,
-                    progress=bar,
-                    previous_run=previous,
-                    rebuild_features=rebuild_features,
-                )
-            run = get_run(db_, run_id)
-            matching = get_matching(db_, run_id)
+                result = fit_spark(cfg, progress=bar)
+            run_id, seg = result["run_id"], result["segmenter"]
+            with open_db(db) as db_:
+                run = get_run(db_, run_id)
+            matching = None
+        else:
+            with open_db(db) as db_:
+                with render.progress(not as_json) as bar:
+                    run_id, seg = pipeline.fit(
+                        db_,
+                        fit_cfg,
+                        prep_cfg,
+                        feature_set_id=feature_set,
+                        progress=bar,
+                        previous_run=previous,
+                        rebuild_features=rebuild_features,
+                    )
+                run = get_run(db_, run_id)
+                matching = get_matching(db_, run_id)
         stale = run.config.get("features_stale")
         rebuilt = run.config.get("features_rebuilt")
         if as_json:
@@ -147,38 +187,44 @@ def fit(
                 }
             )
             return
-        render.stale_warning(stale)
-        if rebuilt is not None:
-            render.console.print(
-                f"features rebuilt from the data now: feature set {rebuilt} ({run.n_users:,} users)"
-            )
-        render.console.print(
-            render.segments_table(
-                seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
-            )
-        )
-        m = seg.metrics_
-        if m.get("silhouette") == m.get("silhouette"):
-            ci = (
-                ""
-                if m.get("silhouette_exact")
-                else (f" [{m['silhouette_low']:.3f}, {m['silhouette_high']:.3f}]")
-            )
-            render.console.print(
-                f"silhouette {m['silhouette']:.3f}{ci} · Calinski-Harabasz "
-                f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
-            )
-        if (values := render.value_table(seg.profiles_)) is not None:
-            render.console.print(values)
-        render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
-        if seg.outcome_ is not None:
-            render.console.print(render.outcome_line(seg.outcome_))
-        render.verdicts(seg.metrics_)
-        if matching is not None:
-            from userseg.cli.ops_cmds import _matching_tables
+        _show_fit(run, seg, matching, stale, rebuilt)
 
-            _matching_tables(matching)
-        render.console.print(f"run id: {run_id}")
+
+def _show_fit(run: Any, seg: Any, matching: Any, stale: Any, rebuilt: int | None) -> None:
+    """A fitted run for people: segments, metrics, why this k, verdicts, matches."""
+    run_id = run.run_id
+    render.stale_warning(stale)
+    if rebuilt is not None:
+        render.console.print(
+            f"features rebuilt from the data now: feature set {rebuilt} ({run.n_users:,} users)"
+        )
+    render.console.print(
+        render.segments_table(
+            seg.profiles_, f"Run {run_id}: {seg.n_segments_} segments of {run.n_users:,} users"
+        )
+    )
+    m = seg.metrics_
+    if m.get("silhouette") == m.get("silhouette"):
+        ci = (
+            ""
+            if m.get("silhouette_exact")
+            else (f" [{m['silhouette_low']:.3f}, {m['silhouette_high']:.3f}]")
+        )
+        render.console.print(
+            f"silhouette {m['silhouette']:.3f}{ci} · Calinski-Harabasz "
+            f"{m['calinski_harabasz']:.1f} · Davies-Bouldin {m['davies_bouldin']:.3f}"
+        )
+    if (values := render.value_table(seg.profiles_)) is not None:
+        render.console.print(values)
+    render.console.print(f"Why {seg.n_segments_}: {seg.k_choice_['reason']}")
+    if seg.outcome_ is not None:
+        render.console.print(render.outcome_line(seg.outcome_))
+    render.verdicts(seg.metrics_)
+    if matching is not None:
+        from userseg.cli.ops_cmds import _matching_tables
+
+        _matching_tables(matching)
+    render.console.print(f"run id: {run_id}")
 
 
 # -- report, runs, segments, rename -------------------------------------------------------

@@ -21,7 +21,9 @@ from userseg.cli.options import (
     with_flags,
 )
 from userseg.cli.options import open_db as _open
-from userseg.config import FitConfig, Source, load_pipeline
+from userseg.config import Source
+from userseg.pipeline_config import load_pipeline
+from userseg.segment.params import FitConfig, file_words, speaking
 
 
 def _matching_tables(m: dict[str, Any]) -> None:
@@ -175,7 +177,8 @@ def refresh(
     """The scheduled job: new data → features → drift → refit keeping ids (or rescore)."""
     from userseg.ops import refresh as refresh_job
 
-    with render.errors(as_json):
+    # a parameter is named as the file names it (fit.k), whichever step refuses it
+    with render.errors(as_json), speaking(file_words()):
         cfg = load_pipeline(config) if config is not None else None
         if cfg is not None:
             cfg = with_flags(ctx, cfg, {"database": ("db", str(db))}, str(config))

@@ -31,7 +31,17 @@ from rich.table import Table
 
 from userseg.errors import SegmentationWarning, UsersegError
 
-__all__ = ["console", "errors", "print_json", "progress", "stale_warning", "table", "verdicts"]
+__all__ = [
+    "console",
+    "errors",
+    "print_json",
+    "print_warnings",
+    "progress",
+    "rows_progress",
+    "stale_warning",
+    "table",
+    "verdicts",
+]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -146,6 +156,42 @@ def step(label: str, enabled: bool = True) -> Iterator[None]:
     with err_console.status(label):
         yield
     err_console.print(f"[green]✓[/] {label}", markup=True)
+
+
+@contextlib.contextmanager
+def rows_progress(
+    label: str, enabled: bool = True
+) -> Iterator[Callable[[str, float, float | None], None] | None]:
+    """A bar for a pass over data: ``callback(stage, fraction, rows_per_second)``.
+
+    Yields None (no callback, nothing drawn) when disabled or not on a terminal.
+    """
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rate]:>16}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with bars:
+        task = bars.add_task(label, total=1.0, rate="")
+
+        def update(stage: str, fraction: float, rate: float | None) -> None:
+            text = (
+                f"{rate / 1e6:.2f}M rows/s"
+                if rate and rate >= 1e6
+                else (f"{rate:,.0f} rows/s" if rate else "")
+            )
+            bars.update(task, completed=fraction, description=f"{label}: {stage}", rate=text)
+
+        yield update
+    err_console.print(f"[green]✓[/] {escape(label)}", markup=True)
 
 
 def table(
@@ -263,6 +309,12 @@ def issues_table(report: Any, title: str) -> Table | None:
             ]
         )
     return table(title, ["problem", "column", "rows", "what was done"], rows, right={"rows"})
+
+
+def print_warnings(lines: list[str]) -> None:
+    """Print what the user must not miss, one ``warning:`` line each (user text, not markup)."""
+    for line in lines:
+        console.print(f"[bold yellow]warning:[/] {escape(line)}", markup=True)
 
 
 def verdicts(metrics: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ def serve(
         bool, typer.Option("--access-log", help="Log every request (costs latency).")
     ] = False,
 ) -> None:
-    """Serve the REST API (assign, events, segments, runs) with uvicorn, one worker."""
+    """Serve the REST API (assign, events, segments, runs) and the web app (/web) with uvicorn."""
     with render.errors(False):
         try:
             import uvicorn
@@ -103,7 +103,7 @@ def serve(
             render.err_console.print(
                 f"serving run {service.run_id} ({service.fast.algorithm}, "
                 f"{service.scorer.model.n_segments_} segments) of {db} on http://{host}:{port}"
-                f"  (schema: http://{host}:{port}/openapi.json)"
+                f"  (web app: http://{host}:{port}/web, schema: http://{host}:{port}/openapi.json)"
             )
             # Everything loaded so far (the model, the libraries) lives as long as the process:
             # out of the garbage collector's sight, a full collection no longer walks it.
@@ -133,20 +133,32 @@ def _is_loopback(host: str) -> bool:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who the key is for (e.g. crm, mobile-app).")],
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="What it may do in the web app: read (look), write (also rename, compare, "
+            "refresh, audiences) or admin (also keys). The REST API does not read it.",
+        ),
+    ] = "admin",
     db: Db = DEFAULT_DB,
     as_json: Json = False,
 ) -> None:
     """Create an API key. Its secret is printed once and never stored: keep it now."""
     from userseg.serve.auth import create_key
+    from userseg.store.access import SCOPES, set_key_scope
 
     with render.errors(as_json):
+        if scope not in SCOPES:
+            raise ConfigError(f"--scope must be one of {', '.join(SCOPES)}; got {scope!r}.")
         with _open(db) as db_:
             key_id, secret = create_key(db_, name)
+            set_key_scope(db_, key_id, scope)
         if as_json:
             render.print_json({"key_id": key_id, "name": name.strip(), "secret": secret})
             return
         render.console.print(
-            f"API key {key_id} ({name.strip()}) created. Its secret, shown only this once:"
+            f"API key {key_id} ({name.strip()}, {scope}) created. Its secret, shown only this once:"
         )
         render.console.print(secret, soft_wrap=True)
         render.console.print("Send it as the header `Authorization: Bearer <secret>`.")
@@ -156,10 +168,12 @@ def keys_create(
 def keys_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     """List the API keys (never their secrets): id, name, created, last used, status."""
     from userseg.serve.auth import list_keys
+    from userseg.store.access import key_scopes
 
     with render.errors(as_json):
         with _open(db) as db_:
-            items = list_keys(db_)
+            scopes = key_scopes(db_)
+            items = [k | {"scope": scopes.get(k["key_id"], "admin")} for k in list_keys(db_)]
         if as_json:
             render.print_json(items)
             return
@@ -167,6 +181,7 @@ def keys_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
             [
                 k["key_id"],
                 k["name"],
+                k["scope"],
                 _when(k["created_at"]),
                 _when(k["last_used_at"]),
                 "active" if k["active"] else f"revoked {_when(k['revoked_at'])}",
@@ -174,7 +189,7 @@ def keys_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
             for k in items
         ]
         render.console.print(
-            render.table(None, ["key id", "name", "created", "last used", "status"], rows)
+            render.table(None, ["key id", "name", "scope", "created", "last used", "status"], rows)
         )
         if not items:
             render.console.print("no API keys yet: run `userseg keys create NAME`.")

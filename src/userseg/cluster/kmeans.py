@@ -15,6 +15,14 @@ mean the same, same fitted attributes, same errors) and differs in how it works:
 
 Compiled kernels are cached on disk (``cache=True``); see ``docs/clustering.md``
 for ``NUMBA_CACHE_DIR`` on read-only installs.
+
+The engine's pieces that :mod:`userseg.cluster.sweep` shares (one sample, one
+seeding order, one tolerance for every k) are named without an underscore:
+:func:`check_weights`, :func:`seeding_sample_size`, :func:`draw_sample`,
+:func:`tolerance`, :func:`resolve_algorithm`, :func:`seed_centers`,
+:func:`kmeans_plusplus`, :func:`fit_from`, :func:`fit_from_seeds` and
+:data:`RANK_ITER`. They are internal to ``cluster/`` (not in ``__all__``) and,
+like scikit-learn's private helpers, assume validated input.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ _AUTO_SAMPLED_SEEDINGS = 3
 # Up to this many centres, Hamerly's final pass searches every row (see _hamerly).
 _FINAL_FULL_SEARCH_MAX_K = 16
 # Passes on the init sample after which competing seedings are ranked.
-_RANK_ITER = 20
+RANK_ITER = 20
 # Default init sample: max(_MIN_INIT_SAMPLE, _INIT_SAMPLE_PER_CLUSTER * k) rows.
 _MIN_INIT_SAMPLE = 50_000
 _INIT_SAMPLE_PER_CLUSTER = 500
@@ -185,17 +193,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n = X.shape[0]
         if n < self.n_clusters:
             raise ConfigError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
-        w = _check_weights(sample_weight, X)
+        w = check_weights(sample_weight, X)
         rs = check_random_state(self.random_state)
         init_array = self._init_array(X)
 
-        algorithm = _resolve_algorithm(self.algorithm, self.n_clusters)
-        sample_size = _sample_size(self.init_sample_size, self.n_clusters, n)
+        algorithm = resolve_algorithm(self.algorithm, self.n_clusters)
+        sample_size = seeding_sample_size(self.init_sample_size, self.n_clusters, n)
         n_init = self._resolve_n_init(init_array is not None, sampled=sample_size < n)
 
         if init_array is not None:
-            tol = _tolerance(X, self.tol, rs)
-            run = _fit_from(X, w, init_array, self.max_iter, tol, algorithm)
+            tol = tolerance(X, self.tol, rs)
+            run = fit_from(X, w, init_array, self.max_iter, tol, algorithm)
         else:
             run = _fit_seeded(
                 X,
@@ -259,7 +267,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` on the fitted centres, as scikit-learn."""
         X = self._check_fitted_X(X)
-        w = _check_weights(sample_weight, X)
+        w = check_weights(sample_weight, X)
         _, inertia = _assign(X, w, self.cluster_centers_.astype(X.dtype))
         return -inertia
 
@@ -362,13 +370,13 @@ def _fit_seeded(
     rs: np.random.RandomState,
 ) -> _Run:
     """Seed on a sample, refine there, then run on the full data (``n_init`` seedings)."""
-    Xs, ws = _draw_sample(X, w, sample_size, rs)
-    tol_abs = _tolerance(Xs, tol, rs)
-    seeds = [_seed(Xs, ws, k, init, rs) for _ in range(n_init)]
-    return _fit_from_seeds(X, w, Xs, ws, seeds, max_iter, tol_abs, algorithm)
+    Xs, ws = draw_sample(X, w, sample_size, rs)
+    tol_abs = tolerance(Xs, tol, rs)
+    seeds = [seed_centers(Xs, ws, k, init, rs) for _ in range(n_init)]
+    return fit_from_seeds(X, w, Xs, ws, seeds, max_iter, tol_abs, algorithm)
 
 
-def _fit_from_seeds(
+def fit_from_seeds(
     X: np.ndarray,
     w: np.ndarray,
     Xs: np.ndarray,
@@ -386,7 +394,7 @@ def _fit_from_seeds(
     chosen one.
 
     When ``Xs`` is a sample, the seedings are ranked by their sample inertia
-    after at most :data:`_RANK_ITER` passes on it, the best one is refined on
+    after at most :data:`RANK_ITER` passes on it, the best one is refined on
     the sample to convergence (a sample pass costs ``len(Xs) / len(X)`` of a
     full one) and only then run on the full data, which it reaches next to a
     fixed point. Otherwise every seeding is a full run and the lowest inertia wins.
@@ -395,25 +403,25 @@ def _fit_from_seeds(
         best: _Run | None = None
         if len(seeds) > 1:
             for seed in seeds:
-                run = _fit_from(Xs, ws, seed, min(max_iter, _RANK_ITER), tol_abs, algorithm)
+                run = fit_from(Xs, ws, seed, min(max_iter, RANK_ITER), tol_abs, algorithm)
                 if best is None or run.inertia < best.inertia:
                     best = run
             assert best is not None
             if not best.converged:
-                best = _fit_from(Xs, ws, best.centers, max_iter, tol_abs, algorithm)
+                best = fit_from(Xs, ws, best.centers, max_iter, tol_abs, algorithm)
         else:
-            best = _fit_from(Xs, ws, seeds[0], max_iter, tol_abs, algorithm)
-        return _fit_from(X, w, best.centers, full_max_iter or max_iter, tol_abs, algorithm)
+            best = fit_from(Xs, ws, seeds[0], max_iter, tol_abs, algorithm)
+        return fit_from(X, w, best.centers, full_max_iter or max_iter, tol_abs, algorithm)
     best = None
     for seed in seeds:
-        run = _fit_from(X, w, seed, max_iter, tol_abs, algorithm)
+        run = fit_from(X, w, seed, max_iter, tol_abs, algorithm)
         if best is None or run.inertia < best.inertia:
             best = run
     assert best is not None
     return best
 
 
-def _draw_sample(
+def draw_sample(
     X: np.ndarray, w: np.ndarray, size: int, rs: np.random.RandomState
 ) -> tuple[np.ndarray, np.ndarray]:
     """A seeded uniform sample of rows (sorted, without repeats); all of X when small."""
@@ -433,7 +441,7 @@ def _sorted_unique(idx: np.ndarray) -> np.ndarray:
     return idx[keep]
 
 
-def _seed(
+def seed_centers(
     Xs: np.ndarray,
     ws: np.ndarray,
     k: int,
@@ -446,18 +454,18 @@ def _seed(
         p = None if ws.size == 0 else ws / ws.sum()
         idx = rs.choice(Xs.shape[0], size=k, replace=False, p=p)
     else:
-        idx = _kmeans_plusplus(Xs, ws, k, rs, n_local_trials)
+        idx = kmeans_plusplus(Xs, ws, k, rs, n_local_trials)
     return np.ascontiguousarray(Xs[idx])
 
 
-def _kmeans_plusplus(
+def kmeans_plusplus(
     X: np.ndarray,
     w: np.ndarray,
     k: int,
     rs: np.random.RandomState,
     n_local_trials: int | None = None,
 ) -> np.ndarray:
-    """Greedy k-means++ as scikit-learn's ``_kmeans_plusplus``; returns row indices in order.
+    """Greedy k-means++ as scikit-learn's ``kmeans_plusplus``; returns row indices in order.
 
     The random draws are scikit-learn's (one ``choice``, then ``n_local_trials``
     uniforms a step), so on the same rows and seed both pick the same seeds up
@@ -475,12 +483,22 @@ def _kmeans_plusplus(
     return idx
 
 
-def _fit_from(
+def fit_from(
     X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float, algorithm: str
 ) -> _Run:
     """Run Lloyd or Hamerly from ``centers`` and finish with the statistics pass."""
     centers = np.array(centers, dtype=X.dtype, order="C", copy=True)
     X, w = _ro(X), _ro(w)
+    from userseg.cluster import torch_kmeans  # imports torch only when a GPU may be used
+
+    if torch_kmeans.use_gpu(X.shape[0]):
+        # The iterations on the GPU; CPU passes from its centres (the second finds no row
+        # moving: converged) then give the labels,
+        # the inertia and the statistics every run carries, as the CPU path computes them.
+        gpu = torch_kmeans.lloyd(
+            X, centers, sample_weight=w if w.size else None, max_iter=max_iter, tol=tol
+        )
+        return _lloyd(X, w, np.ascontiguousarray(gpu.centers, dtype=X.dtype), 2, tol)
     if algorithm == "lloyd":
         return _lloyd(X, w, centers, max_iter, tol)
     return _hamerly(X, w, centers, max_iter, tol)
@@ -844,7 +862,7 @@ def _threads(ops: float) -> Iterator[None]:
             yield
 
 
-def _tolerance(X: np.ndarray, tol: float, rs: np.random.RandomState) -> float:
+def tolerance(X: np.ndarray, tol: float, rs: np.random.RandomState) -> float:
     """``tol`` times the mean feature variance (as scikit-learn).
 
     Estimated on :data:`_MIN_INIT_SAMPLE` random rows when there are more
@@ -863,13 +881,15 @@ def _tolerance(X: np.ndarray, tol: float, rs: np.random.RandomState) -> float:
     return float(np.mean(ss / X.shape[0]) * tol)
 
 
-def _sample_size(init_sample_size: int | None, k: int, n: int) -> int:
+def seeding_sample_size(init_sample_size: int | None, k: int, n: int) -> int:
+    """Rows k-means++ seeds on: the given size, else ``max(50_000, 500 * k)``, at most n."""
     if init_sample_size is None:
         return min(n, max(_MIN_INIT_SAMPLE, _INIT_SAMPLE_PER_CLUSTER * k))
     return min(n, int(init_sample_size))
 
 
-def _resolve_algorithm(algorithm: str, k: int) -> str:
+def resolve_algorithm(algorithm: str, k: int) -> str:
+    """The variant ``algorithm`` ("auto", "lloyd", "hamerly") runs as for k centres."""
     if algorithm == "auto":
         return "lloyd" if k == 1 else "hamerly"
     if algorithm == "hamerly" and k == 1:
@@ -877,7 +897,7 @@ def _resolve_algorithm(algorithm: str, k: int) -> str:
     return algorithm
 
 
-def _check_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray:
+def check_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray:
     """Validated weights in X's dtype, or an empty array meaning unit weights."""
     if sample_weight is None:
         return np.empty(0, dtype=X.dtype)

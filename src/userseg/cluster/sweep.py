@@ -37,8 +37,19 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from userseg.cluster import kmeans as _km
-from userseg.cluster.kmeans import KMeans
+from userseg.cluster.kmeans import (
+    RANK_ITER,
+    KMeans,
+    check_weights,
+    draw_sample,
+    fit_from,
+    fit_from_seeds,
+    kmeans_plusplus,
+    resolve_algorithm,
+    seed_centers,
+    seeding_sample_size,
+    tolerance,
+)
 from userseg.errors import ConfigError
 from userseg.evaluate.indices import (
     calinski_harabasz_from_stats,
@@ -271,16 +282,16 @@ def sweep_k(
     n = X.shape[0]
     if k_max >= n:
         raise ConfigError(f"n_samples={n} should be > every k in ks; got k={k_max}.")
-    w = _km._check_weights(sample_weight, X)
+    w = check_weights(sample_weight, X)
     rs = check_random_state(random_state)
     silhouette_seed = int(rs.randint(np.iinfo(np.int32).max))
     algorithm = template.algorithm
-    sample_size = _km._sample_size(template.init_sample_size, k_max, n)
+    sample_size = seeding_sample_size(template.init_sample_size, k_max, n)
     n_init = template._resolve_n_init(False, sampled=sample_size < n)
 
     # Shared across k: tolerance, init sample, seeding order(s).
-    Xs, ws = _km._draw_sample(X, w, sample_size, rs)
-    tol_abs = _km._tolerance(Xs, template.tol, rs)
+    Xs, ws = draw_sample(X, w, sample_size, rs)
+    tol_abs = tolerance(Xs, template.tol, rs)
     orders = [_seed_order(Xs, ws, k_max, template.init, rs) for _ in range(n_init)]
 
     models: dict[int, KMeans] = {}
@@ -288,8 +299,8 @@ def sweep_k(
     for k in ks_sorted:
         t0 = time.perf_counter()
         seeds = [np.ascontiguousarray(Xs[order[:k]]) for order in orders]
-        alg = _km._resolve_algorithm(algorithm, k)
-        run = _km._fit_from_seeds(
+        alg = resolve_algorithm(algorithm, k)
+        run = fit_from_seeds(
             X, w, Xs, ws, seeds, template.max_iter, tol_abs, alg, full_max_iter=candidate_max_iter
         )
         model = KMeans(n_clusters=k, random_state=random_state, **kmeans_params)
@@ -362,26 +373,26 @@ def _reseeded_run(ctx: dict[str, Any], k: int, model: KMeans, n_seedings: int) -
     """
     X, w, Xs, ws = ctx["X"], ctx["w"], ctx["Xs"], ctx["ws"]
     tol, max_iter = ctx["tol"], ctx["max_iter"]
-    alg = _km._resolve_algorithm(ctx["algorithm"], k)
+    alg = resolve_algorithm(ctx["algorithm"], k)
     state = np.random.SeedSequence([int(ctx["seed"]), int(k)]).generate_state(1)[0]
     rs = np.random.RandomState(state)
-    seeds = [_km._seed(Xs, ws, k, ctx["init"], rs) for _ in range(n_seedings)]
+    seeds = [seed_centers(Xs, ws, k, ctx["init"], rs) for _ in range(n_seedings)]
     if Xs is X:  # small data: full runs, the lowest inertia wins
-        run = _km._fit_from_seeds(X, w, Xs, ws, seeds, max_iter, tol, alg)
+        run = fit_from_seeds(X, w, Xs, ws, seeds, max_iter, tol, alg)
         return None if _same(run.inertia, model.inertia_) else run
     best = None
     for seed in seeds:
-        run = _km._fit_from(Xs, ws, seed, min(max_iter, _km._RANK_ITER), tol, alg)
+        run = fit_from(Xs, ws, seed, min(max_iter, RANK_ITER), tol, alg)
         if best is None or run.inertia < best.inertia:
             best = run
     assert best is not None
     if not best.converged:
-        best = _km._fit_from(Xs, ws, best.centers, max_iter, tol, alg)
+        best = fit_from(Xs, ws, best.centers, max_iter, tol, alg)
     centers = np.ascontiguousarray(model.cluster_centers_, dtype=Xs.dtype)
-    incumbent = _km._fit_from(Xs, ws, centers, max_iter, tol, alg).inertia
+    incumbent = fit_from(Xs, ws, centers, max_iter, tol, alg).inertia
     if _same(best.inertia, incumbent):
         return None
-    return _km._fit_from(X, w, best.centers, ctx["full_max_iter"] or max_iter, tol, alg)
+    return fit_from(X, w, best.centers, ctx["full_max_iter"] or max_iter, tol, alg)
 
 
 def _same(a: float, b: float) -> bool:
@@ -399,7 +410,7 @@ def _seed_order(
     # A fixed number of local trials (that of k_max) keeps every prefix a
     # k-means++ seeding; per-k trials would make each k a separate run.
     trials = 2 + int(math.log(k_max))
-    return _km._kmeans_plusplus(Xs, ws, k_max, rs, n_local_trials=trials)
+    return kmeans_plusplus(Xs, ws, k_max, rs, n_local_trials=trials)
 
 
 def _score(

@@ -122,6 +122,53 @@ def matching_section(matching: dict[str, Any]) -> dict[str, str]:
     return {"title": "Changes since the previous version", "html": body}
 
 
+def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:
+    """A report section: each measured campaign on this run's audiences, lift per segment.
+
+    ``items`` come from :func:`userseg.activation.campaign_report_items`: name,
+    audience, version, holdout, start, measured_at, source, the lift ``table``
+    (a DataFrame), its ``summary`` lines and the conversion chart ``png``.
+    """
+
+    def pct(v: Any, signed: bool = False) -> str:
+        return "–" if v is None or v != v else (f"{v:+.2%}" if signed else f"{v:.2%}")
+
+    def money(v: Any, signed: bool = False) -> str:
+        return "–" if v is None or v != v else (f"{v:+,.2f}" if signed else f"{v:,.2f}")
+
+    parts = []
+    for it in items:
+        rows = []
+        for r in it["table"].to_dict("records"):
+            f = pct if r["metric"] == "conversion" else money
+            est = r["abs_lift"]
+            interval = f" [{f(r['abs_low'])}, {f(r['abs_high'])}]" if est == est else ""
+
+            p = r["p_adjusted"]
+            padj = "–" if p is None or p != p else f"{p:.3g}"
+            rows.append(
+                f"<tr><td>{html.escape(str(r['segment']))}</td><td>{r['metric']}</td>"
+                f"<td class=num>{int(r['n_treatment']):,} / {int(r['n_control']):,}</td>"
+                f"<td class=num>{f(r['treatment'])}</td><td class=num>{f(r['control'])}</td>"
+                f"<td class=num>{f(r['abs_lift'], True)}{interval}</td>"
+                f"<td class=num>{padj}</td>"
+                f"<td>{'yes' if r['significant'] else ''}</td>"
+                f"<td>{html.escape(str(r['note'] or ''))}</td></tr>"
+            )
+        parts.append(
+            f"<h3>{html.escape(it['name'])}</h3><p>Audience {html.escape(it['audience'])} "
+            f"version {it['version']}, {it['holdout']:.1%} held out, started "
+            f"{it['start']:%Y-%m-%d}; measured {it['measured_at']:%Y-%m-%d %H:%M} UTC from "
+            f"{html.escape(it['source'])}.</p>"
+            "<table><tr><th>segment</th><th>metric</th><th>users t / c</th><th>treatment</th>"
+            "<th>control</th><th>lift (95% interval)</th><th>p (adjusted)</th>"
+            f"<th>significant</th><th>note</th></tr>{''.join(rows)}</table>"
+            + "".join(f"<p>{html.escape(line)}</p>" for line in it["summary"])
+            + f'<img alt="lift per segment" src="{_data_uri(it["png"])}">'
+        )
+    return {"title": "Campaigns", "html": "".join(parts)}
+
+
 def render_report(data: ReportInput, *, heatmap: bytes | None = None) -> str:
     """The report as one HTML string."""
     import plotly.io as pio

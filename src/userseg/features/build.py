@@ -22,10 +22,12 @@ from userseg.features.events import (
     FeatureSpec,
     default_as_of,
     event_feature_sql,
+    population,
     spec_from_data,
 )
 from userseg.features.labels import feature_label, is_year, match_column, named_like_year
-from userseg.io.database import Database, quote_ident
+from userseg.features.stats import user_stats
+from userseg.io.database import Database, StatementProgress, quote_ident
 
 __all__ = [
     "FeatureSet",
@@ -292,8 +294,16 @@ def build_features(
     events: str = "events",
     users: str = "users",
     out: str = "features",
+    progress: StatementProgress | None = None,
 ) -> FeatureSet:
     """Compute one row of features per user into table ``out``.
+
+    The event log is read twice: a narrow grouped pass for the population
+    figures (as-of date, event kinds, top categories) and one pass for the
+    per-user statistics every feature derives from. The statistics are kept, so
+    after events are appended only the users with new events are recomputed
+    (:mod:`userseg.features.stats`); the result is the same as a build from
+    scratch.
 
     Parameters
     ----------
@@ -304,6 +314,8 @@ def build_features(
         Source tables (either may be absent, not both).
     out : str
         The feature table to (re)create.
+    progress : callable, optional
+        ``progress(fraction, seconds)`` while the event log is read.
 
     Returns
     -------
@@ -323,8 +335,13 @@ def build_features(
     feats: list[FeatureInfo] = []
     as_of = config.as_of
     spec: FeatureSpec | None = None
+    stats = None
     if has_events:
-        as_of = as_of or default_as_of(db, events)
+        pop = population(db, events, as_of)
+        if as_of is None:
+            if pop.last is None:
+                raise DataError(f"table {events!r} has no events.")
+            as_of = pop.last.date() + dt.timedelta(days=1)
         spec = spec_from_data(
             db,
             as_of,
@@ -332,8 +349,20 @@ def build_features(
             session_gap_minutes=config.session_gap_minutes,
             top_categories=config.top_categories,
             smoothing=config.smoothing,
+            pop=pop,
         )
-        event_sql, feats = event_feature_sql(spec, as_of, table=events)
+        last_event = (
+            pop.last
+            if config.as_of is None
+            else db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
+        )
+        stats = user_stats(db, spec, as_of, events=events, last_event=last_event, progress=progress)
+        if stats.mode == "incremental":
+            notes.append(
+                f"features of {stats.users_recomputed:,} users with new events recomputed; "
+                "the others' statistics were kept"
+            )
+        event_sql, feats = event_feature_sql(spec, as_of, stats=stats.table)
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k, _ in attrs):
         latest = db.scalar(
@@ -375,11 +404,10 @@ def build_features(
     body = _feature_body(
         event_sql if has_events else None, attr_select, users if has_users else None
     )
-    if has_events and has_users:
+    if stats is not None and has_users:
         orphans = db.scalar(
             f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
-            f"(SELECT DISTINCT user_id FROM {quote_ident(events)} WHERE ts < "
-            f"TIMESTAMP '{as_of.isoformat()}')"
+            f"(SELECT user_id FROM {quote_ident(stats.table)})"
         )
         if orphans:
             notes.append(
@@ -391,6 +419,8 @@ def build_features(
             f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
             f"SELECT {cols} FROM ({body}) ORDER BY user_id"
         )
+    if stats is not None and stats.mode == "temporary":
+        db.execute(f"DROP TABLE IF EXISTS {stats.table}")
     n_users = int(db.scalar(f"SELECT count(*) FROM {quote_ident(out)}"))
     if n_users == 0:
         raise DataError("the feature table is empty: no users to segment.")

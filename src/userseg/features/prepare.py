@@ -24,13 +24,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from userseg._sklearn import EstimatorNotFittedError
 from userseg.config import MAX_ABS_VALUE, PrepareConfig, from_dict
 from userseg.errors import ConfigError, DataError
+from userseg.features.compiled import MISSING as _MISSING
+from userseg.features.compiled import OTHER as _OTHER
+from userseg.features.compiled import CompiledPreparer, apply_log
 from userseg.features.select import correlated_to_drop, near_constant
 
 __all__ = ["FORMAT_VERSION", "Preparer", "as_frame", "dates_to_days", "find_date_columns"]
 
 FORMAT_VERSION = 1
-_OTHER = "(other)"
-_MISSING = "(missing)"
 
 
 def as_frame(X: Any, feature_names: list[str] | None = None) -> pd.DataFrame:
@@ -339,8 +340,10 @@ class Preparer(TransformerMixin, BaseEstimator):
         numeric = [s for s in steps if s["kind"] == "numeric" and s["name"] in s["out"]]
         if len(numeric) < 2:
             return
+        V = np.column_stack([_numeric_values(df[s["name"]], s["name"]) for s in numeric])
         values = pd.DataFrame(
-            {s["name"]: self._transform_numeric(s, df[s["name"]])[:, 0] for s in numeric}
+            CompiledPreparer(numeric).standardised(V, range(len(numeric))),
+            columns=[s["name"] for s in numeric],
         )
         for name, (kept, r) in correlated_to_drop(values, threshold).items():
             step = next(s for s in numeric if s["name"] == name)
@@ -369,7 +372,7 @@ class Preparer(TransformerMixin, BaseEstimator):
         log = "none"
         if cfg.log == "all" or (cfg.log == "auto" and _skew(present) > cfg.skew_threshold):
             log = "log1p" if present.min() >= 0 else "signed_log1p"
-        t = _apply_log(filled, log)
+        t = apply_log(filled, log)
         lo = hi = None
         if cfg.clip_quantiles is not None:
             lo, hi = (float(q) for q in np.quantile(t, cfg.clip_quantiles))
@@ -422,7 +425,7 @@ class Preparer(TransformerMixin, BaseEstimator):
     def _fit_categorical(
         self, name: str, series: pd.Series, cfg: PrepareConfig, w: float, notes: list[str]
     ) -> dict[str, Any] | None:
-        values = series.astype(object).where(series.notna(), _MISSING).astype(str)
+        values = _texts(series)
         counts = values.value_counts()
         if len(counts) > cfg.max_cardinality:
             notes.append(
@@ -466,9 +469,18 @@ class Preparer(TransformerMixin, BaseEstimator):
         if not hasattr(self, "steps_"):
             raise EstimatorNotFittedError("this Preparer is not fitted yet; call fit first.")
 
+    def compile(self, date_references: dict[str, str] | None = None) -> CompiledPreparer:
+        """The fitted steps as vectors: what :meth:`transform` (and the service) compute with.
+
+        ``date_references`` (date feature → ISO date) lets the compiled
+        preparer read dates in JSON records as days before them.
+        """
+        self._check_fitted()
+        return CompiledPreparer(self.steps_, date_references)
+
     def transform(self, X: Any) -> np.ndarray:
         """The prepared matrix (float64, users × ``get_feature_names_out()``)."""
-        self._check_fitted()
+        compiled = self.compile()
         df = as_frame(X, list(self.feature_names_in_))
         missing = [s["name"] for s in self.steps_ if s["name"] not in df.columns]
         if missing:
@@ -477,41 +489,20 @@ class Preparer(TransformerMixin, BaseEstimator):
                 f"{list(self.feature_names_in_)}.",
                 details={"missing": missing, "available": [str(c) for c in df.columns]},
             )
-        blocks: list[np.ndarray] = []
+        # Only the features in the distance are read (and checked); the rest stay missing.
+        n = len(df)
+        V = np.full((n, len(compiled.numeric)), np.nan)
+        codes = np.empty((n, len(compiled.categorical)), dtype=np.intp)
         for step in self.steps_:
             if not step["out"]:
                 continue
-            series = df[step["name"]]
+            name, series = step["name"], df[step["name"]]
             if step["kind"] == "numeric":
-                blocks.append(self._transform_numeric(step, series))
+                V[:, compiled.numeric.index(name)] = _numeric_values(series, name)
             else:
-                blocks.append(self._transform_categorical(step, series))
-        return np.column_stack(blocks) if blocks else np.empty((len(df), 0))
-
-    @staticmethod
-    def _transform_numeric(step: dict[str, Any], series: pd.Series) -> np.ndarray:
-        v = _numeric_values(series, step["name"])
-        miss = np.isnan(v)
-        cols = []
-        if step["name"] in step["out"]:
-            t = _apply_log(np.where(miss, step["fill"], v), step["log"])
-            lo, hi = step["clip"]
-            if lo is not None:
-                t = np.clip(t, lo, hi)
-            cols.append((t - step["center"]) / step["scale"] * step["weight"])
-        ind = step.get("indicator")
-        if ind is not None:
-            cols.append((miss.astype(np.float64) - ind["p"]) * ind["scale"])
-        return np.column_stack(cols)
-
-    @staticmethod
-    def _transform_categorical(step: dict[str, Any], series: pd.Series) -> np.ndarray:
-        levels = step["levels"]
-        values = series.astype(object).where(series.notna(), _MISSING).astype(str)
-        if _OTHER in levels:
-            values = values.where(values.isin(levels), _OTHER)
-        onehot = values.to_numpy()[:, None] == np.asarray(levels, dtype=object)[None, :]
-        return (onehot.astype(np.float64) - np.asarray(step["p"])) * step["scale"] * step["weight"]
+                c = compiled.categorical.index(name)
+                codes[:, c] = compiled.codes(c, _texts(series).to_numpy(), n)
+        return compiled.transform_arrays(V, codes)
 
     def output_kinds(self) -> list[str]:
         """Kind of each output column: ``numeric``, ``indicator`` or ``categorical``."""
@@ -531,19 +522,18 @@ class Preparer(TransformerMixin, BaseEstimator):
 
     def numeric_zscores(self, X: Any) -> pd.DataFrame:
         """Each numeric feature after log/clip, in population standard deviations (for profiles)."""
-        self._check_fitted()
+        compiled = self.compile()
         df = as_frame(X, list(self.feature_names_in_))
-        out = {}
-        for step in self.steps_:
-            if step["kind"] != "numeric" or step["scale"] == 0:
-                continue
-            v = _numeric_values(df[step["name"]], step["name"])
-            t = _apply_log(np.where(np.isnan(v), step["fill"], v), step["log"])
-            lo, hi = step["clip"]
-            if lo is not None:
-                t = np.clip(t, lo, hi)
-            out[step["name"]] = (t - step["center"]) / step["scale"]
-        return pd.DataFrame(out, index=df.index)
+        numeric = [s for s in self.steps_ if s["kind"] == "numeric"]
+        cols = [j for j, s in enumerate(numeric) if s["scale"] != 0]
+        V = np.full((len(df), len(numeric)), np.nan)
+        for j in cols:
+            V[:, j] = _numeric_values(df[numeric[j]["name"]], numeric[j]["name"])
+        return pd.DataFrame(
+            compiled.standardised(V, cols, weighted=False),
+            columns=[numeric[j]["name"] for j in cols],
+            index=df.index,
+        )
 
     # -- persistence -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -612,9 +602,6 @@ def _left_out(
     return out
 
 
-def _apply_log(v: np.ndarray, how: str) -> np.ndarray:
-    if how == "log1p":
-        return np.log1p(np.maximum(v, 0.0))
-    if how == "signed_log1p":
-        return np.sign(v) * np.log1p(np.abs(v))
-    return v
+def _texts(series: pd.Series) -> pd.Series:
+    """A categorical column as text, missing values as the level "(missing)"."""
+    return series.astype(object).where(series.notna(), _MISSING).astype(str)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from userseg.config import RowPolicy
 from userseg.errors import DataError, SchemaError
-from userseg.io.database import Database, quote_ident
+from userseg.io.database import quote_ident
 
-__all__ = ["MONEY", "IngestReport", "Issue", "sanitize_name"]
+__all__ = ["MONEY", "IngestProgress", "IngestReport", "Issue", "sanitize_name"]
+
+#: ``progress(stage, fraction, rows_per_second)``: what an import is doing and how far it is.
+IngestProgress = Callable[[str, float, float | None], None]
 
 #: SQL type of every money value: exact, 8 decimals, 30 integer digits.
 MONEY = "DECIMAL(38, 8)"
@@ -59,6 +63,8 @@ class IngestReport:
     policy: dict[str, Any]
     seconds: float = 0.0
     ingest_id: int | None = None
+    #: what the command must say in its own output, not only in the quality table
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,22 +111,76 @@ def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) ->
         )
 
 
-def _examples(db: Database, table: str, condition: str, column: str) -> list[dict[str, Any]]:
-    rows = db.rows(
-        f"SELECT __row, __file, {quote_ident(column)} FROM {table} WHERE {condition} "
-        f"ORDER BY __row LIMIT {_MAX_EXAMPLES}"
+def _examples_agg(condition: str, raw: str) -> str:
+    """SQL aggregate: the first rows (by ``__row``) meeting ``condition``, with their text.
+
+    Used inside one scan that counts every problem at once: no second pass to find
+    the first bad rows.
+    """
+    return (
+        f"min({{'row': __row, 'file': CAST(__file AS VARCHAR), 'value': {raw}}}, "
+        f"{_MAX_EXAMPLES}) FILTER (WHERE {condition})"
     )
-    return [{"row": int(r), "file": f, "value": v} for r, f, v in rows]
 
 
-def _timestamp_expr(col: str, date_format: str | None) -> str:
-    """SQL parsing a text column to a UTC TIMESTAMP, NULL when it cannot be parsed."""
-    c = f"trim({quote_ident(col)})"
+def _examples_of(value: Any) -> list[dict[str, Any]]:
+    """The rows of an :func:`_examples_agg` result as ``{"row", "file", "value"}`` dicts."""
+    return [{"row": int(e["row"]), "file": e["file"], "value": e["value"]} for e in (value or [])]
+
+
+_INTEGER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
+_TIME_TYPES = {
+    "TIMESTAMP",
+    "TIMESTAMP_S",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_NS",
+    "DATE",
+    "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _is_number_type(typ: str) -> bool:
+    t = typ.upper()
+    return t in _INTEGER_TYPES or t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL")
+
+
+def _text(col: str, typ: str = "VARCHAR") -> str:
+    """SQL: the column as text (for messages, hashes and text parsing)."""
+    c = quote_ident(col)
+    return c if typ.upper() == "VARCHAR" else f"CAST({c} AS VARCHAR)"
+
+
+def _timestamp_expr(col: str, date_format: str | None, typ: str = "VARCHAR") -> str:
+    """SQL parsing a column to a UTC TIMESTAMP, NULL when it cannot be parsed.
+
+    A typed source (a Parquet timestamp or date) is taken as it is; text is parsed.
+    """
+    if typ.upper() in _TIME_TYPES:  # zoned values are read in UTC (the session's zone)
+        return f"CAST({quote_ident(col)} AS TIMESTAMP)"
+    c = f"trim({_text(col, typ)})"
     if date_format:
         return f"try_strptime({c}, {_lit(date_format)})"
-    # ISO forms (with or without offset), then Unix epoch seconds or milliseconds.
+    # Plain ISO text without an offset (most logs) takes the cheap cast: a zoned cast of
+    # every row cost twice as much. Then ISO forms with an offset or zone (converted to
+    # UTC), then Unix epoch seconds or milliseconds.
+    x = _text(col, typ)  # (the cast takes surrounding spaces; with them, the slow path)
+    naive = (
+        f"CASE WHEN NOT regexp_matches({x}, '[+Zz]|[A-Za-z]{{2}}|[0-9]-[0-9:]+$') "
+        f"THEN TRY_CAST({x} AS TIMESTAMP) END"
+    )
     return (
-        f"COALESCE(CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"COALESCE({naive}, CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP), "
         f"CASE WHEN regexp_full_match({c}, '\\d{{9,10}}(\\.\\d+)?') "
         f"THEN CAST(to_timestamp(CAST({c} AS DOUBLE)) AS TIMESTAMP) "
         f"WHEN regexp_full_match({c}, '\\d{{12,13}}') "
@@ -128,9 +188,14 @@ def _timestamp_expr(col: str, date_format: str | None) -> str:
     )
 
 
-def _number_expr(col: str, sql_type: str, max_abs: float) -> str:
-    """SQL parsing text to a number; NULL for text, NaN, ±inf or magnitudes beyond ``max_abs``."""
-    c = f"TRY_CAST(trim({quote_ident(col)}) AS {sql_type})"
+def _number_expr(col: str, sql_type: str, max_abs: float, typ: str = "VARCHAR") -> str:
+    """SQL parsing a column to a number; NULL for text, NaN, ±inf or magnitudes beyond ``max_abs``.
+
+    Numbers of a typed source are cast, not printed and parsed again.
+    """
+    # (DuckDB's casts from text take surrounding whitespace: no trim, which costs per row)
+    source = quote_ident(col) if _is_number_type(typ) else _text(col, typ)
+    c = f"TRY_CAST({source} AS {sql_type})"
     finite = "" if sql_type.startswith("DECIMAL") else f" AND isfinite({c})"
     return f"CASE WHEN abs({c}) <= {max_abs!r}{finite} THEN {c} END"
 
@@ -139,21 +204,39 @@ def _number_expr(col: str, sql_type: str, max_abs: float) -> str:
 _MISSING_MARKERS = ("", "na", "n/a", "null", "none", "-", "?")
 
 
-def _present(col: str) -> str:
-    """SQL: the text column holds something other than a missing-value marker."""
+def _present(col: str, typ: str = "VARCHAR") -> str:
+    """SQL: the column holds a value (text other than a missing-value marker)."""
+    if typ.upper() != "VARCHAR":
+        return f"({quote_ident(col)} IS NOT NULL)"
     markers = ", ".join(_lit(m) for m in _MISSING_MARKERS)
+    c = quote_ident(col)
+    return f"({c} IS NOT NULL AND {c} <> '' AND lower(trim({c})) NOT IN ({markers}))"
+
+
+def _label_expr(col: str, typ: str = "VARCHAR") -> str:
+    """SQL: a label column (event name, category, ids) as trimmed text, NULL when empty."""
+    if typ.upper() != "VARCHAR":
+        return f"CAST({quote_ident(col)} AS VARCHAR)"
+    c = quote_ident(col)
+    # trim only values that have a space to trim: trimming every value costs per row
     return (
-        f"({quote_ident(col)} IS NOT NULL AND lower(trim({quote_ident(col)})) NOT IN ({markers}))"
+        f"CASE WHEN {c} = '' THEN NULL WHEN {c} LIKE ' %' OR {c} LIKE '% ' "
+        f"THEN NULLIF(trim({c}), '') ELSE {c} END"
     )
 
 
-def _user_id_expr(col: str | None) -> str:
+def _user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
     """Trimmed id; ids written as floats by spreadsheets ('17850.0') become '17850'."""
     if col is None:
         return "CAST(__row AS VARCHAR)"
+    if typ.upper() in _INTEGER_TYPES:
+        return f"CAST({quote_ident(col)} AS VARCHAR)"
+    x = _text(col, typ)
+    # trim and the regular expression only where they can change the value: both cost
     return (
-        f"NULLIF(regexp_replace(trim(CAST({quote_ident(col)} AS VARCHAR)), "
-        "'^(-?[0-9]+)\\.0+$', '\\1'), '')"
+        f"CASE WHEN {x} = '' THEN NULL WHEN {x} LIKE '%.%' OR {x} LIKE ' %' OR {x} LIKE '% ' "
+        f"THEN NULLIF(regexp_replace(trim({x}), '^(-?[0-9]+)\\.0+$', '\\1'), '') "
+        f"ELSE {x} END"
     )
 
 

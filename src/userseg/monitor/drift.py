@@ -18,7 +18,7 @@ import pandas as pd
 
 from userseg.errors import DataError
 from userseg.evaluate.drift import PSI_MAJOR, psi, psi_level
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 
 __all__ = ["DriftReport", "drift_report"]
 

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from userseg.cluster.nearest import nearest_centres
 from userseg.errors import ConfigError, DataError, DependencyError, PrivacyBudgetError
 
 __all__ = ["DPKMeans", "PrivacyBudget", "laplace_noise"]
@@ -248,7 +249,7 @@ class DPKMeans:
 
         centres = self._private_start(Z, k, eps_init, rng)
         for _ in range(self.n_iter):
-            labels = _nearest(Z, centres)
+            labels = nearest_centres(Z, centres)[0]
             counts = np.bincount(labels, minlength=k).astype(np.float64)
             sums = np.zeros((k, d))
             np.add.at(sums, labels, Z)
@@ -260,7 +261,7 @@ class DPKMeans:
             centres[ok] = np.clip(noisy_sums[ok] / noisy_counts[ok, None], -1.0, 1.0)
 
         self.cluster_centers_ = centres * half + mid
-        self.labels_ = _nearest(Z, centres)
+        self.labels_ = nearest_centres(Z, centres)[0]
         diff = X - self.cluster_centers_[self.labels_]
         self.inertia_ = float(np.einsum("ij,ij->", diff, diff))
         self.n_iter_ = self.n_iter
@@ -312,15 +313,4 @@ class DPKMeans:
 
             raise NotFittedError("DPKMeans is not fitted yet; call fit first.")
         X = np.asarray(X, dtype=np.float64)
-        return _nearest(X, self.cluster_centers_)
-
-
-def _nearest(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre of each row, in chunks (never an n x k float64 copy of X)."""
-    out = np.empty(X.shape[0], dtype=np.int64)
-    c2 = np.einsum("kd,kd->k", centres, centres)
-    step = 65536
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step]
-        out[start : start + step] = np.argmin(c2 - 2.0 * block @ centres.T, axis=1)
-    return out
+        return nearest_centres(X, self.cluster_centers_)[0]

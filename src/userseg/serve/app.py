@@ -300,8 +300,10 @@ def create_app(
 
 def build_app(service: Service | None) -> FastAPI:
     """The FastAPI app around a :class:`Service` (None: only to produce the OpenAPI schema)."""
+    from userseg.serve import audiences
     from userseg.serve.recommend import router as recommend_router
     from userseg.serve.routes import router
+    from userseg.web import install as install_web
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -342,6 +344,8 @@ def build_app(service: Service | None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(recommend_router)  # before routes: /v1/users/{id:path} would take it
     app.include_router(router)
+    app.include_router(audiences.router)
+    install_web(app)  # the web app: pages under /web (userseg.web)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=service.max_body_bytes if service else 1_000_000
     )

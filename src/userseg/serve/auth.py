@@ -1,7 +1,7 @@
 """API keys: created once, shown once, stored only as a salted scrypt hash.
 
 A key looks like ``usk_<key_id>_<secret>``: the key id (12 hex digits) names
-the row of ``userseg_api_keys`` so a check hashes one candidate, never all of
+the key's row (:mod:`userseg.store.keys`) so a check hashes one candidate, never all of
 them; the secret is 256 random bits. The table holds ``scrypt$n$r$p$salt$hash``
 (hashlib.scrypt, 16 random bytes of salt), compared in constant time, so a
 copy of the database does not give the keys away.
@@ -40,8 +40,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from userseg.errors import ConfigError, NotFoundError
+from userseg.errors import ConfigError
 from userseg.io.database import Database
+from userseg.store.keys import (
+    active_key_hash,
+    add_key,
+    mark_key_revoked,
+    mark_keys_used,
+    stored_keys,
+)
 
 __all__ = ["PREFIX", "Keyring", "create_key", "hash_secret", "list_keys", "revoke_key", "verify"]
 
@@ -116,22 +123,24 @@ def create_key(db: Database, name: str) -> tuple[str, str]:
         raise ConfigError(f"a key name must be 1 to {_MAX_NAME} characters; got {name!r}.")
     key_id = secrets.token_hex(6)
     secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    with db.transaction():
-        db.execute(
-            "INSERT INTO userseg_api_keys (key_id, name, key_hash, created_at) VALUES (?, ?, ?, ?)",
-            [key_id, name, hash_secret(secret), _now()],
-        )
+    add_key(db, key_id, name, hash_secret(secret), _now())
     _bump(db)
     return key_id, secret
 
 
 def list_keys(db: Database) -> list[dict[str, Any]]:
     """Every key, never its hash: key_id, name, created_at, revoked_at, last_used_at, active."""
-    rows = db.dicts(
-        "SELECT key_id, name, created_at, revoked_at, last_used_at FROM userseg_api_keys "
-        "ORDER BY created_at, key_id"
-    )
-    return [r | {"active": r["revoked_at"] is None} for r in rows]
+    return [
+        {
+            "key_id": k.key_id,
+            "name": k.name,
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+            "last_used_at": k.last_used_at,
+            "active": k.active,
+        }
+        for k in stored_keys(db)
+    ]
 
 
 def revoke_key(db: Database, key_id: str) -> dict[str, Any]:
@@ -142,22 +151,9 @@ def revoke_key(db: Database, key_id: str) -> dict[str, Any]:
     NotFoundError
         No key has this id.
     """
-    with db.transaction():
-        rows = db.dicts(
-            "SELECT key_id, name, revoked_at FROM userseg_api_keys WHERE key_id = ?", [key_id]
-        )
-        if not rows:
-            known = [k for (k,) in db.rows("SELECT key_id FROM userseg_api_keys ORDER BY 1")]
-            raise NotFoundError(f"no API key {key_id!r}; keys: {known or 'none'}.")
-        if rows[0]["revoked_at"] is None:
-            db.execute(
-                "UPDATE userseg_api_keys SET revoked_at = ? WHERE key_id = ?", [_now(), key_id]
-            )
+    key = mark_key_revoked(db, key_id, _now())
     _bump(db)
-    row = db.dicts(
-        "SELECT key_id, name, revoked_at FROM userseg_api_keys WHERE key_id = ?", [key_id]
-    )[0]
-    return row
+    return {"key_id": key.key_id, "name": key.name, "revoked_at": key.revoked_at}
 
 
 def verify(db: Database, secret: str) -> str | None:
@@ -165,10 +161,8 @@ def verify(db: Database, secret: str) -> str | None:
     match = _KEY_RE.match(secret or "")
     if not match:
         return None
-    rows = db.rows(
-        "SELECT key_hash FROM userseg_api_keys WHERE key_id = ? AND revoked_at IS NULL", [match[1]]
-    )
-    return match[1] if rows and _matches(secret, rows[0][0]) else None
+    stored = active_key_hash(db, match[1])
+    return match[1] if stored is not None and _matches(secret, stored) else None
 
 
 @dataclass
@@ -184,7 +178,7 @@ class Keyring:
     Parameters
     ----------
     db : Database
-        The userseg database (its ``userseg_api_keys`` table).
+        The userseg database (its API keys, read through :mod:`userseg.store.keys`).
     lock : threading.Lock, optional
         Held around every use of the database connection (shared with the app).
     """
@@ -206,8 +200,8 @@ class Keyring:
         """Read the key table again (after a key was created or revoked in this process)."""
         with self.lock:
             seen = _generation.get(self.db.path, 0)
-            rows = self.db.rows("SELECT key_id, name, key_hash, revoked_at FROM userseg_api_keys")
-        self._keys = {k: _Key(n, h, r is None) for k, n, h, r in rows}
+            keys = stored_keys(self.db)
+        self._keys = {k.key_id: _Key(k.name, k.key_hash, k.active) for k in keys}
         self._verified = {
             d: k for d, k in self._verified.items() if k in self._keys and self._keys[k].active
         }
@@ -272,10 +266,5 @@ class Keyring:
         used, self._used = self._used, {}
         if not used:
             return
-        with self.lock, self.db.transaction():
-            for key_id, when in used.items():
-                self.db.execute(
-                    "UPDATE userseg_api_keys SET last_used_at = greatest(coalesce(last_used_at, "
-                    "?), ?) WHERE key_id = ?",
-                    [when, when, key_id],
-                )
+        with self.lock:
+            mark_keys_used(self.db, used)

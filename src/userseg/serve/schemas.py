@@ -2,9 +2,15 @@
 from them).
 
 Feature values are typed loosely here (``number | string | boolean | null``)
-and checked by :class:`~userseg.serve.fastpath.FastScorer`, which knows each
-feature's kind and names the feature that is wrong; a generic validator
-could only say "not a number" at a JSON path.
+and checked by the model's compiled preparer
+(:meth:`~userseg.features.compiled.CompiledPreparer.transform_records`), which
+knows each feature's kind and names the feature that is wrong; a generic
+validator could only say "not a number" at a JSON path.
+
+The models are the one definition of a ``POST /v1/assign`` body. The quick
+check :func:`parse_assign` runs first reads its limits and keys from their
+JSON schema, and a property test (hypothesis) pins that the two accept and
+refuse the same bodies.
 """
 
 from __future__ import annotations
@@ -115,15 +121,45 @@ AssignRequest = Annotated[
 ASSIGN_ADAPTER: TypeAdapter[Any] = TypeAdapter(AssignRequest)
 
 
+def _quick_check_limits() -> tuple[frozenset[str], int, int, int, int]:
+    """What the quick check needs, read from the models' JSON schema (the one definition).
+
+    Raises ``TypeError`` at import if the models grew something the quick check
+    cannot judge (then teach it, and the property test shows whether it is right).
+    """
+    user = UserFeatures.model_json_schema()
+    users = AssignBatch.model_json_schema()["properties"]["users"]
+    (text,) = [s for s in user["properties"]["user_id"]["anyOf"] if s.get("type") == "string"]
+    understood = (
+        set(user["properties"]) == {"user_id", "features"}
+        and user["required"] == ["features"]
+        and user["properties"]["features"]["type"] == "object"
+        and user.get("additionalProperties") is False
+        and set(AssignBatch.model_json_schema()["properties"]) == {"users"}
+    )
+    if not understood:
+        raise TypeError("parse_assign's quick check does not match the AssignRequest models.")
+    return (
+        frozenset(user["properties"]),
+        text["minLength"],
+        text["maxLength"],
+        users["minItems"],
+        users["maxItems"],
+    )
+
+
+_USER_KEYS, _ID_MIN, _ID_MAX, _BATCH_MIN, _BATCH_MAX = _quick_check_limits()
+
+
 def parse_assign(body: bytes) -> tuple[bool, list[tuple[str | None, dict[str, Any]]]]:
     """Parse and validate a raw ``POST /v1/assign`` body: ``(is_batch, [(user_id, features)])``.
 
     The JSON is parsed by pydantic-core and its shape checked by a few plain
-    comparisons that accept only what :data:`AssignRequest` accepts. Anything
-    else goes through the pydantic models, which give the canonical 422 (and
-    accept whatever the quick check was unsure of). Why not the models alone:
-    building 1,000 model objects, and the union's callable discriminator, cost
-    more than parsing the JSON itself.
+    comparisons (with the models' own limits) that accept exactly what
+    :data:`AssignRequest` accepts. A body they refuse goes through the
+    pydantic models, which give the canonical 422. Why not the models alone:
+    they take twice the CPU time (about 12 ms against 6 for a 1,000-user body,
+    10 µs against 5.5 for one user; docs/api.md), and the batch has 20 ms in all.
 
     Raises
     ------
@@ -149,8 +185,8 @@ def _user(item: Any) -> tuple[str | None, dict[str, Any]] | None:
     if type(item) is not dict or type(item.get("features")) is not dict:
         return None
     uid = item.get("user_id")
-    if len(item) > 1 + ("user_id" in item) or (
-        uid is not None and (type(uid) is not str or not 1 <= len(uid) <= _MAX_ID)
+    if not item.keys() <= _USER_KEYS or (
+        uid is not None and (type(uid) is not str or not _ID_MIN <= len(uid) <= _ID_MAX)
     ):
         return None
     return uid, item["features"]
@@ -163,7 +199,7 @@ def _accept(data: Any) -> tuple[bool, list[tuple[str | None, dict[str, Any]]]] |
         one = _user(data)
         return None if one is None else (False, [one])
     users = data["users"]
-    if len(data) != 1 or type(users) is not list or not 1 <= len(users) <= MAX_ASSIGN_BATCH:
+    if len(data) != 1 or type(users) is not list or not _BATCH_MIN <= len(users) <= _BATCH_MAX:
         return None
     out = [_user(u) for u in users]
     return None if None in out else (True, out)  # type: ignore[return-value]

@@ -34,6 +34,7 @@ __all__ = [
     "feature_freshness",
     "feature_set_config",
     "import_date_format",
+    "import_report",
     "source_state",
 ]
 
@@ -126,7 +127,8 @@ def feature_set_config(db: Database, feature_set_id: int | None) -> dict[str, An
     return (json.loads(raw) if isinstance(raw, str) else raw) or {}
 
 
-def _import_report(db: Database, ingest_id: int | None) -> dict[str, Any]:
+def import_report(db: Database, ingest_id: int | None) -> dict[str, Any]:
+    """The report an import recorded (``{}`` for None or an unknown id)."""
     if ingest_id is None:
         return {}
     raw = db.scalar("SELECT report FROM userseg_ingests WHERE ingest_id = ?", [ingest_id])
@@ -142,7 +144,7 @@ def import_date_format(db: Database, fs: FeatureSet | None, table: str = "users"
     if fs is None:
         return None
     ingest_id = feature_set_config(db, fs.feature_set_id).get("ingests", {}).get(table)
-    settings = _import_report(db, ingest_id).get("settings") or {}
+    settings = import_report(db, ingest_id).get("settings") or {}
     return settings.get("date_format")
 
 

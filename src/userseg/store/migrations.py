@@ -1,8 +1,10 @@
 """Versioned migrations of userseg's own tables in the userseg database.
 
 Each migration is applied once, in its own transaction, and recorded in
-``userseg_schema``. A database written by a newer userseg is refused rather
-than misread.
+``userseg_schema``. Every ``userseg_*`` table is created here and nowhere else
+(a test compares the tables of a database every job wrote to with these); the
+modules of :mod:`userseg.store` are the only code that reads or writes them.
+A database written by a newer userseg is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -70,6 +72,60 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE TABLE IF NOT EXISTS userseg_stream_offsets (
             source VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL,
             updated_at TIMESTAMP NOT NULL)""",
+        ],
+    ),
+    (
+        3,
+        "API key scopes, the audit log of actions, drift reports, stored run comparisons",
+        [
+            # a key without a row here is an admin key (what every key was before scopes)
+            """CREATE TABLE IF NOT EXISTS userseg_key_scopes (
+            key_id VARCHAR PRIMARY KEY, scope VARCHAR NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_audit (
+            audit_id BIGINT PRIMARY KEY, acted_at TIMESTAMP NOT NULL, key_id VARCHAR,
+            key_name VARCHAR, action VARCHAR NOT NULL, target VARCHAR, outcome VARCHAR NOT NULL,
+            detail JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_drift_reports (run_id INTEGER,
+            checked_at TIMESTAMP, refit_advised BOOLEAN, report JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_comparisons (
+            run_a INTEGER NOT NULL, run_b INTEGER NOT NULL, computed_at TIMESTAMP NOT NULL,
+            matching JSON NOT NULL, PRIMARY KEY (run_a, run_b))""",
+        ],
+    ),
+    (
+        4,
+        "audiences and their versions, exports, webhook deliveries, campaigns and their arms",
+        [
+            """CREATE TABLE IF NOT EXISTS userseg_audiences (
+            audience_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL, run_spec VARCHAR NOT NULL, segments JSON,
+            where_text VARCHAR, description VARCHAR)""",
+            """CREATE TABLE IF NOT EXISTS userseg_audience_versions (
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
+            run_id INTEGER NOT NULL, feature_set_id INTEGER, n_members BIGINT NOT NULL,
+            definition JSON NOT NULL, PRIMARY KEY (audience_id, version))""",
+            """CREATE TABLE IF NOT EXISTS userseg_audience_members (
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, user_id VARCHAR NOT NULL,
+            segment INTEGER NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_exports (
+            export_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL,
+            audience_id INTEGER NOT NULL, version INTEGER NOT NULL, destination VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, status VARCHAR NOT NULL, n_members BIGINT, n_written BIGINT,
+            min_size INTEGER, size_override BOOLEAN, result JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_webhook_deliveries (
+            export_id VARCHAR PRIMARY KEY, progress JSON NOT NULL,
+            updated_at TIMESTAMP NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaigns (
+            campaign_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL, audience_id INTEGER NOT NULL, version INTEGER NOT NULL,
+            holdout DOUBLE NOT NULL, start_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL,
+            ended_at TIMESTAMP, overlap JSON)""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaign_arms (
+            campaign_id INTEGER NOT NULL, user_id VARCHAR NOT NULL, segment INTEGER NOT NULL,
+            arm VARCHAR NOT NULL, PRIMARY KEY (campaign_id, user_id))""",
+            """CREATE TABLE IF NOT EXISTS userseg_campaign_measurements (
+            campaign_id INTEGER NOT NULL, measured_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,
+            result JSON NOT NULL, outcomes JSON NOT NULL)""",
         ],
     ),
 ]

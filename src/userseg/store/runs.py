@@ -23,10 +23,13 @@ from userseg.explain.profiles import SegmentProfile
 from userseg.features.build import FeatureSet
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport
-from userseg.segmenter import Segmenter
+from userseg.segment.segmenter import Segmenter
 
 __all__ = [
     "Run",
+    "assigned_segments",
+    "assignment_of",
+    "count_runs",
     "get_feature_set",
     "get_matching",
     "get_run",
@@ -35,10 +38,12 @@ __all__ = [
     "load_assignments",
     "load_model",
     "load_profiles",
+    "next_segment_id",
     "record_feature_set",
     "record_ingest",
     "rename_segment",
     "save_run",
+    "set_run_timings",
 ]
 
 _ARRAY_KINDS = "biuf"  # bool, signed, unsigned, float: never object arrays (no pickle)
@@ -330,6 +335,47 @@ def load_assignments(db: Database, run_id: int) -> pd.DataFrame:
         "WHERE run_id = ? ORDER BY user_id",
         [run_id],
     ).df()
+
+
+def assigned_segments(db: Database, run_id: int, user_ids: list[str]) -> dict[str, int]:
+    """The segment run ``run_id`` assigned to each of ``user_ids`` (users not in it are absent)."""
+    if not user_ids:
+        return {}
+    placeholders = ", ".join("?" for _ in user_ids)
+    return dict(
+        db.rows(
+            f"SELECT user_id, segment FROM userseg_assignments WHERE run_id = ? "
+            f"AND user_id IN ({placeholders})",
+            [run_id, *user_ids],
+        )
+    )
+
+
+def assignment_of(db: Database, run_id: int, user_id: str) -> tuple[int, float | None] | None:
+    """(segment, distance) run ``run_id`` assigned to a user, or None when the user is not in it."""
+    rows = db.rows(
+        "SELECT segment, distance FROM userseg_assignments WHERE run_id = ? AND user_id = ?",
+        [run_id, user_id],
+    )
+    return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def count_runs(db: Database) -> int:
+    """How many runs the database holds."""
+    return int(db.scalar("SELECT count(*) FROM userseg_runs"))
+
+
+def set_run_timings(db: Database, run_id: int, timings: dict[str, float]) -> None:
+    """Replace a stored run's timings (seconds per step), e.g. once storing it was timed too."""
+    db.execute(
+        "UPDATE userseg_runs SET timings = ? WHERE run_id = ?",
+        [pd.Series(timings).to_json(), run_id],
+    )
+
+
+def next_segment_id(db: Database) -> int:
+    """A segment id never used by any run (one past the largest stored)."""
+    return int(db.scalar("SELECT coalesce(max(segment), -1) + 1 FROM userseg_profiles"))
 
 
 def rename_segment(db: Database, run_id: int, segment: int, name: str) -> None:

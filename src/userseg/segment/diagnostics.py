@@ -1,11 +1,10 @@
 """Can the segments be trusted? Structure, stability, rules and a map, for a fitted segmentation.
 
-The :class:`~userseg.segmenter.Segmenter` calls these after it has chosen and
-fitted its segments:
+The :class:`~userseg.segment.segmenter.Segmenter` calls these after it has chosen and
+fitted its segments, with its family's refit ``fit_labels(X, k, seed) -> labels``
+(:meth:`~userseg.segment.registry.Family.fit_labels`) for refits on resamples and
+on null reference data:
 
-* :func:`make_fit_labels` — the same algorithm and settings as a function
-  ``fit_labels(X, k, seed) -> labels``, for refits on resamples and on null
-  reference data;
 * :func:`stability_for_k` — a cheap stability per candidate k (five
   subsample refits), the tie-breaker and filter of the choice of k;
 * :func:`diagnose` — the structure check (is the data more clustered than
@@ -18,85 +17,18 @@ fitted its segments:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from userseg.errors import ConfigError
 from userseg.evaluate.stability import StabilityResult, stability, stability_by_k
 from userseg.evaluate.structure import StructureResult, structure_check
 from userseg.explain.rules import RuleSet, segment_rules
+from userseg.segment.registry import FitLabels
 
-__all__ = ["Diagnostics", "diagnose", "make_fit_labels", "stability_for_k", "user_map"]
-
-FitLabels = Callable[[np.ndarray, int, int], np.ndarray]
-
-
-def check_algorithm_params(algorithm: str, params: dict[str, Any] | None) -> None:
-    """Refuse a parameter the algorithm does not take (before any work), naming those it does.
-
-    ``n_clusters``/``n_components`` and ``random_state`` are set by the segmenter
-    (``n_segments``, ``random_state``) and are refused here too.
-    """
-    if not params:
-        return
-    if algorithm == "kmeans":
-        from userseg.cluster import KMeans as cls
-    elif algorithm == "gmm":
-        from sklearn.mixture import GaussianMixture as cls
-    elif algorithm == "dbscan":
-        from userseg.cluster import DBSCAN as cls
-    else:
-        from userseg.cluster import HDBSCAN as cls
-    reserved = {"n_clusters", "n_components", "random_state"}
-    known = sorted(set(cls().get_params()) - reserved)
-    for name in params:
-        if name in reserved:
-            raise ConfigError(
-                f"parameter {name!r} is set by the segmenter (n_segments / random_state), "
-                f"not through the algorithm's parameters."
-            )
-        if name not in known:
-            raise ConfigError(
-                f"{algorithm} has no parameter {name!r}; its parameters are {known}.",
-                details={"parameter": name, "known": known},
-            )
-
-
-def make_fit_labels(algorithm: str, params: dict[str, Any] | None = None) -> FitLabels:
-    """The segmentation algorithm as ``fit_labels(X, k, seed)`` (k is ignored by density models)."""
-    params = dict(params or {})
-
-    if algorithm == "kmeans":
-        from userseg.cluster import KMeans
-
-        params.pop("n_init", None)
-
-        def fit(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-            return KMeans(n_clusters=k, random_state=seed, n_init=2, **params).fit(X).labels_
-
-    elif algorithm == "gmm":
-        from sklearn.mixture import GaussianMixture
-
-        settings = {"covariance_type": "full", "reg_covar": 1e-4} | params
-
-        def fit(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-            return GaussianMixture(n_components=k, random_state=seed, **settings).fit_predict(X)
-
-    else:
-        from userseg.cluster import DBSCAN, HDBSCAN
-
-        cls = DBSCAN if algorithm == "dbscan" else HDBSCAN
-        if algorithm == "dbscan":
-            params.setdefault("eps", "auto")
-
-        def fit(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-            return cls(**params).fit(X).labels_
-
-    return fit
+__all__ = ["Diagnostics", "diagnose", "stability_for_k", "user_map"]
 
 
 def stability_for_k(
