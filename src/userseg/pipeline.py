@@ -33,7 +33,7 @@ from userseg.config import (
     UserMapping,
     from_dict,
 )
-from userseg.errors import ConfigError
+from userseg.errors import ConfigError, DataError
 from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
@@ -67,6 +67,7 @@ __all__ = [
     "assign",
     "features",
     "fit",
+    "fit_value_tiers",
     "ingest",
     "ingest_config",
     "open_db",
@@ -235,6 +236,122 @@ def fit(
     timings["total"] = time.perf_counter() - t0
     set_run_timings(db, run_id, timings)
     return run_id, seg
+
+
+#: The preparation of the value tiers: none (the rules read money and a probability as
+#: they are; nothing imputed, clipped, logged, scaled or left out).
+VALUE_TIERS_PREPARE = PrepareConfig(
+    indicators=False,
+    log="none",
+    clip_quantiles=None,
+    scale="none",
+    max_correlation=None,
+    max_mode_share=1.0,
+)
+
+
+def fit_value_tiers(
+    db: Database,
+    *,
+    feature_set_id: int | None = None,
+    high_quantile: float = 0.8,
+    p_alive_threshold: float = 0.5,
+    past_value_min: float | None = None,
+    predicted_value_min: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, Segmenter]:
+    """The value tiers as a run: high value, potential high value, at risk, low value.
+
+    The value model (:func:`userseg.value.customer_value`, 365 days, 10 % a year)
+    is fitted on the event log at the feature set's as-of date; each customer
+    (a user with a purchase before it) is put in a tier by the rules of
+    :func:`userseg.value.tiers.value_tiers` with these thresholds, and the run
+    is stored like any other (its model: the thresholds, replayed by ``assign``
+    and the service on the columns ``spend_net, value, p_alive`` that
+    ``userseg value --out`` writes). The thresholds used are in the run's
+    ``config["value_tiers"]`` and its k-choice reason.
+    """
+    from userseg.segment.families.value_tiers import COLUMNS
+    from userseg.value.model import customer_value
+    from userseg.value.tiers import TIERS, check_tier_settings
+
+    settings = check_tier_settings(
+        high_quantile=high_quantile,
+        p_alive_threshold=p_alive_threshold,
+        past_value_min=past_value_min,
+        predicted_value_min=predicted_value_min,
+    )
+    fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
+    if not db.table_exists("events"):
+        raise DataError("the value preset reads purchases from the event log; there is none.")
+    res = customer_value(db, as_of=fs.as_of)  # DataError: no purchases, no repeat buyer…
+    if "value" not in res.frame.columns:
+        raise DataError("the value preset needs purchase amounts; the event log has none.")
+    df = res.frame[list(COLUMNS)].astype(float)
+    df.index = df.index.astype(str)
+    params = {k: v for k, v in settings.items() if v is not None}
+    seg = Segmenter(
+        algorithm="value_tiers",
+        algorithm_params=params,
+        prepare=VALUE_TIERS_PREPARE,
+        units={"spend_net": "money", "value": "money"},
+        labels={
+            "spend_net": "spend so far (net of refunds)",
+            "value": "expected value (365 days)",
+            "p_alive": "P(alive)",
+        },
+        stability_runs=0,
+        check_structure=False,
+    )
+    t0 = time.perf_counter()
+    seg.fit(df, progress=progress)
+    tiers = seg.assigner_.to_state()[0]["thresholds"]
+    thresholds = dict(settings, **tiers)
+    for p, tier in zip(seg.profiles_, seg.assigner_.to_state()[1]["tiers"], strict=True):
+        p.name, p.name_source = TIERS[int(tier)], "rule"
+    seg.names_ = [p.name for p in seg.profiles_]
+    seg.k_choice_["reason"] = _tier_reason(thresholds)
+    left_out = max(fs.n_users - len(df), 0)
+    seg.notes_ = [
+        *res.notes,
+        *(
+            [f"{left_out:,} users without a purchase before {res.as_of} are in no tier"]
+            if left_out
+            else []
+        ),
+        *seg.notes_,
+    ]
+    timings = dict(seg.timings_)
+    _attach_value(db, seg, df.index, fs.as_of)
+    t1 = time.perf_counter()
+    run_id = save_run(
+        db,
+        seg,
+        df.index,
+        feature_set=fs,
+        config={
+            "preset": "value",
+            "value_tiers": thresholds,
+            "fit": {"algorithm": "value_tiers", "params": params},
+            "feature_set_id": fs.feature_set_id,
+            "as_of": fs.as_of,
+        },
+        timings=timings,
+    )
+    timings["store"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+    set_run_timings(db, run_id, timings)
+    return run_id, seg
+
+
+def _tier_reason(t: dict[str, Any]) -> str:
+    """The tier rules with the thresholds used, in words."""
+    how = f" (the top {1 - t['high_quantile']:.0%})" if t.get("high_quantile") else ""
+    return (
+        f"value tiers by rule{how}: high value = spend so far >= {t['past_value_min']:,.2f}; "
+        f"potential high value = expected value >= {t['predicted_value_min']:,.2f}; at risk = "
+        f"high spend and P(alive) < {t['p_alive_threshold']:g}; low value = the rest."
+    )
 
 
 def _attach_value(db: Database, seg: Segmenter, users: pd.Index, as_of: Any) -> None:

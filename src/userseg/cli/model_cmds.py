@@ -101,6 +101,46 @@ def fit(
             "partitions; docs/scale.md).",
         ),
     ] = "embedded",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="A ready segmentation instead of a clustering: 'value' puts each customer "
+            "in a value tier (high value, potential high value, at risk, low value) by the "
+            "value model and stated thresholds (docs/value.md).",
+        ),
+    ] = None,
+    high_quantile: Annotated[
+        float | None,
+        typer.Option(
+            "--high-quantile",
+            help="--preset value: 'high' is at or above this quantile of spend so far and of "
+            "expected value [default: 0.8, the top fifth].",
+        ),
+    ] = None,
+    p_alive_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--p-alive-threshold",
+            help="--preset value: a high spender below this P(alive) is 'at risk' [default: 0.5].",
+        ),
+    ] = None,
+    past_value_min: Annotated[
+        float | None,
+        typer.Option(
+            "--past-value-min",
+            help="--preset value: spend so far (net of refunds) that makes high value, in "
+            "money, instead of the quantile.",
+        ),
+    ] = None,
+    predicted_value_min: Annotated[
+        float | None,
+        typer.Option(
+            "--predicted-value-min",
+            help="--preset value: expected value (365 days) that makes potential high value, "
+            "in money, instead of the quantile.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -108,6 +148,15 @@ def fit(
     from userseg.store import get_matching, get_run
 
     words = cli_words({p: given(ctx, p) for p in ctx.params}, from_file=config is not None)
+    tiers = {
+        "high_quantile": high_quantile,
+        "p_alive_threshold": p_alive_threshold,
+        "past_value_min": past_value_min,
+        "predicted_value_min": predicted_value_min,
+    }
+    if preset is not None or any(v is not None for v in tiers.values()):
+        _fit_preset(ctx, db, preset, tiers, feature_set, as_json)
+        return
     with render.errors(as_json), speaking(words):
         if engine not in ("embedded", "spark"):
             raise ConfigError(f"--engine {engine!r} should be 'embedded' or 'spark'.")
@@ -188,6 +237,79 @@ def fit(
             )
             return
         _show_fit(run, seg, matching, stale, rebuilt)
+
+
+#: The ready segmentations of ``fit --preset``.
+PRESETS = ("value",)
+#: fit options a preset sets itself (a preset run is not a clustering of the features).
+_NOT_WITH_PRESET = (
+    "k",
+    "k_min",
+    "k_max",
+    "algorithm",
+    "param",
+    "prep",
+    "config",
+    "previous",
+    "target",
+    "stability_runs",
+    "rebuild_features",
+    "engine",
+    "seed",
+)
+
+
+def _fit_preset(
+    ctx: typer.Context,
+    db: Path,
+    preset: str | None,
+    tiers: dict[str, float | None],
+    feature_set: int | None,
+    as_json: bool,
+) -> None:
+    """``fit --preset value``: the value tiers stored as a run (pipeline.fit_value_tiers)."""
+    from userseg import pipeline
+    from userseg.store import get_run
+
+    with render.errors(as_json):
+        if preset is None:
+            flags = ", ".join("--" + k.replace("_", "-") for k, v in tiers.items() if v is not None)
+            raise ConfigError(f"{flags} set the thresholds of --preset value; add --preset value.")
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r} is not one of {', '.join(PRESETS)}.")
+        clash = [n for n in _NOT_WITH_PRESET if given(ctx, n)]
+        if clash:
+            flags = ", ".join("--" + n.replace("_", "-") for n in clash)
+            raise ConfigError(
+                f"--preset {preset} is a ready segmentation (its tiers are rules, not a "
+                f"clustering): {flags} do not apply to it; drop them."
+            )
+        with open_db(db) as db_:
+            with render.progress(not as_json) as bar:
+                run_id, seg = pipeline.fit_value_tiers(
+                    db_,
+                    feature_set_id=feature_set,
+                    progress=bar,
+                    **{k: v for k, v in tiers.items() if v is not None},
+                )
+            run = get_run(db_, run_id)
+        if as_json:
+            render.print_json(
+                run.to_dict()
+                | {"segments": [p.to_dict() for p in seg.profiles_], "warnings": seg.warnings_}
+            )
+            return
+        render.console.print(
+            render.segments_table(
+                seg.profiles_, f"Run {run_id}: value tiers of {run.n_users:,} customers"
+            )
+        )
+        if (values := render.value_table(seg.profiles_)) is not None:
+            render.console.print(values)
+        render.console.print(f"Thresholds: {seg.k_choice_['reason']}")
+        for note in seg.notes_:
+            render.console.print(f"note: {note}")
+        render.console.print(f"run id: {run_id}")
 
 
 def _show_fit(run: Any, seg: Any, matching: Any, stale: Any, rebuilt: int | None) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "CentroidAssigner",
     "CoreAssigner",
     "GaussianAssigner",
+    "TierAssigner",
     "assigner_from_state",
 ]
 
@@ -226,7 +227,62 @@ class CoreAssigner(Assigner):
         return cls(arrays["points"], arrays["labels"], arrays["radii"])
 
 
-_KINDS: dict[str, type] = {c.kind: c for c in (CentroidAssigner, GaussianAssigner, CoreAssigner)}
+class TierAssigner(Assigner):
+    """Value tiers by their stated rules (:func:`userseg.value.tiers.tier_codes`), not by distance.
+
+    The prepared matrix has three columns: spend so far, expected value and
+    P(alive), unscaled. ``tiers`` lists, per segment, its position in
+    :data:`userseg.value.tiers.TIERS`; a user whose tier had no member when the
+    run was fitted (so no segment) is noise (-1). The distance is 0: a rule
+    has no centre to be near.
+    """
+
+    kind = "tiers"
+
+    def __init__(
+        self, thresholds: dict[str, float], tiers: np.ndarray, centers: np.ndarray
+    ) -> None:
+        self.thresholds = {k: float(thresholds[k]) for k in self.THRESHOLDS}
+        self.tiers = np.asarray(tiers, dtype=np.int64)
+        self._centers = np.asarray(centers, dtype=np.float64)
+
+    THRESHOLDS = ("past_value_min", "predicted_value_min", "p_alive_threshold")
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Each segment's mean spend so far, expected value and P(alive) (for maps, order)."""
+        return self._centers
+
+    @property
+    def n_features(self) -> int:
+        return 3
+
+    def predict_unchecked(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from userseg.value.tiers import tier_codes
+
+        codes = tier_codes(X[:, 0], X[:, 1], X[:, 2], **self.thresholds)
+        segment_of = np.full(4, -1, dtype=np.int64)
+        segment_of[self.tiers] = np.arange(len(self.tiers))
+        return segment_of[codes], np.zeros(len(X))
+
+    def permute(self, order: np.ndarray) -> None:
+        self.tiers = self.tiers[order]
+        self._centers = self._centers[order]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"kind": self.kind, "thresholds": dict(self.thresholds)}, {
+            "tiers": self.tiers,
+            "centers": self._centers,
+        }
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> TierAssigner:
+        return cls(params["thresholds"], arrays["tiers"], arrays["centers"])
+
+
+_KINDS: dict[str, type] = {
+    c.kind: c for c in (CentroidAssigner, GaussianAssigner, CoreAssigner, TierAssigner)
+}
 
 
 def assigner_from_state(params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Assigner:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from userseg.errors import ConfigError, SchemaError
 
-__all__ = ["TIERS", "ValueTiers", "value_tiers"]
+__all__ = ["TIERS", "ValueTiers", "check_tier_settings", "tier_codes", "value_tiers"]
 
 TIERS = ("high value", "potential high value", "at risk", "low value")
 _NEEDED = ("spend_total", "value", "p_alive")
@@ -100,6 +100,53 @@ def _number(name: str, value: Any, bounds: str | None = None) -> float:
     return v
 
 
+def check_tier_settings(
+    *,
+    high_quantile: float = 0.8,
+    p_alive_threshold: float = 0.5,
+    past_value_min: float | None = None,
+    predicted_value_min: float | None = None,
+) -> dict[str, float | None]:
+    """The tier settings checked (a :class:`~userseg.errors.ConfigError` naming a bad one).
+
+    ``high_quantile`` is checked only when a money threshold is left to it.
+    """
+    p_thr = _number("p_alive_threshold", p_alive_threshold, "[0, 1]")
+    uses_quantile = past_value_min is None or predicted_value_min is None
+    q = _number("high_quantile", high_quantile, "(0, 1)") if uses_quantile else None
+    return {
+        "past_value_min": None
+        if past_value_min is None
+        else _number("past_value_min", past_value_min),
+        "predicted_value_min": None
+        if predicted_value_min is None
+        else _number("predicted_value_min", predicted_value_min),
+        "p_alive_threshold": p_thr,
+        "high_quantile": q,
+    }
+
+
+def tier_codes(
+    past: np.ndarray,
+    predicted: np.ndarray,
+    p_alive: np.ndarray,
+    *,
+    past_value_min: float,
+    predicted_value_min: float,
+    p_alive_threshold: float,
+) -> np.ndarray:
+    """Each customer's position in :data:`TIERS` by the rules, first match wins.
+
+    The one statement of the rules: :func:`value_tiers` and the stored model of a
+    value-tier run (:class:`~userseg.cluster.assigners.TierAssigner`) both call it,
+    so a run replays exactly the tiers it was fitted with.
+    """
+    past_high = np.asarray(past, dtype=np.float64) >= past_value_min
+    predicted_high = np.asarray(predicted, dtype=np.float64) >= predicted_value_min
+    at_risk = past_high & (np.asarray(p_alive, dtype=np.float64) < p_alive_threshold)
+    return np.select([at_risk, past_high, predicted_high], [2, 0, 1], default=3).astype(np.int64)
+
+
 def value_tiers(
     frame: pd.DataFrame,
     *,
@@ -140,25 +187,29 @@ def value_tiers(
             f"(available: {', '.join(map(str, frame.columns))}).",
             details={"missing": missing},
         )
-    p_thr = _number("p_alive_threshold", p_alive_threshold, "[0, 1]")
-    uses_quantile = past_value_min is None or predicted_value_min is None
-    q = _number("high_quantile", high_quantile, "(0, 1)") if uses_quantile else None
+    settings = check_tier_settings(
+        high_quantile=high_quantile,
+        p_alive_threshold=p_alive_threshold,
+        past_value_min=past_value_min,
+        predicted_value_min=predicted_value_min,
+    )
+    p_thr, q = settings["p_alive_threshold"], settings["high_quantile"]
     f = frame[list(_NEEDED)].astype(float)
     mins = {}
-    for name, given, col in (
-        ("past_value_min", past_value_min, "spend_total"),
-        ("predicted_value_min", predicted_value_min, "value"),
-    ):
+    for name, col in (("past_value_min", "spend_total"), ("predicted_value_min", "value")):
+        given = settings[name]
         if given is None:
             mins[name] = float(np.nanquantile(f[col], q)) if len(f) else 0.0
         else:
-            mins[name] = _number(name, given)
-    past_high = f["spend_total"].to_numpy() >= mins["past_value_min"]
-    predicted_high = f["value"].to_numpy() >= mins["predicted_value_min"]
-    at_risk = past_high & (f["p_alive"].to_numpy() < p_thr)
-    codes = np.select(
-        [at_risk, past_high, predicted_high], [2, 0, 1], default=3
-    )  # positions in TIERS
+            mins[name] = given
+    codes = tier_codes(
+        f["spend_total"].to_numpy(),
+        f["value"].to_numpy(),
+        f["p_alive"].to_numpy(),
+        past_value_min=mins["past_value_min"],
+        predicted_value_min=mins["predicted_value_min"],
+        p_alive_threshold=p_thr,
+    )
     labels = pd.Series(
         pd.Categorical.from_codes(codes, categories=list(TIERS)), index=frame.index, name="tier"
     )
