@@ -16,7 +16,7 @@ Examples
 --------
 >>> from userseg.segment.registry import algorithm_names, get_family
 >>> algorithm_names()
-('kmeans', 'gmm', 'dbscan', 'hdbscan')
+('kmeans', 'gmm', 'dbscan', 'hdbscan', 'value_tiers')
 >>> get_family("dbscan").chooses_k
 True
 """
