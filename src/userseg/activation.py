@@ -68,6 +68,7 @@ __all__ = [
     "MeasureResult",
     "StoreDeliveryState",
     "campaign_report_items",
+    "campaign_response",
     "create_audience",
     "create_campaign",
     "diff_audience",
@@ -668,6 +669,75 @@ def measure_campaign(
     if record:
         st.record_measurement(db, campaign.campaign_id, source, result.to_dict(), report)
     return MeasureResult(campaign, result, report, notes)
+
+
+CAMPAIGN_TARGET = "campaign:"
+
+
+def campaign_response(
+    db: Database, name: str, *, days: int | None = None
+) -> tuple[pd.Series, list[str]]:
+    """A campaign's response as a target for ``fit --target campaign:NAME``.
+
+    The response is whether a *treated* user converted in the campaign's outcome
+    window, from the event log (:func:`~userseg.activate.outcomes_from_events`):
+    1 or 0 per treated user, indexed by user id. Control users did not receive
+    the campaign, so they have no response (they are the lift's baseline, not
+    its respondents) and, like every user outside the campaign, are left out
+    of the target. The window is that of the campaign's latest measurement
+    from the event log when there is one (what ``userseg lift`` showed), else
+    ``days`` (default 30) after its start.
+
+    Returns
+    -------
+    response : Series
+        ``converted`` (0/1) by user id (text), named ``campaign:NAME``.
+    notes : list of str
+        What the response is, and the event log's warnings (a window past its end).
+
+    Raises
+    ------
+    ConfigError
+        No campaign name; ``days`` not a positive whole number.
+    NotFoundError
+        No campaign has this name.
+    DataError
+        The campaign has no treated users, or the window starts after the last event.
+    """
+    text = str(name).strip()
+    if not text:
+        raise ConfigError(
+            "--target campaign:NAME needs a campaign name after 'campaign:' "
+            "(`userseg campaign list` shows them)."
+        )
+    campaign = st.get_campaign(db, text)
+    arms = st.load_arms(db, campaign.campaign_id)
+    treated = arms.loc[arms["arm"] == "treatment", "user_id"]
+    if treated.empty:
+        raise DataError(f"campaign {text!r} has no treated users: it has no response.")
+    if days is None:
+        days = 30
+        last = st.latest_measurement(db, campaign.campaign_id)
+        window = (last or {}).get("outcomes", {}).get("window") if last else None
+        if last is not None and last["source"] == "events" and window:
+            span = dt.datetime.fromisoformat(window[1]) - dt.datetime.fromisoformat(window[0])
+            days = max(1, span.days)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = outcomes_from_events(db, treated, campaign.start_at, days=days)
+    begin, end = (w[:10] for w in out.report["window"])
+    notes = [
+        f"target campaign:{text}: conversion of its {len(treated):,} treated users from "
+        f"{begin} to {end} (event log); its control group is left out.",
+        *(str(w.message) for w in caught),
+    ]
+    frame = out.frame
+    response = pd.Series(
+        frame["converted"].astype(int).to_numpy(),
+        index=frame["user_id"].astype(str).to_numpy(),
+        name=f"{CAMPAIGN_TARGET}{text}",
+    )
+    return response, notes
 
 
 def write_lift_chart(result: LiftResult, path: str | Path, metric: str = "conversion") -> Path:
