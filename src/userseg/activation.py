@@ -69,6 +69,7 @@ __all__ = [
     "StoreDeliveryState",
     "campaign_report_items",
     "campaign_response",
+    "campaigns_of_segment",
     "create_audience",
     "create_campaign",
     "diff_audience",
@@ -353,12 +354,15 @@ def export_audience(
     max_attempts: int = 6,
     contacts: dict[str, str] | None = None,
     default_region: str | None = None,
+    recorded_as: str | None = None,
 ) -> dict[str, Any]:
     """Send an audience version to a destination and record the export.
 
     Returns the :class:`~userseg.activate.ExportResult` as a dict, with
     ``audience`` and ``version``. A failed webhook export is recorded as
     ``failed`` with its export id; ``resume=`` that id sends the rest.
+    ``recorded_as`` replaces the target in the record (the web app writes a
+    file in a temporary folder and records it as ``download:NAME``).
 
     Raises
     ------
@@ -448,6 +452,8 @@ def export_audience(
             exc.details["resume"] = export_id
             raise ExportError(exc.message, details=exc.details) from None
     out = res.to_dict() | {"audience": name, "version": v.version}
+    if recorded_as is not None:
+        out["target"] = recorded_as
     st.record_export(db, audience.audience_id, v.version, out)
     return out
 
@@ -669,6 +675,40 @@ def measure_campaign(
     if record:
         st.record_measurement(db, campaign.campaign_id, source, result.to_dict(), report)
     return MeasureResult(campaign, result, report, notes)
+
+
+def campaigns_of_segment(db: Database, run_id: int, segment: int) -> list[dict[str, Any]]:
+    """The latest measured lift of every campaign on this run's audiences, for one segment.
+
+    Read from the stored measurements only (no outcome is recomputed): per
+    campaign its ``name, audience, version, holdout, start, measured_at,
+    source, correction`` and ``rows``, the lift table's rows of this segment
+    (one per metric). Campaigns whose audience left the segment out, or not
+    measured yet, are not listed.
+    """
+    items = []
+    for c in st.list_campaigns(db, run_id=run_id):
+        m = st.latest_measurement(db, c.campaign_id)
+        if m is None:
+            continue
+        rows = [r for r in m["result"].get("rows", []) if str(r.get("segment")) == str(segment)]
+        if not rows:
+            continue
+        items.append(
+            {
+                "name": c.name,
+                "audience": c.audience,
+                "version": c.version,
+                "holdout": c.holdout,
+                "start": c.start_at,
+                "status": c.status,
+                "measured_at": m["measured_at"],
+                "source": m["source"],
+                "correction": m["result"].get("correction"),
+                "rows": rows,
+            }
+        )
+    return items
 
 
 CAMPAIGN_TARGET = "campaign:"

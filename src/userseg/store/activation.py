@@ -48,6 +48,7 @@ __all__ = [
     "load_arms",
     "load_delivery",
     "load_members",
+    "member_counts",
     "record_export",
     "record_measurement",
     "save_delivery",
@@ -313,6 +314,16 @@ def load_members(
         sql += " LIMIT ? OFFSET ?"
         params += [int(limit), int(offset)]
     return db.execute(sql, params).df()
+
+
+def member_counts(db: Database, audience_id: int, version: int) -> dict[int, int]:
+    """Members per segment of a version (one aggregate query; nothing loaded per user)."""
+    rows = db.rows(
+        "SELECT segment, count(*) FROM userseg_audience_members "
+        "WHERE audience_id = ? AND version = ? GROUP BY segment ORDER BY segment",
+        [audience_id, version],
+    )
+    return {int(s): int(n) for s, n in rows}
 
 
 def audience_diff(
