@@ -16,6 +16,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi) is needed")
 from starlette.testclient import TestClient
 from web_shop import INJECTIONS, build_shop, csrf_of
 
+from userseg._version import __version__
 from userseg.errors import ConfigError
 from userseg.serve import create_app
 from userseg.serve.app import openapi_json
@@ -468,6 +469,7 @@ def test_an_audience_is_created_from_selected_segments_and_exported(app, shop):
     assert (aud.run_spec, aud.segments) == (str(b), [0, 2])
     page = c.get(r.headers["location"])
     assert page.status_code == 200 and "The audience was created." in page.text
+    assert f"<p>userseg {__version__}</p>" in page.text  # the footer's version, not the audience's
     assert "web vip" in page.text and f"{len(members):,}" in page.text
     assert 'name="format"' in page.text and "minimum" in page.text
     assert c.get("/web/audiences").status_code == 200 and "web vip" in c.get("/web/audiences").text

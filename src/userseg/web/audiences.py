@@ -95,12 +95,12 @@ async def audience_page(request: Request, audience_id: int) -> Response:
 
     def read(d: Any) -> dict[str, Any]:
         aud = _audience(d, audience_id)
-        version = st.get_audience_version(d, aud, None)
-        names = {p.segment: p.name for p in load_profiles(d, version.run_id)}
-        counts = st.member_counts(d, aud.audience_id, version.version)
+        current = st.get_audience_version(d, aud, None)
+        names = {p.segment: p.name for p in load_profiles(d, current.run_id)}
+        counts = st.member_counts(d, aud.audience_id, current.version)
         return {
             "audience": aud,
-            "version": version,
+            "current": current,  # not "version": the pages' global is userseg's version
             "counts": [(s, names.get(s, ""), n) for s, n in counts.items()],
             "exports": st.list_exports(d, aud.audience_id)[:50],
         }
