@@ -683,3 +683,24 @@ def test_fit_target_can_be_a_campaigns_response_from_the_event_log(db, tmp_path)
         bad = run("fit", "--k", 3, "--target", target, "--db", db)
         assert bad.exit_code == 2 and words in bad.output, (target, bad.output)
     assert stored(db, lambda d: int(d.scalar("SELECT count(*) FROM userseg_runs"))) == n_runs
+
+
+def test_the_report_names_each_segment_in_its_campaign_results(db, tmp_path) -> None:
+    """The report's Campaigns section gives each segment's lift under its id and name, as
+    the report's segment table names them (and escapes them)."""
+    from html import escape
+
+    from userseg.store import load_profiles
+
+    arms = _spring(db)
+    path = outcomes_file(tmp_path / "o.csv", arms)
+    js(run("lift", "spring", "--outcomes", path, "--db", db, "--json"))
+    js(run("rename", 1, 1, "<b>Bold & loyal</b>", "--db", db, "--json"))
+    res = run("report", "--db", db, "--out", tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "r.html").read_text()
+    section = html.split("<h2>Campaigns</h2>")[1]
+    profiles = stored(db, lambda d: load_profiles(d, get_run(d).run_id))
+    for p in profiles:
+        assert f"<td>{p.segment} · {escape(p.name)}</td>" in section, p.name
+    assert "<b>Bold" not in section

@@ -805,8 +805,13 @@ def _result_from_dict(d: dict[str, Any]) -> LiftResult:
 
 
 def campaign_report_items(db: Database, run_id: int) -> list[dict[str, Any]]:
-    """The campaigns on a run's audiences with their latest lift (for the HTML report)."""
+    """The campaigns on a run's audiences with their latest lift (for the HTML report).
+
+    ``names`` maps each of the run's segment ids to its name, so that the report
+    names the segments in the lift table as it does everywhere else.
+    """
     items = []
+    names = {p.segment: p.name for p in load_profiles(db, run_id)}
     for c in st.list_campaigns(db, run_id=run_id):
         m = st.latest_measurement(db, c.campaign_id)
         if m is None:
@@ -824,6 +829,7 @@ def campaign_report_items(db: Database, run_id: int) -> list[dict[str, Any]]:
                 "table": result.table,
                 "summary": result.summary_lines(),
                 "png": lift_png(result, "conversion"),
+                "names": names,
             }
         )
     return items
