@@ -467,6 +467,24 @@ def test_an_audience_is_created_from_selected_segments_and_exported(app, shop):
     members = svc.with_db(lambda: load_members(svc.db, aud.audience_id, 1))
     assert set(members["user_id"]) == _members_of(app, b, [0, 2])
     assert (aud.run_spec, aud.segments) == (str(b), [0, 2])
+    # the sizes per segment are stored with the version (pages never count 10M members);
+    # a version stored without them (before) is counted
+    from userseg.store.activation import member_counts
+
+    counts = members["segment"].value_counts().sort_index().to_dict()
+    from userseg.store.activation import get_audience_version
+
+    stored = svc.with_db(lambda: get_audience_version(svc.db, aud, 1)).definition["sizes"]
+    assert stored == {str(k): n for k, n in counts.items()}
+    assert svc.with_db(lambda: member_counts(svc.db, aud.audience_id, 1)) == counts
+    svc.with_db(
+        lambda: svc.db.execute(
+            "UPDATE userseg_audience_versions SET definition = json_object('run', '2') "
+            "WHERE audience_id = ?",
+            [aud.audience_id],
+        )
+    )
+    assert svc.with_db(lambda: member_counts(svc.db, aud.audience_id, 1)) == counts
     page = c.get(r.headers["location"])
     assert page.status_code == 200 and "The audience was created." in page.text
     assert f"<p>userseg {__version__}</p>" in page.text  # the footer's version, not the audience's
