@@ -217,13 +217,18 @@ def _audience_and_campaign(db, n: int) -> None:
         "NULL, NULL)"
     )
     db.execute(
-        "INSERT INTO userseg_audience_versions VALUES (1, 1, current_timestamp, 2, NULL, ?, "
-        "'{}')",
-        [n],
-    )
-    db.execute(
         "INSERT INTO userseg_audience_members SELECT 1, 1, user_id, segment "
         "FROM userseg_assignments WHERE run_id = 2"
+    )
+    # the sizes per segment, stored with the version as the product stores them
+    sizes = dict(
+        db.rows(
+            "SELECT segment::VARCHAR, count(*) FROM userseg_audience_members GROUP BY segment"
+        )
+    )
+    db.execute(
+        "INSERT INTO userseg_audience_versions VALUES (1, 1, current_timestamp, 2, NULL, ?, ?)",
+        [n, json.dumps({"run": "2", "run_id": 2, "sizes": sizes})],
     )
     rows = [
         {
