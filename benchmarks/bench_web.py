@@ -3,7 +3,9 @@
 The stored aggregates of two runs of 10M users each (8 segments, 16 features,
 the second a refit of the first with its matching and migration matrix, a
 5,000-point user map, drift checks) are written directly into a fresh
-database, with 20M assignment rows (the members sample reads them). Then,
+database, with 20M assignment rows (the members sample reads them), an audience
+of every user of the second run (10M member rows: its page counts them per
+segment) and a measured campaign on it (the segment page shows its lift). Then,
 side by side in one process:
 
 * **peer** — the static HTML report of the same run (``explain.report.write_report``:
@@ -201,9 +203,63 @@ def build(path: Path, n: int) -> float:
         "run_id": 2,
     }
     db.execute("INSERT INTO userseg_run_matchings VALUES (2, 1, ?)", [json.dumps(matching)])
+    _audience_and_campaign(db, n)
     db.execute("CHECKPOINT")
     db.close()
     return time.perf_counter() - t0
+
+
+def _audience_and_campaign(db, n: int) -> None:
+    """An audience of every user of run 2 (``n`` member rows) and a measured campaign on it:
+    the audience page counts members per segment, the segment page shows the lift."""
+    db.execute(
+        "INSERT INTO userseg_audiences VALUES (1, 'everyone', current_timestamp, '2', NULL, "
+        "NULL, NULL)"
+    )
+    db.execute(
+        "INSERT INTO userseg_audience_members SELECT 1, 1, user_id, segment "
+        "FROM userseg_assignments WHERE run_id = 2"
+    )
+    # the sizes per segment, stored with the version as the product stores them
+    sizes = dict(
+        db.rows(
+            "SELECT segment::VARCHAR, count(*) FROM userseg_audience_members GROUP BY segment"
+        )
+    )
+    db.execute(
+        "INSERT INTO userseg_audience_versions VALUES (1, 1, current_timestamp, 2, NULL, ?, ?)",
+        [n, json.dumps({"run": "2", "run_id": 2, "sizes": sizes})],
+    )
+    rows = [
+        {
+            "segment": seg,
+            "metric": metric,
+            "n_treatment": n // K * 9 // 10,
+            "n_control": n // K // 10,
+            "treatment": base * 1.1,
+            "control": base,
+            "abs_lift": base * 0.1,
+            "abs_low": base * 0.05,
+            "abs_high": base * 0.15,
+            "rel_lift": 0.1,
+            "rel_low": 0.05,
+            "rel_high": 0.15,
+            "p_adjusted": 0.001,
+            "significant": True,
+            "note": None,
+        }
+        for seg in [*range(K), "all"]
+        for metric, base in (("conversion", 0.1), ("revenue", 25.0))
+    ]
+    db.execute(
+        "INSERT INTO userseg_campaigns VALUES (1, 'spring', current_timestamp, 1, 1, 0.1, "
+        "current_timestamp, 'running', NULL, '{}')"
+    )
+    db.execute(
+        "INSERT INTO userseg_campaign_measurements VALUES (1, current_timestamp, 'events', ?, "
+        "'{}')",
+        [json.dumps({"correction": "holm", "rows": rows})],
+    )
 
 
 def peer_report(path: Path, out: Path) -> float:
@@ -269,6 +325,8 @@ async def time_pages(path: Path, repeats: int) -> dict[str, list[float]]:
         "drift": "/web/drift",
         "keys": "/web/keys",
         "refresh": "/web/refresh",
+        "audiences": "/web/audiences",
+        "audience": "/web/audiences/1",
     }
     out: dict[str, list[float]] = {}
     transport = httpx.ASGITransport(app)

@@ -164,3 +164,28 @@ def test_created_through_the_api_is_what_the_cli_sees(app, shop, tmp_path: Path)
         assert aud.latest_version == 1 and aud.n_members == len(st.load_members(db, 1, 1))
     finally:
         db.close()
+
+
+def test_a_read_only_key_reads_audiences_but_cannot_create_one(app, shop) -> None:
+    """Key scopes (store/access.py) hold on /v1/audiences: a `read` key lists and reads but
+    its POST is 403 in the one error shape, nothing stored; a `write` key creates."""
+    from userseg.serve.auth import create_key as new_key
+    from userseg.store.access import set_key_scope
+
+    db = app.state.service.db
+    keys = {}
+    for scope in ("read", "write"):
+        key_id, keys[scope] = new_key(db, f"{scope} key")
+        set_key_scope(db, key_id, scope)
+    app.state.service.keyring.reload()
+    body = {"name": "vip", "segments": [1]}
+    err = error_of(call(app, "POST", "/v1/audiences", keys["read"], json=body), 403, "forbidden")
+    assert "read" in err["message"] and "write" in err["message"]
+    assert call(app, "GET", "/v1/audiences", keys["read"]).json() == {"audiences": []}
+    assert call(app, "GET", "/v1/audiences/vip", keys["read"]).status_code == 404
+    made = call(app, "POST", "/v1/audiences", keys["write"], json=body)
+    assert made.status_code == 201, made.text
+    assert call(app, "GET", "/v1/audiences/vip", keys["read"]).status_code == 200
+    # the key made before scopes existed is an admin key, as everywhere
+    legacy = call(app, "POST", "/v1/audiences", shop["secret"], json={"name": "all"})
+    assert legacy.status_code == 201

@@ -595,3 +595,112 @@ def test_a_user_in_two_running_campaigns_is_refused_unless_allowed_and_recorded(
     js(run("campaign", "end", "third", "--db", db, "--json"))
     fourth = js(run("campaign", "create", "fourth", "--audience", "a", "--db", db, "--json"))
     assert fourth["campaign"]["overlap"]["campaigns"] == {}
+
+
+# -- lift, and campaigns fed back into segmentation ------------------------------------------
+def _spring(db: Path, start: str = "2026-06-01") -> pd.DataFrame:
+    js(run("audience", "create", "all", "--db", db, "--json"))
+    js(
+        run(
+            "campaign",
+            "create",
+            "spring",
+            "--audience",
+            "all",
+            "--holdout",
+            "20%",
+            "--start",
+            start,
+            "--db",
+            db,
+            "--json",
+        )
+    )
+    return stored(db, lambda d: st.load_arms(d, 1))
+
+
+def test_lift_is_the_campaign_measure_command_under_the_issues_name(db, tmp_path) -> None:
+    """`userseg lift CAMPAIGN` is the same code as `campaign measure`: same options, same
+    numbers, the same table, summary and picture; bad input is exit 2 likewise."""
+    from userseg.cli import activate_cmds
+
+    arms = _spring(db)
+    path = outcomes_file(tmp_path / "out.csv", arms)
+    lift_cmd = next(c for c in app.registered_commands if c.name == "lift")
+    assert lift_cmd.callback is activate_cmds.campaign_measure  # an alias, not a copy
+    by_lift = js(run("lift", "spring", "--outcomes", path, "--db", db, "--json"))
+    by_measure = js(run("campaign", "measure", "spring", "--outcomes", path, "--db", db, "--json"))
+    assert by_lift["lift"] == by_measure["lift"]
+    text = run("lift", "spring", "--outcomes", path, "--chart", tmp_path / "l.png", "--db", db)
+    assert text.exit_code == 0, text.output
+    assert "Lift per segment" in text.stdout and "Holm" in text.stdout
+    assert (tmp_path / "l.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    helps = [run(*cmd, "--help").stdout for cmd in (["lift"], ["campaign", "measure"])]
+    for flag in ("--days", "--outcomes", "--unknown-users", "--correction", "--chart", "--json"):
+        assert all(flag in h for h in helps), flag
+    before = table_counts(db)
+    for args, words in (
+        (["nope"], "campaign 'nope' not found"),
+        (["spring", "--metric", "clicks"], "--metric"),
+    ):
+        res = run("lift", *args, "--db", db)
+        assert res.exit_code == 2 and words in res.output, res.output
+    assert table_counts(db) == before
+
+
+def test_fit_target_can_be_a_campaigns_response_from_the_event_log(db, tmp_path) -> None:
+    """`fit --target campaign:NAME`: the treated users' conversion in the campaign's window
+    (from the event log) is the target; the run shows its rate per segment with lift and
+    a 95 % interval, recorded and in the report; an unknown campaign is exit 2."""
+    from userseg.activate import outcomes_from_events
+
+    arms = _spring(db, "2026-05-01")
+    res = js(run("fit", "--k", 3, "--target", "campaign:spring", "--db", db, "--json"))
+    out = res["outcome"]
+    assert out["target"] == "campaign:spring" and out["kind"] == "rate"
+    treated = arms.loc[arms["arm"] == "treatment", "user_id"]
+    truth = stored(db, lambda d: outcomes_from_events(d, treated, "2026-05-01", days=30).frame)
+    assert out["overall"]["n"] == len(treated)
+    assert out["overall"]["value"] == pytest.approx(truth["converted"].mean())
+    per = [p["outcome"] for p in res["segments"]]
+    assert sum(s["n"] for s in per) == len(treated)
+    for s in per:
+        assert s["low"] <= s["value"] <= s["high"] and s["lift"] is not None
+    run_id = res["run_id"]
+    cfg = stored(db, lambda d: get_run(d, run_id).config)
+    assert cfg["fit"]["target"] == "campaign:spring"
+    text = run("fit", "--k", 3, "--target", "campaign:spring", "--db", db)
+    assert text.exit_code == 0 and "campaign:spring" in text.stdout, text.output
+    rep = run("report", "--db", db, "--out", tmp_path / "r.html")
+    assert rep.exit_code == 0, rep.output
+    assert "campaign:spring" in (tmp_path / "r.html").read_text()
+
+    n_runs = stored(db, lambda d: int(d.scalar("SELECT count(*) FROM userseg_runs")))
+    for target, words in (
+        ("campaign:nope", "campaign 'nope' not found"),
+        ("campaign:", "campaign name"),
+    ):
+        bad = run("fit", "--k", 3, "--target", target, "--db", db)
+        assert bad.exit_code == 2 and words in bad.output, (target, bad.output)
+    assert stored(db, lambda d: int(d.scalar("SELECT count(*) FROM userseg_runs"))) == n_runs
+
+
+def test_the_report_names_each_segment_in_its_campaign_results(db, tmp_path) -> None:
+    """The report's Campaigns section gives each segment's lift under its id and name, as
+    the report's segment table names them (and escapes them)."""
+    from html import escape
+
+    from userseg.store import load_profiles
+
+    arms = _spring(db)
+    path = outcomes_file(tmp_path / "o.csv", arms)
+    js(run("lift", "spring", "--outcomes", path, "--db", db, "--json"))
+    js(run("rename", 1, 1, "<b>Bold & loyal</b>", "--db", db, "--json"))
+    res = run("report", "--db", db, "--out", tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "r.html").read_text()
+    section = html.split("<h2>Campaigns</h2>")[1]
+    profiles = stored(db, lambda d: load_profiles(d, get_run(d).run_id))
+    for p in profiles:
+        assert f"<td>{p.segment} · {escape(p.name)}</td>" in section, p.name
+    assert "<b>Bold" not in section

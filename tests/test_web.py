@@ -16,6 +16,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi) is needed")
 from starlette.testclient import TestClient
 from web_shop import INJECTIONS, build_shop, csrf_of
 
+from userseg._version import __version__
 from userseg.errors import ConfigError
 from userseg.serve import create_app
 from userseg.serve.app import openapi_json
@@ -420,3 +421,232 @@ def test_keys_have_a_scope_and_keys_from_before_scopes_are_admins(tmp_path: Path
         assert key_access(db, reader) is None
     finally:
         db.close()
+
+
+# -- audiences: create from segments, export (issue 15) -----------------------------------------
+
+
+def _audience_form(c: TestClient, run: int) -> str:
+    page = c.get(f"/web/runs/{run}")
+    assert page.status_code == 200
+    return page.text
+
+
+def _members_of(app, run: int, segments: list[int]) -> set[str]:
+    from userseg.store import load_assignments
+
+    svc = app.state.service
+    a = svc.with_db(lambda: load_assignments(svc.db, run))
+    return set(a.loc[a["segment"].isin(segments), "user_id"].astype(str))
+
+
+def _exports(app) -> list[dict[str, Any]]:
+    from userseg.store.activation import list_exports
+
+    svc = app.state.service
+    return svc.with_db(lambda: list_exports(svc.db))
+
+
+def test_an_audience_is_created_from_selected_segments_and_exported(app, shop):
+    """From the run page: tick segments, name it, create (audited); the audience page shows
+    its size per segment; export downloads the member file, recorded and audited."""
+    from userseg.store.activation import get_audience, load_members
+
+    c = signed_in(app, shop["keys"]["write"])
+    b = shop["runs"][1]
+    text = _audience_form(c, b)
+    assert f'action="/web/runs/{b}/audiences"' in text and 'name="segment_0"' in text
+    r = c.post(
+        f"/web/runs/{b}/audiences",
+        data={"csrf": csrf_of(text), "name": "web vip", "segment_0": "on", "segment_2": "on"},
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith("/web/audiences/")
+    svc = app.state.service
+    aud = svc.with_db(lambda: get_audience(svc.db, "web vip"))
+    members = svc.with_db(lambda: load_members(svc.db, aud.audience_id, 1))
+    assert set(members["user_id"]) == _members_of(app, b, [0, 2])
+    assert (aud.run_spec, aud.segments) == (str(b), [0, 2])
+    # the sizes per segment are stored with the version (pages never count 10M members);
+    # a version stored without them (before) is counted
+    from userseg.store.activation import member_counts
+
+    counts = members["segment"].value_counts().sort_index().to_dict()
+    from userseg.store.activation import get_audience_version
+
+    stored = svc.with_db(lambda: get_audience_version(svc.db, aud, 1)).definition["sizes"]
+    assert stored == {str(k): n for k, n in counts.items()}
+    assert svc.with_db(lambda: member_counts(svc.db, aud.audience_id, 1)) == counts
+    svc.with_db(
+        lambda: svc.db.execute(
+            "UPDATE userseg_audience_versions SET definition = json_object('run', '2') "
+            "WHERE audience_id = ?",
+            [aud.audience_id],
+        )
+    )
+    assert svc.with_db(lambda: member_counts(svc.db, aud.audience_id, 1)) == counts
+    page = c.get(r.headers["location"])
+    assert page.status_code == 200 and "The audience was created." in page.text
+    assert f"<p>userseg {__version__}</p>" in page.text  # the footer's version, not the audience's
+    assert "web vip" in page.text and f"{len(members):,}" in page.text
+    assert 'name="format"' in page.text and "minimum" in page.text
+    assert c.get("/web/audiences").status_code == 200 and "web vip" in c.get("/web/audiences").text
+
+    got = c.post(
+        f"{r.headers['location'].split('?')[0]}/export",
+        data={"csrf": csrf_of(page.text), "format": "csv"},
+    )
+    assert got.status_code == 200, got.text[:500]
+    assert got.headers["content-type"].startswith("text/csv")
+    assert got.headers["content-disposition"] == 'attachment; filename="web-vip-v1.csv"'
+    lines = got.text.strip().splitlines()
+    assert lines[0] == "user_id,segment" and len(lines) == len(members) + 1
+    assert {line.split(",")[0] for line in lines[1:]} == set(members["user_id"])
+    (exp,) = _exports(app)
+    assert (exp["destination"], exp["status"], exp["n_written"]) == ("csv", "done", len(members))
+    assert exp["target"] == "download:web-vip-v1.csv"
+    parquet = c.post(
+        f"{r.headers['location'].split('?')[0]}/export",
+        data={"csrf": csrf_of(page.text), "format": "parquet"},
+    )
+    assert parquet.status_code == 200 and parquet.content[:4] == b"PAR1"
+    acts = [(a["action"], a["outcome"], a["key_name"]) for a in audit(app)[:3]]
+    assert acts == [
+        ("audience.export", "ok", "write-person"),
+        ("audience.export", "ok", "write-person"),
+        ("audience.create", "ok", "write-person"),
+    ]
+    assert c.get(r.headers["location"]).text.count("download:web-vip-v1") == 2  # exports listed
+    # bad input: no segment ticked, a taken name, a bad filter, an unknown format
+    for data, words in (
+        ({"name": "x"}, "tick at least one segment"),
+        ({"name": "web vip", "segment_1": "on"}, "exists already"),
+        ({"name": "y", "segment_1": "on", "where": "recncy_days < 3"}, "did you mean"),
+    ):
+        bad = c.post(f"/web/runs/{b}/audiences", data={"csrf": csrf_of(text)} | data)
+        assert bad.status_code == 422 and words in bad.text, (data, bad.text[:300])
+    bad = c.post(
+        f"{r.headers['location'].split('?')[0]}/export",
+        data={"csrf": csrf_of(page.text), "format": "xlsx"},
+    )
+    assert bad.status_code == 422 and "format" in bad.text
+    assert len(_exports(app)) == 2
+
+
+def test_the_minimum_audience_size_applies_to_web_exports(app, shop):
+    """Under 100 users the export is refused (403 page, nothing recorded, audited); only an
+    admin may send it anyway, and the override is recorded."""
+    from userseg import activation
+    from userseg.store.activation import get_audience
+
+    svc = app.state.service
+    b = shop["runs"][1]
+    from userseg.features.build import load_features
+    from userseg.store import get_feature_set, get_run
+
+    def features(d: Any) -> Any:
+        return load_features(d, get_feature_set(d, get_run(d, b).feature_set_id))
+
+    frame = svc.with_db(lambda: features(svc.db)).select_dtypes("number")
+    column = frame.nunique().idxmax()  # the most distinct values: a cut without big ties
+    cut = float(frame[column].sort_values().iloc[49])  # about 50 users
+    svc.with_db(
+        lambda: activation.create_audience(svc.db, "few", run=b, where=f"{column} <= {cut!r}")
+    )
+    aud = svc.with_db(lambda: get_audience(svc.db, "few"))
+    assert 0 < aud.n_members < 100
+    url = f"/web/audiences/{aud.audience_id}"
+    writer = signed_in(app, shop["keys"]["write"])
+    page = writer.get(url)
+    assert 'name="allow_small"' not in page.text  # only an admin may override
+    r = writer.post(f"{url}/export", data={"csrf": csrf_of(page.text), "format": "csv"})
+    assert r.status_code == 403 and "minimum" in r.text
+    forced = writer.post(
+        f"{url}/export", data={"csrf": csrf_of(page.text), "format": "csv", "allow_small": "on"}
+    )
+    assert forced.status_code == 403 and "admin" in forced.text
+    assert _exports(app) == []
+    assert [(a["action"], a["outcome"]) for a in audit(app)[:2]] == [
+        ("audience.export", "refused"),
+        ("audience.export", "refused"),
+    ]
+    admin = signed_in(app, shop["keys"]["admin"])
+    page = admin.get(url)
+    assert 'name="allow_small"' in page.text
+    ok = admin.post(
+        f"{url}/export", data={"csrf": csrf_of(page.text), "format": "csv", "allow_small": "on"}
+    )
+    assert ok.status_code == 200 and len(ok.text.strip().splitlines()) == aud.n_members + 1
+    (exp,) = _exports(app)
+    assert exp["size_override"] is True
+    assert audit(app)[0]["detail"]["allow_small"] is True
+
+
+def test_a_read_only_key_sees_no_audience_actions_and_cannot_post_them(app, shop):
+    from userseg import activation
+
+    svc = app.state.service
+    b = shop["runs"][1]
+    aud, _ = svc.with_db(lambda: activation.create_audience(svc.db, "all", run=b))
+    c = signed_in(app, shop["keys"]["read"])
+    run_page = c.get(f"/web/runs/{b}").text
+    assert f'action="/web/runs/{b}/audiences"' not in run_page
+    assert 'name="segment_0"' not in run_page
+    page = c.get(f"/web/audiences/{aud.audience_id}")
+    assert page.status_code == 200 and "/export" not in page.text
+    token = csrf_of(page.text)  # the sign-out form's: a valid session token
+    r1 = c.post(f"/web/runs/{b}/audiences", data={"csrf": token, "name": "z", "segment_0": "on"})
+    r2 = c.post(f"/web/audiences/{aud.audience_id}/export", data={"csrf": token, "format": "csv"})
+    assert r1.status_code == r2.status_code == 403
+    assert [(a["action"], a["outcome"]) for a in audit(app)[:2]] == [
+        ("audience.export", "refused"),
+        ("audience.create", "refused"),
+    ]
+    assert _exports(app) == []
+    writer = signed_in(app, shop["keys"]["write"])
+    for data in ({"format": "csv"}, {"format": "csv", "csrf": "forged"}):  # CSRF
+        r = writer.post(f"/web/audiences/{aud.audience_id}/export", data=data)
+        assert r.status_code == 403
+    assert c.get("/web/audiences/999").status_code == 404
+    admin = signed_in(app, shop["keys"]["admin"])
+    for url in ("/web/audiences", f"/web/audiences/{aud.audience_id}", f"/web/runs/{b}"):
+        text = admin.get(url).text
+        for form in text.split("<form")[1:]:
+            if 'method="post"' in form.split(">", 1)[0]:
+                assert 'name="csrf"' in form.split("</form>")[0], url
+
+
+@pytest.mark.parametrize("name", INJECTIONS[:1])
+def test_the_segment_page_shows_campaign_results_where_they_exist(app, shop, tmp_path, name):
+    """A measured campaign on an audience of this run: the segment page shows its lift for
+    this segment (conversion and revenue, interval, adjusted p); other segments of
+    the campaign show theirs; a segment in no campaign shows none. Names are text."""
+    import numpy as np
+    import pandas as pd
+
+    from userseg import activation
+    from userseg.store.activation import load_arms
+
+    svc = app.state.service
+    b = shop["runs"][1]
+    c = signed_in(app, shop["keys"]["read"])
+    assert "Campaign results" not in c.get(f"/web/runs/{b}/segments/0").text
+    svc.with_db(lambda: activation.create_audience(svc.db, "two", run=b, segments=[0, 1]))
+    camp, _ = svc.with_db(lambda: activation.create_campaign(svc.db, name, "two", "20%"))
+    arms = svc.with_db(lambda: load_arms(svc.db, camp.campaign_id))
+    rng = np.random.default_rng(3)
+    conv = rng.random(len(arms)) < np.where(arms["arm"] == "treatment", 0.3, 0.1)
+    path = tmp_path / "o.csv"
+    pd.DataFrame(
+        {"user_id": arms["user_id"], "converted": conv.astype(int), "revenue": conv * 20.0}
+    ).to_csv(path, index=False)
+    m = svc.with_db(lambda: activation.measure_campaign(svc.db, name, outcomes=path))
+    rows = {(str(r["segment"]), r["metric"]): r for r in m.result.to_dict()["rows"]}
+    text = c.get(f"/web/runs/{b}/segments/0").text
+    assert "Campaign results" in text and str(escape(name)) in text and name not in text
+    conv0 = rows[("0", "conversion")]
+    assert f"{conv0['treatment']:.1%}" in text and f"{conv0['control']:.1%}" in text
+    assert f"{conv0['abs_lift']:+.1%}" in text
+    assert "Campaign results" in c.get(f"/web/runs/{b}/segments/1").text
+    other = c.get(f"/web/runs/{b}/segments/3").text
+    assert "Campaign results" not in other

@@ -2,6 +2,7 @@
 ``userseg serve`` (uvicorn) per module on a free loopback port.
 
 The journey (sign in, open a run, a segment, rename it, compare two runs, sign out),
+creating an audience from a run's segments and downloading its export,
 injection names, a read-only key, the keyboard, a phone-width screen, and axe-core on
 every page (no serious or critical violation). Screenshots of each page go to
 build/screenshots/ (not committed).
@@ -49,9 +50,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _measured_campaign(path: Path, run: int) -> None:
+    """A campaign on segments 0 and 1 of ``run``, measured from a file with a planted lift,
+    so that the segment pages show campaign results."""
+    import numpy as np
+    import pandas as pd
+
+    from userseg import activation, pipeline
+    from userseg.store.activation import load_arms
+
+    db = pipeline.open_db(path)
+    try:
+        activation.create_audience(db, "spring", run=run, segments=[0, 1])
+        campaign, _ = activation.create_campaign(db, "spring sale", "spring", "20%")
+        arms = load_arms(db, campaign.campaign_id)
+        rng = np.random.default_rng(11)
+        conv = rng.random(len(arms)) < np.where(arms["arm"] == "treatment", 0.3, 0.1)
+        outcomes = path.parent / "outcomes.csv"
+        pd.DataFrame(
+            {"user_id": arms["user_id"], "converted": conv.astype(int), "revenue": conv * 25.0}
+        ).to_csv(outcomes, index=False)
+        activation.measure_campaign(db, "spring sale", outcomes=outcomes)
+    finally:
+        db.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_files) -> dict[str, Any]:
     shop = build_shop(tmp_path_factory.mktemp("browser") / "shop.duckdb", demo_files)
+    _measured_campaign(shop["path"], shop["runs"][1])
     port = _free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -182,6 +209,9 @@ def test_journey_sign_in_run_segment_rename_compare_sign_out(tab, server, axe_so
     page.locator("table").first.get_by_role("link").first.click()
     tab.settle()
     assert "/segments/" in page.url
+    # segment 0 of the later run is in the measured campaign "spring sale"
+    assert page.get_by_role("heading", name="Campaign results").is_visible()
+    assert page.get_by_role("table", name="spring sale").count() == 1
     check_axe(tab, axe_source, "segment")
     tab.shot("segment")
     page.get_by_label("New name").fill("Loyal weekday shoppers")
@@ -250,6 +280,48 @@ def test_a_read_only_key_cannot_rename(tab, server):
     tab.shot("segment-read-only")
 
 
+def test_create_an_audience_and_export_it(tab, server, axe_source):
+    """From the run page: tick two segments, name the audience, create it; on its page
+    choose a format and download the export; the export is then listed. axe on each state."""
+    b = server["runs"][1]
+    page = tab.page
+    tab.sign_in(server["keys"]["write"])
+    tab.go(f"/web/runs/{b}")
+    form = page.locator(f"form[action='/web/runs/{b}/audiences']")
+    form.locator("input[name=segment_0]").check()
+    form.locator("input[name=segment_2]").check()
+    page.get_by_label("Audience name").fill("June newsletter")
+    tab.shot("run-audience-form")
+    page.get_by_role("button", name="Create the audience").click()
+    tab.settle()
+    assert "/web/audiences/" in page.url
+    assert page.get_by_role("status").inner_text() == "The audience was created."
+    assert page.get_by_role("heading", level=1).inner_text() == "Audience June newsletter"
+    rows = page.locator("table").first.locator("tbody tr")
+    assert rows.count() == 2  # segments 0 and 2
+    size = sum(int(rows.nth(i).locator("td").last.inner_text().replace(",", "")) for i in (0, 1))
+    check_axe(tab, axe_source, "audience")
+    tab.shot("audience")
+
+    page.get_by_label("Format").select_option("csv")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export and download").click()
+    download = info.value
+    assert download.suggested_filename == "June-newsletter-v1.csv"
+    lines = Path(download.path()).read_text().strip().splitlines()
+    assert lines[0] == "user_id,segment" and len(lines) == size + 1
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"0", "2"}
+    page.goto(page.url.split("?")[0])
+    tab.settle()
+    assert page.get_by_text("download:June-newsletter-v1.csv").count() == 1
+    check_axe(tab, axe_source, "audience exported")
+    tab.shot("audience-exported")
+    tab.go("/web/audiences")
+    assert page.get_by_role("link", name="June newsletter").count() == 1
+    check_axe(tab, axe_source, "audiences")
+    tab.shot("audiences")
+
+
 def test_keyboard_only(tab, server):
     page = tab.page
     tab.go("/web/signin")
@@ -289,6 +361,7 @@ def test_phone_width(browser, server, axe_source):
             (f"/web/runs/{b}/segments/0", "segment"),
             (f"/web/compare?a={a}&b={b}", "compare"),
             ("/web/drift", "drift"),
+            ("/web/audiences", "audiences"),
         ):
             t.go(path)
             # the page itself never scrolls sideways (wide tables scroll in their own box)

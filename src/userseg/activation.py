@@ -68,6 +68,8 @@ __all__ = [
     "MeasureResult",
     "StoreDeliveryState",
     "campaign_report_items",
+    "campaign_response",
+    "campaigns_of_segment",
     "create_audience",
     "create_campaign",
     "diff_audience",
@@ -352,12 +354,15 @@ def export_audience(
     max_attempts: int = 6,
     contacts: dict[str, str] | None = None,
     default_region: str | None = None,
+    recorded_as: str | None = None,
 ) -> dict[str, Any]:
     """Send an audience version to a destination and record the export.
 
     Returns the :class:`~userseg.activate.ExportResult` as a dict, with
     ``audience`` and ``version``. A failed webhook export is recorded as
     ``failed`` with its export id; ``resume=`` that id sends the rest.
+    ``recorded_as`` replaces the target in the record (the web app writes a
+    file in a temporary folder and records it as ``download:NAME``).
 
     Raises
     ------
@@ -447,6 +452,8 @@ def export_audience(
             exc.details["resume"] = export_id
             raise ExportError(exc.message, details=exc.details) from None
     out = res.to_dict() | {"audience": name, "version": v.version}
+    if recorded_as is not None:
+        out["target"] = recorded_as
     st.record_export(db, audience.audience_id, v.version, out)
     return out
 
@@ -670,6 +677,109 @@ def measure_campaign(
     return MeasureResult(campaign, result, report, notes)
 
 
+def campaigns_of_segment(db: Database, run_id: int, segment: int) -> list[dict[str, Any]]:
+    """The latest measured lift of every campaign on this run's audiences, for one segment.
+
+    Read from the stored measurements only (no outcome is recomputed): per
+    campaign its ``name, audience, version, holdout, start, measured_at,
+    source, correction`` and ``rows``, the lift table's rows of this segment
+    (one per metric). Campaigns whose audience left the segment out, or not
+    measured yet, are not listed.
+    """
+    items = []
+    for c in st.list_campaigns(db, run_id=run_id):
+        m = st.latest_measurement(db, c.campaign_id)
+        if m is None:
+            continue
+        rows = [r for r in m["result"].get("rows", []) if str(r.get("segment")) == str(segment)]
+        if not rows:
+            continue
+        items.append(
+            {
+                "name": c.name,
+                "audience": c.audience,
+                "version": c.version,
+                "holdout": c.holdout,
+                "start": c.start_at,
+                "status": c.status,
+                "measured_at": m["measured_at"],
+                "source": m["source"],
+                "correction": m["result"].get("correction"),
+                "rows": rows,
+            }
+        )
+    return items
+
+
+CAMPAIGN_TARGET = "campaign:"
+
+
+def campaign_response(
+    db: Database, name: str, *, days: int | None = None
+) -> tuple[pd.Series, list[str]]:
+    """A campaign's response as a target for ``fit --target campaign:NAME``.
+
+    The response is whether a *treated* user converted in the campaign's outcome
+    window, from the event log (:func:`~userseg.activate.outcomes_from_events`):
+    1 or 0 per treated user, indexed by user id. Control users did not receive
+    the campaign, so they have no response (they are the lift's baseline, not
+    its respondents) and, like every user outside the campaign, are left out
+    of the target. The window is that of the campaign's latest measurement
+    from the event log when there is one (what ``userseg lift`` showed), else
+    ``days`` (default 30) after its start.
+
+    Returns
+    -------
+    response : Series
+        ``converted`` (0/1) by user id (text), named ``campaign:NAME``.
+    notes : list of str
+        What the response is, and the event log's warnings (a window past its end).
+
+    Raises
+    ------
+    ConfigError
+        No campaign name; ``days`` not a positive whole number.
+    NotFoundError
+        No campaign has this name.
+    DataError
+        The campaign has no treated users, or the window starts after the last event.
+    """
+    text = str(name).strip()
+    if not text:
+        raise ConfigError(
+            "--target campaign:NAME needs a campaign name after 'campaign:' "
+            "(`userseg campaign list` shows them)."
+        )
+    campaign = st.get_campaign(db, text)
+    arms = st.load_arms(db, campaign.campaign_id)
+    treated = arms.loc[arms["arm"] == "treatment", "user_id"]
+    if treated.empty:
+        raise DataError(f"campaign {text!r} has no treated users: it has no response.")
+    if days is None:
+        days = 30
+        last = st.latest_measurement(db, campaign.campaign_id)
+        window = (last or {}).get("outcomes", {}).get("window") if last else None
+        if last is not None and last["source"] == "events" and window:
+            span = dt.datetime.fromisoformat(window[1]) - dt.datetime.fromisoformat(window[0])
+            days = max(1, span.days)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = outcomes_from_events(db, treated, campaign.start_at, days=days)
+    begin, end = (w[:10] for w in out.report["window"])
+    notes = [
+        f"target campaign:{text}: conversion of its {len(treated):,} treated users from "
+        f"{begin} to {end} (event log); its control group is left out.",
+        *(str(w.message) for w in caught),
+    ]
+    frame = out.frame
+    response = pd.Series(
+        frame["converted"].astype(int).to_numpy(),
+        index=frame["user_id"].astype(str).to_numpy(),
+        name=f"{CAMPAIGN_TARGET}{text}",
+    )
+    return response, notes
+
+
 def write_lift_chart(result: LiftResult, path: str | Path, metric: str = "conversion") -> Path:
     """The lift picture as a PNG file, written atomically."""
     data = lift_png(result, metric)
@@ -695,8 +805,13 @@ def _result_from_dict(d: dict[str, Any]) -> LiftResult:
 
 
 def campaign_report_items(db: Database, run_id: int) -> list[dict[str, Any]]:
-    """The campaigns on a run's audiences with their latest lift (for the HTML report)."""
+    """The campaigns on a run's audiences with their latest lift (for the HTML report).
+
+    ``names`` maps each of the run's segment ids to its name, so that the report
+    names the segments in the lift table as it does everywhere else.
+    """
     items = []
+    names = {p.segment: p.name for p in load_profiles(db, run_id)}
     for c in st.list_campaigns(db, run_id=run_id):
         m = st.latest_measurement(db, c.campaign_id)
         if m is None:
@@ -714,6 +829,7 @@ def campaign_report_items(db: Database, run_id: int) -> list[dict[str, Any]]:
                 "table": result.table,
                 "summary": result.summary_lines(),
                 "png": lift_png(result, "conversion"),
+                "names": names,
             }
         )
     return items

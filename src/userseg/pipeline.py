@@ -183,6 +183,7 @@ def fit(
         rebuilt = fs.feature_set_id
         freshness = feature_freshness(db, fs)
     df = load_features(db, fs)
+    df, target_notes = _campaign_target(db, config.target, df)
     units = {f.name: f.unit for f in fs.features}
     labels = {f.name: f.label for f in fs.features if getattr(f, "label", "")}
     categorical = [f.name for f in fs.features if f.kind == "categorical"]
@@ -205,7 +206,12 @@ def fit(
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)
-    seg.notes_ = [*([freshness.message] if freshness.stale else []), *fs.notes, *seg.notes_]
+    seg.notes_ = [
+        *([freshness.message] if freshness.stale else []),
+        *fs.notes,
+        *target_notes,
+        *seg.notes_,
+    ]
     timings = dict(seg.timings_)
     matching = None
     if previous_run is not None:
@@ -365,6 +371,23 @@ def _attach_value(db: Database, seg: Segmenter, users: pd.Index, as_of: Any) -> 
     for p in seg.profiles_:
         p.value = figures.get(int(p.segment))
     seg.notes_.extend(notes)
+def _campaign_target(
+    db: Database, target: str | None, df: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """``--target campaign:NAME``: the campaign's response joined to the features as a column.
+
+    Users outside the campaign's treatment arm get no value, and the target's
+    selection and rates leave them out. Checked before any fitting, so an
+    unknown campaign stores nothing.
+    """
+    from userseg.activation import CAMPAIGN_TARGET, campaign_response
+
+    if target is None or not str(target).startswith(CAMPAIGN_TARGET):
+        return df, []
+    response, notes = campaign_response(db, str(target)[len(CAMPAIGN_TARGET) :])
+    df = df.copy()  # the loaded features stay as read
+    df[str(target)] = response.reindex(df.index.astype(str)).to_numpy()
+    return df, notes
 
 
 def _match_to(db: Database, previous_run: int, users: pd.Index, seg: Segmenter) -> Matching:

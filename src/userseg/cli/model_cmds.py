@@ -74,7 +74,8 @@ def fit(
         str | None,
         typer.Option(
             "--target",
-            help="A known outcome column (response, churn; any case): select the features "
+            help="A known outcome column (response, churn; any case), or campaign:NAME (its "
+            "treated users' conversion in the campaign window): select the features "
             "that tell it apart, leave it out of the clustering, and show its rate (or mean) "
             "per segment with a 95% interval and the lift.",
         ),

@@ -127,7 +127,8 @@ def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:
 
     ``items`` come from :func:`userseg.activation.campaign_report_items`: name,
     audience, version, holdout, start, measured_at, source, the lift ``table``
-    (a DataFrame), its ``summary`` lines and the conversion chart ``png``.
+    (a DataFrame), its ``summary`` lines, the conversion chart ``png`` and
+    (optionally) ``names``, segment id → name, to label the rows.
     """
 
     def pct(v: Any, signed: bool = False) -> str:
@@ -146,8 +147,11 @@ def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:
 
             p = r["p_adjusted"]
             padj = "–" if p is None or p != p else f"{p:.3g}"
+            seg = r["segment"]
+            name = None if isinstance(seg, str) else it.get("names", {}).get(seg)  # "all"
+            label = f"{seg} · {name}" if name is not None else str(seg)
             rows.append(
-                f"<tr><td>{html.escape(str(r['segment']))}</td><td>{r['metric']}</td>"
+                f"<tr><td>{html.escape(label)}</td><td>{r['metric']}</td>"
                 f"<td class=num>{int(r['n_treatment']):,} / {int(r['n_control']):,}</td>"
                 f"<td class=num>{f(r['treatment'])}</td><td class=num>{f(r['control'])}</td>"
                 f"<td class=num>{f(r['abs_lift'], True)}{interval}</td>"

@@ -6,22 +6,54 @@ The same API keys and rate limits as every ``/v1`` endpoint (the
 service's database lock; no SQL here. Bad input is a 4xx in the one error
 shape: 404 for an unknown audience or version, 422 for a bad definition or
 filter or an audience that selects nobody.
+
+Reading needs any valid key; creating needs a key whose scope
+(:mod:`userseg.store.access`) is ``write`` or ``admin``: a ``read`` key gets
+403, as it sees no action in the web app.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from userseg.serve.app import json_response, jsonable
+from userseg.serve.app import ApiError, json_response, jsonable
 from userseg.serve.routes import _AUTH_ERRORS, Caller, _err, _service
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["audiences"])
+
+
+def _may_write(request: Request, caller: Caller) -> str:
+    """The caller, when its key may act on audiences (scope ``write`` or ``admin``); else 403.
+
+    Without keys (``--no-keys``, loopback only) there are no scopes. The scope
+    is read at each request, so a key's change of scope counts at once.
+    """
+    from userseg.store.access import key_access
+
+    svc = _service(request)
+    if svc.keyring is None:
+        return caller
+    access = svc.with_db(lambda: key_access(svc.db, caller))
+    scope = access[1] if access else "none"
+    if scope not in ("write", "admin"):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this key's scope is {scope!r}: creating an audience needs the 'write' "
+            "(or 'admin') scope (`userseg keys create NAME --scope write`).",
+            details={"scope": scope, "needed": "write"},
+        )
+    return caller
+
+
+Writer = Annotated[str, Depends(_may_write)]
+_FORBIDDEN = {403: _err("The API key's scope is `read`: it may not create.")}
 
 MAX_PAGE = 10_000
 _NAME = Path(min_length=1, max_length=100, description="The audience's name.")
@@ -111,12 +143,15 @@ def list_audiences(request: Request, caller: Caller) -> Response:
     "/v1/audiences",
     status_code=201,
     response_model=AudienceResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such run or segment.")},
+    responses=_AUTH_ERRORS | _FORBIDDEN | {404: _err("No such run or segment.")},
 )
 def create_audience(
-    request: Request, caller: Caller, body: Annotated[AudienceCreate, Body()]
+    request: Request, caller: Writer, body: Annotated[AudienceCreate, Body()]
 ) -> Response:
-    """Define an audience and store its first version (409-free: an existing name is 422)."""
+    """Define an audience and store its first version (409-free: an existing name is 422).
+
+    Needs a key of scope ``write`` or ``admin`` (403 for a ``read`` key).
+    """
     from userseg import activation
 
     svc = _service(request)

@@ -48,6 +48,7 @@ __all__ = [
     "load_arms",
     "load_delivery",
     "load_members",
+    "member_counts",
     "record_export",
     "record_measurement",
     "save_delivery",
@@ -232,7 +233,13 @@ def add_audience_version(
     feature_set_id: int | None,
     definition: dict[str, Any],
 ) -> int:
-    """Store a new version of an audience with its members (``user_id, segment``), atomically."""
+    """Store a new version of an audience with its members (``user_id, segment``), atomically.
+
+    The members per segment are kept with the version (``definition["sizes"]``), so that
+    pages and listings read them without counting millions of member rows.
+    """
+    sizes = members["segment"].astype("int64").value_counts().sort_index()
+    definition = definition | {"sizes": {str(k): int(n) for k, n in sizes.items()}}
     table = pa.table(
         {
             "user_id": pa.array(members["user_id"].astype(str).to_numpy(), pa.string()),
@@ -313,6 +320,23 @@ def load_members(
         sql += " LIMIT ? OFFSET ?"
         params += [int(limit), int(offset)]
     return db.execute(sql, params).df()
+
+
+def member_counts(db: Database, audience_id: int, version: int) -> dict[int, int]:
+    """Members per segment of a version: as stored with it, else counted (older versions)."""
+    stored = db.scalar(
+        "SELECT definition FROM userseg_audience_versions WHERE audience_id = ? AND version = ?",
+        [audience_id, version],
+    )
+    sizes = (_load(stored) or {}).get("sizes") if stored is not None else None
+    if sizes is not None:
+        return {int(s): int(n) for s, n in sorted(sizes.items(), key=lambda kv: int(kv[0]))}
+    rows = db.rows(
+        "SELECT segment, count(*) FROM userseg_audience_members "
+        "WHERE audience_id = ? AND version = ? GROUP BY segment ORDER BY segment",
+        [audience_id, version],
+    )
+    return {int(s): int(n) for s, n in rows}
 
 
 def audience_diff(

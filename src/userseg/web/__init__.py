@@ -71,10 +71,12 @@ def _static_router() -> APIRouter:
 def install(app: FastAPI) -> None:
     """Add the web app (pages, actions, static files) to the service's app."""
     from userseg.web.actions import router as actions
+    from userseg.web.audiences import router as audiences
     from userseg.web.context import WebState
     from userseg.web.pages import router as pages
 
     app.state.web = WebState()
     app.include_router(_static_router())
     app.include_router(actions)
+    app.include_router(audiences)
     app.include_router(pages)  # last: it ends with the catch-all "no such page"

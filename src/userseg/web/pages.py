@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from userseg import store
+from userseg.activation import campaigns_of_segment
 from userseg.errors import DataError, NotFoundError
 from userseg.serve.auth import list_keys
 from userseg.store.access import SCOPES
@@ -38,6 +39,7 @@ router = APIRouter(include_in_schema=False)
 #: Messages a redirect after an action may ask a page to show (never text from the request).
 MESSAGES = {
     "renamed": "The segment was renamed.",
+    "audience": "The audience was created.",
     "compared": "The comparison was computed and kept.",
     "refresh": "A refresh started; this page shows how it went.",
     "revoked": "The key was revoked; its sessions have ended.",
@@ -210,6 +212,7 @@ def _segment_data(d: Any, run_id: int, segment: int) -> dict[str, Any]:
         "profile": found[0],
         "members": store.member_sample(d, run.run_id, segment, 20),
         "history": store.segment_shares(d, segment),
+        "campaigns": campaigns_of_segment(d, run.run_id, segment),
     }
 
 
@@ -248,6 +251,7 @@ async def segment_page(request: Request, run_id: int, segment: int) -> Response:
         members=[state.pseudonym(u) for u in data["members"]],
         history=history,
         figures=figures,
+        campaigns=data["campaigns"],
         message=_msg(request),
     )
 

@@ -51,6 +51,13 @@ def _pct(v: Any, digits: int = 1) -> str:
     return f"{float(v):.{digits}%}"
 
 
+def _spct(v: Any, digits: int = 1) -> str:
+    """A signed percentage (a lift): ``+2.5%``."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{float(v):+.{digits}%}"
+
+
 def _when(v: Any) -> str:
     return f"{v:%Y-%m-%d %H:%M}" if hasattr(v, "strftime") else ("–" if v is None else str(v))
 
@@ -62,7 +69,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(num=_num, pct=_pct, when=_when, heat=heat_colour)
+_env.filters.update(num=_num, pct=_pct, spct=_spct, when=_when, heat=heat_colour)
 _env.globals.update(version=__version__)
 
 
