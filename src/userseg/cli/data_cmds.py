@@ -117,6 +117,14 @@ def ingest(
     date_format: Annotated[
         str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
     ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            help="Free-text column (a review, ticket or message per event, or a text per user): "
+            "stored and turned into per-user sentiment, topic and volume features.",
+        ),
+    ] = None,
     map_event: Annotated[
         list[str] | None,
         typer.Option(
@@ -207,6 +215,7 @@ def ingest(
                     "time": ("time_col", time_col),
                     **{k: (k, v) for k, v in event_flags.items() if k != "time"},
                     "date_format": ("date_format", date_format),
+                    "text": ("text", text),
                     "event_values": (
                         "map_event",
                         extra_event_names(map_event, mapping.event_values),
@@ -224,6 +233,7 @@ def ingest(
                     "exclude": ("exclude", csv_list(exclude) or []),
                     "categorical": ("categorical", csv_list(categorical)),
                     "date_format": ("date_format", date_format),
+                    "text": ("text", text),
                 },
                 "users.columns",
             )
