@@ -145,3 +145,45 @@ def test_stored_text_length_matches_the_text_library() -> None:
     from userseg.text import DEFAULT_MAX_CHARS
 
     assert MAX_TEXT_CHARS == DEFAULT_MAX_CHARS
+
+
+def test_fit_names_unhappy_segment_and_report_shows_its_words(tmp_path) -> None:
+    src, db = tmp_path / "log.csv", tmp_path / "u.duckdb"
+    write_log(src, n_users=60)
+    assert run("ingest", src, "--db", db, *FLAGS).exit_code == 0
+    assert run("features", "--db", db).exit_code == 0
+    res = run("fit", "--db", db, "--k", 2, "--json")
+    assert res.exit_code == 0, res.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        seg_of = dict(con.execute(
+            "SELECT user_id, segment FROM userseg_assignments").fetchall())
+        names = dict(con.execute("SELECT segment, name FROM userseg_profiles").fetchall())
+    unhappy = {seg_of[f"u{u}"] for u in range(30, 60)}
+    happy = {seg_of[f"u{u}"] for u in range(30)}
+    assert len(unhappy) == 1 and unhappy.isdisjoint(happy)
+    assert names[unhappy.pop()].startswith("Unhappy")
+    assert not any(names[s].startswith("Unhappy") for s in happy)
+    out = tmp_path / "r.html"
+    res = run("report", "--db", db, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "What each segment writes" in html
+    assert "terrible" in html.split("What each segment writes")[1]
+
+
+def test_top_words_are_suppressed_for_small_segments(tmp_path) -> None:
+    import pandas as pd
+
+    from userseg.features.text import segment_top_words
+    from userseg.io.database import Database
+
+    src, db_path = tmp_path / "log.csv", tmp_path / "u.duckdb"
+    write_log(src, n_users=40)
+    assert run("ingest", src, "--db", db_path, *FLAGS).exit_code == 0
+    seg = pd.DataFrame({"user_id": [f"u{u}" for u in range(40)],
+                        "segment": [0] * 20 + [1] * 11 + [2] * 9})
+    with Database(db_path) as db:
+        words = segment_top_words(db, seg, min_users=10)
+    assert words[2] is None  # 9 users: not shown
+    assert words[1] and words[0] and set(words[0]).isdisjoint(words[1][:3])
+    assert {"terrible", "awful", "broke", "pedal"} & set(words[1])

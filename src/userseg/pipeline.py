@@ -303,6 +303,15 @@ def report(
     matching = get_matching(db, run.run_id)
     if matching is not None:
         data.sections.append(matching_section(matching))
+    if fs is not None and fs.text is not None:  # what each segment writes (issue 16)
+        from userseg.explain.report import text_section
+        from userseg.features.text import segment_top_words
+        from userseg.privacy.suppress import DEFAULT_K
+
+        words = segment_top_words(db, load_assignments(db, run.run_id), min_users=DEFAULT_K)
+        if words:
+            names = {p.segment: p.name for p in profiles}
+            data.sections.append(text_section(words, names, fs.text.topic_names, DEFAULT_K))
     from userseg.activation import campaign_report_items
     from userseg.explain.report import campaigns_section
 

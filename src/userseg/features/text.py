@@ -26,7 +26,13 @@ from userseg.features.events import FeatureInfo
 from userseg.io.database import Database
 from userseg.io.texts import TEXT_TABLE, texts_of
 
-__all__ = ["TextSpec", "text_feature_frame", "text_feature_infos", "topic_words"]
+__all__ = [
+    "TextSpec",
+    "segment_top_words",
+    "text_feature_frame",
+    "text_feature_infos",
+    "topic_words",
+]
 
 #: A language is a feature when at least this share of the texts is in it (and another is too).
 MIN_LANGUAGE_SHARE = 0.05
@@ -172,3 +178,76 @@ def topic_words(spec: TextSpec | None) -> dict[str, list[str]]:
     if spec is None or not spec.topics:
         return {}
     return {f"topic_{j}": list(w) for j, w in enumerate(spec.topics["topic_words"])}
+
+
+def segment_top_words(
+    db: Database,
+    assignments: pd.DataFrame,
+    *,
+    n_words: int = 8,
+    min_users: int = 10,
+    per_segment: int = 5_000,
+    table: str = TEXT_TABLE,
+) -> dict[int, list[str] | None]:
+    """The words that set each segment's texts apart from everyone's (for the report).
+
+    A word's score is ``p_seg · log(p_seg / p_all)`` over the share of texts using
+    it (in the segment, in all segments), among words in at least 3 of the
+    segment's texts. Segments of fewer than ``min_users`` users get ``None``: their
+    words could point at a person (small-cell suppression). At most
+    ``per_segment`` texts of a segment are read (a fixed pseudo-random sample).
+
+    Parameters
+    ----------
+    assignments : DataFrame
+        ``user_id`` and ``segment`` columns (a run's assignments).
+    """
+    from collections import Counter
+
+    from userseg.text import clean_texts, detect_languages
+    from userseg.text.tokens import topic_tokens
+
+    if not db.table_exists(table) or assignments.empty:
+        return {}
+    frame = assignments[["user_id", "segment"]].astype({"user_id": str})
+    sizes = frame.groupby("segment").size()
+    db.con.register("__segment_of", frame)
+    try:
+        rows = db.execute(
+            f"""SELECT segment, text FROM (
+                    SELECT s.segment, t.text, row_number() OVER (
+                        PARTITION BY s.segment ORDER BY hash(t.user_id, t.text)) AS n
+                    FROM {table} t JOIN __segment_of s USING (user_id))
+                WHERE n <= {int(per_segment)}"""
+        ).fetchall()
+    finally:
+        db.con.unregister("__segment_of")
+    texts = clean_texts([t for _, t in rows])
+    langs = detect_languages(texts)
+    seg_docs: dict[int, list[set[str]]] = {}
+    for (seg, _), text, lang in zip(rows, texts, langs, strict=True):
+        seg_docs.setdefault(int(seg), []).append(set(topic_tokens(text, str(lang))))
+    everyone: Counter[str] = Counter()
+    for docs in seg_docs.values():
+        for d in docs:
+            everyone.update(d)
+    n_all = max(sum(len(d) for d in seg_docs.values()), 1)
+    out: dict[int, list[str] | None] = {}
+    for seg, size in sizes.items():
+        seg = int(seg)
+        if size < min_users:
+            out[seg] = None
+            continue
+        docs = seg_docs.get(seg, [])
+        counts: Counter[str] = Counter()
+        for d in docs:
+            counts.update(d)
+        n = max(len(docs), 1)
+        scored = [
+            (-(c / n) * np.log((c / n) / (everyone[w] / n_all)), w)
+            for w, c in counts.items() if c >= 3
+        ]
+        out[seg] = [w for s, w in sorted(scored)[:n_words] if s < 0] or (
+            [w for w, _ in counts.most_common(n_words)] if docs else []
+        )
+    return out
