@@ -132,15 +132,23 @@ def clear_texts(db: Database, origin: str) -> None:
 
 
 def append_texts(db: Database, rows: list[tuple[str, object, str]]) -> int:
-    """Append ``(user_id, ts, text)`` rows from live events (already checked); returns the count."""
+    """Append ``(user_id, ts, text)`` rows of live events (already checked); returns how many.
+
+    A text already stored for the user at the same time (the same message sent
+    again) is skipped, as its event is.
+    """
     if not rows:
         return 0
     _ensure(db)
-    db.con.executemany(
-        f"INSERT INTO {TEXT_TABLE} VALUES (?, ?, left(?, {MAX_TEXT_CHARS}), 'events')",
-        [list(r) for r in rows],
-    )
-    return len(rows)
+    before = int(db.scalar(f"SELECT count(*) FROM {TEXT_TABLE}"))
+    for user_id, ts, text in dict.fromkeys((str(u), t, str(x)) for u, t, x in rows):
+        db.execute(
+            f"INSERT INTO {TEXT_TABLE} SELECT ?, ?, left(?, {MAX_TEXT_CHARS}), 'events' "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {TEXT_TABLE} WHERE user_id = ? AND ts "
+            f"IS NOT DISTINCT FROM ? AND text = left(?, {MAX_TEXT_CHARS}))",
+            [user_id, ts, text, user_id, ts, text],
+        )
+    return int(db.scalar(f"SELECT count(*) FROM {TEXT_TABLE}")) - before
 
 
 def texts_of(db: Database, user_ids: list[str] | None = None, table: str = TEXT_TABLE) -> str:
