@@ -18,7 +18,7 @@ from userseg.io.live import parse_segment_events
 
 pytest.importorskip("vaderSentiment")
 
-from tests.test_text_ingest import FLAGS, UNHAPPY, write_log  # noqa: E402
+from tests.test_text_ingest import FLAGS, UNHAPPY, write_log
 
 runner = CliRunner()
 

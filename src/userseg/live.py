@@ -80,8 +80,9 @@ class LiveScorer:
         dict
             ``accepted`` (new events stored), ``duplicates`` (already seen
             message ids), ``texts`` (new texts stored, from ``properties.text``:
-            the users' text features are recomputed with them), ``run_id`` and ``users``: one entry per user with
-            ``segment``, ``name``, ``distance``, ``previous_segment`` and ``changed``.
+            the users' text features are recomputed with them), ``run_id`` and
+            ``users``: one entry per user with ``segment``, ``name``,
+            ``distance``, ``previous_segment`` and ``changed``.
         """
         rows = parse_segment_events(payload, now=now)
         with self._lock, self.db.transaction():

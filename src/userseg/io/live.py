@@ -80,7 +80,9 @@ def _free_text(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise DataError(f"{where} must be text (a review or a message); got {type(value).__name__}.")
+        raise DataError(
+            f"{where} must be text (a review or a message); got {type(value).__name__}."
+        )
     if not value.strip():
         return None
     if len(value) > MAX_TEXT_CHARS:
