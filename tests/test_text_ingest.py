@@ -34,14 +34,17 @@ def run(*args: object) -> object:
 
 
 def write_log(path, *, n_users: int = 40, extra: list[str] | None = None) -> None:
-    """An event log with a review per event: users 0..n/2 happy, the rest unhappy."""
+    """An event log with a review per event: users 0..n/2 happy, the rest unhappy.
+
+    Everyone buys alike (same times, same amounts): only their words set them apart.
+    """
     rng = np.random.default_rng(0)
     lines = ["user,time,amount,review"]
     for u in range(n_users):
         pool = HAPPY if u < n_users // 2 else UNHAPPY
         for e in range(5):
             text = pool[int(rng.integers(len(pool)))].replace(",", ";")
-            lines.append(f"u{u},2024-03-{1 + e * 5:02d} 10:00,{10 + u % 7}.50,{text}")
+            lines.append(f"u{u},2024-03-{1 + e * 5:02d} 10:00,12.50,{text}")
     lines += extra or []
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

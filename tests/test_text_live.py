@@ -133,3 +133,20 @@ def test_stream_stores_texts(fitted, copy, tmp_path) -> None:
     out = res.stdout.strip()
     stats = json.loads(out[out.rfind("\n{") + 1 :] if "\n{" in out else out)
     assert stats["texts"] == 4 and stats["accepted"] == 4
+
+
+def test_text_features_recomputed_for_a_few_users_equal_the_build(fitted) -> None:
+    import numpy as np
+
+    from userseg.features.build import compute_features, load_features
+    from userseg.store import get_feature_set, latest_feature_set
+
+    with Database(fitted[0], read_only=True) as db:
+        fs = get_feature_set(db, latest_feature_set(db).feature_set_id)
+        built = load_features(db, fs)
+        names = [f.name for f in fs.features if f.source == "texts"]
+        assert {"sentiment_mean", "negative_share", "topic_0"} <= set(names)
+        some = ["u3", "u31", "u58"]
+        again = compute_features(db, fs, some)
+    np.testing.assert_allclose(again.loc[some, names].to_numpy(float),
+                               built.loc[some, names].to_numpy(float), rtol=1e-9, atol=1e-12)

@@ -36,6 +36,7 @@ from userseg.config import (
 from userseg.errors import ConfigError
 from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
+from userseg.features.text import text_weights
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
 from userseg.monitor.matching import Matching, match_segments
@@ -201,6 +202,7 @@ def fit(
         stability_runs=config.stability_runs,
         check_structure=config.structure,
         rules=config.rules,
+        weights=text_weights(fs.features) or None,
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)

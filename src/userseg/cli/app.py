@@ -6,6 +6,7 @@ Every command takes ``--db`` (or ``$USERSEG_DB``) and ``--json``; exit status
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,6 +68,14 @@ def demo(
     run: Annotated[
         bool, typer.Option("--run/--no-run", help="Also run the whole pipeline on it.")
     ] = True,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text/--no-text",
+            help="Add reviews whose topic and tone follow the personas (column review), "
+            "imported as text features.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Generate realistic e-commerce demo data (and, by default, segment it end to end)."""
@@ -76,7 +85,7 @@ def demo(
     with render.errors(as_json):
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
-            paths = demo_mod.write_demo(out, users, seed=seed)
+            paths = demo_mod.write_demo(out, users, seed=seed, text=text)
         summary: dict[str, Any] = {
             "files": {k: str(v) for k, v in paths.items()},
             "seconds": {"generate": time.perf_counter() - t0},
@@ -98,7 +107,9 @@ def demo(
                     db,
                     Source(path=str(paths["events"])),
                     kind="events",
-                    mapping=demo_mod.EVENT_MAPPING,
+                    mapping=dataclasses.replace(demo_mod.EVENT_MAPPING, text="review")
+                    if text
+                    else demo_mod.EVENT_MAPPING,
                 )
             with render.step("importing users.csv", not as_json):
                 us = pipeline.ingest(

@@ -40,6 +40,7 @@ LEXICON: dict[str, tuple[str, str | None, str | None]] = {
     # what their own words say (text features): named first, before when and how engaged
     "sentiment_mean": ("adj", None, "Unhappy"),
     "negative_share": ("adj", "Unhappy", None),
+    "text_count": ("adj", "Vocal", None),
     "age": ("adj", "Older", "Younger"),
     # nouns: what they do
     "return_rate": ("noun", "serial returners", None),

@@ -282,11 +282,24 @@ def compute_features(
     return frame
 
 
-#: Text features a user without any text gets (the others are missing: nothing to read).
-def _no_text_value(name: str) -> float:
-    if name in ("text_count", "sentiment_trend") or name.startswith(("topic_", "lang_")):
-        return 0.0
-    return float("nan")
+def _no_text_value(name: str, spec: TextSpec) -> float:
+    """The text feature of a user who wrote nothing.
+
+    No text, no length, no trend; sentiment, negative share and topic shares are the
+    population's (what the shrinkage gives a user with no text: ``(0 + a·pop) /
+    (0 + a)``), so that users without texts do not become a group of their own
+    through imputed values and missing-value indicators. Without shrinkage they
+    are missing.
+    """
+    if name == "sentiment_mean" and spec.smoothing > 0:
+        return float(spec.prior[0])
+    if name == "negative_share" and spec.smoothing > 0:
+        return float(spec.prior[1])
+    if name in ("sentiment_mean", "negative_share"):
+        return float("nan")
+    if name.startswith("topic_") and spec.smoothing > 0 and len(spec.prior) > 2:
+        return float(spec.prior[2 + int(name.removeprefix("topic_"))])
+    return 0.0
 
 
 def _with_text(db: Database, frame: pd.DataFrame, spec: TextSpec) -> pd.DataFrame:
@@ -297,16 +310,17 @@ def _with_text(db: Database, frame: pd.DataFrame, spec: TextSpec) -> pd.DataFram
         texts = pd.DataFrame(columns=spec.columns)
     frame = frame.join(texts[spec.columns], how="left")
     for name in spec.columns:
-        frame[name] = frame[name].astype(np.float64).fillna(_no_text_value(name))
+        frame[name] = frame[name].astype(np.float64).fillna(_no_text_value(name, spec))
     return frame
 
 
-def _join_text(body: str, names: list[str]) -> str:
+def _join_text(body: str, spec: TextSpec) -> str:
     """SQL: ``body`` left-joined with the registered ``__text_features`` view."""
+    fill = {n: _no_text_value(n, spec) for n in spec.columns}
     cols = ", ".join(
-        f"x.{quote_ident(n)}" if np.isnan(_no_text_value(n))
-        else f"COALESCE(x.{quote_ident(n)}, {_no_text_value(n)}) AS {quote_ident(n)}"
-        for n in names
+        f"x.{quote_ident(n)}" if np.isnan(fill[n])
+        else f"COALESCE(x.{quote_ident(n)}, {fill[n]!r}::DOUBLE) AS {quote_ident(n)}"
+        for n in spec.columns
     )
     return f"SELECT b.*, {cols} FROM ({body}) b LEFT JOIN __text_features x USING (user_id)"
 
@@ -456,7 +470,7 @@ def build_features(
                 f"{orphans} users of the user table have no events before {as_of}: not segmented"
             )
     if text_spec is not None:
-        body = _join_text(body, text_spec.columns)
+        body = _join_text(body, text_spec)
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
     try:
         with db.transaction():

@@ -31,6 +31,7 @@ __all__ = [
     "segment_top_words",
     "text_feature_frame",
     "text_feature_infos",
+    "text_weights",
     "topic_words",
 ]
 
@@ -151,7 +152,9 @@ def text_feature_frame(
     if spec is None:
         total = max(res.report["texts"], 1)
         langs = [c for c, n in res.report["languages"].items() if n >= MIN_LANGUAGE_SHARE * total]
-        keep = [c for c in frame.columns if not c.startswith("lang_")]
+        # text length is left out: it tells writers from non-writers again (text_count
+        # does) and named segments "Low text length …" in a trial
+        keep = [c for c in frame.columns if not c.startswith("lang_") and c != "text_chars_mean"]
         if len(langs) >= 2:  # one language is no feature: every user would have 100 %
             keep += [f"lang_{c}" for c in sorted(langs)]
         if "sentiment_trend" in keep and not (frame["sentiment_trend"] != 0).any():
@@ -251,3 +254,16 @@ def segment_top_words(
             [w for w, _ in counts.most_common(n_words)] if docs else []
         )
     return out
+
+
+#: All text features together weigh in the distance as much as this many behavioural
+#: features: a dozen topic and sentiment columns, weighted one each, outvoted behaviour
+#: on the demo shop (persona recovery ARI 0.916 → 0.673 in a trial, 3,000 users, seed 7);
+#: a block weight of 1 gave 0.918, of 2 0.915, of 4 0.898 (before topic shares were shrunk).
+TEXT_BLOCK_WEIGHT = 1.0
+
+
+def text_weights(features: list[FeatureInfo], total: float = TEXT_BLOCK_WEIGHT) -> dict[str, float]:
+    """Per-feature weights giving the text block the variance of ``total`` standardised features."""
+    names = [f.name for f in features if f.source == "texts"]
+    return {n: float(np.sqrt(total / len(names))) for n in names} if names else {}

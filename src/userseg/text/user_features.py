@@ -20,8 +20,9 @@ column                 meaning
 
 Users with no scored text get NaN sentiment and negative share (they said
 nothing that a model could read); users with no text at all are absent.
-``smoothing`` shrinks the mean and the share toward the population, as
-userseg's rates are, so that one review does not make an extreme user.
+``smoothing`` shrinks the mean, the share and the topic shares toward the
+population, as userseg's rates are, so that one review does not make an
+extreme user.
 
 The table is read ``chunk_size`` rows at a time and only per-user sums are
 kept, so memory grows with the number of users, not of texts. Topics are
@@ -240,7 +241,7 @@ def _finish(
     n_topics: int,
     has_time: bool,
     smoothing: float,
-    prior: tuple[float, float] | None = None,
+    prior: tuple[float, ...] | None = None,
 ) -> pd.DataFrame:
     out = pd.DataFrame(index=sums.index)
     out["text_count"] = sums["n"].astype(np.int64)
@@ -250,7 +251,7 @@ def _finish(
         pop_mean = sums["s"].sum() / max(n_scored.sum(), 1.0)
         pop_neg = sums["neg"].sum() / max(n_scored.sum(), 1.0)
     else:  # the population's, fixed when a few users are featured again (live updates)
-        pop_mean, pop_neg = (float(v) for v in prior)
+        pop_mean, pop_neg = float(prior[0]), float(prior[1])
     a = float(smoothing)
     denom = (n_scored + a).where(n_scored > 0)
     out["sentiment_mean"] = (sums["s"] + a * pop_mean) / denom
@@ -263,14 +264,22 @@ def _finish(
         slope = np.where(ok, cov / np.where(ok, var, 1.0), 0.0)
         out["sentiment_trend"] = np.where(ok, slope * np.where(ok, span, 0.0), 0.0)
     out["negative_share"] = (sums["neg"] + a * pop_neg) / denom
+    pop_topics = []
     if n_topics:
         n_topic = sums["n_topic"]
         for j in range(n_topics):
-            out[f"topic_{j}"] = (sums[f"topic_{j}"] / n_topic.where(n_topic > 0)).fillna(0.0)
+            pop_t = float(sums[f"topic_{j}"].sum() / max(n_topic.sum(), 1.0))
+            if prior is not None and len(prior) == 2 + n_topics:
+                pop_t = float(prior[2 + j])
+            pop_topics.append(pop_t)
+            if a > 0:  # shrunk like the sentiment: one review is not a user's whole taste
+                out[f"topic_{j}"] = (sums[f"topic_{j}"] + a * pop_t) / (n_topic + a)
+            else:
+                out[f"topic_{j}"] = (sums[f"topic_{j}"] / n_topic.where(n_topic > 0)).fillna(0.0)
     for code in LANGUAGES:
         if f"lang_{code}" in sums:
             out[f"lang_{code}"] = sums[f"lang_{code}"] / sums["n"]
-    out.attrs["prior"] = (float(pop_mean), float(pop_neg))
+    out.attrs["prior"] = (float(pop_mean), float(pop_neg), *pop_topics)
     return out
 
 
@@ -285,7 +294,7 @@ def user_text_features(
     chunk_size: int = 50_000,
     max_chars: int = DEFAULT_MAX_CHARS,
     smoothing: float = 0.0,
-    prior: tuple[float, float] | None = None,
+    prior: tuple[float, ...] | None = None,
     languages: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> TextFeatures:
@@ -312,11 +321,11 @@ def user_text_features(
     smoothing : float
         Prior weight, in texts, that pulls ``sentiment_mean`` and
         ``negative_share`` toward the population's (0: plain means).
-    prior : (float, float), optional
-        The population's mean sentiment and negative share that ``smoothing``
-        pulls toward; by default those of ``source`` (given, so that a few users
-        featured again get the numbers a full build gave them). The values used
-        are in ``report["prior"]``.
+    prior : tuple of float, optional
+        The population's mean sentiment, negative share and topic shares that
+        ``smoothing`` pulls toward; by default those of ``source`` (given, so
+        that a few users featured again get the numbers a full build gave them).
+        The values used are in ``report["prior"]``.
     languages : bool
         Add ``lang_<code>`` columns: the share of the user's texts in each
         language of :data:`~userseg.text.lang.LANGUAGES`.
