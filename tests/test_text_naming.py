@@ -32,6 +32,7 @@ LABELS = {"topic_0": "topic size / small / large", "topic_1": "topic strings / s
          "Unhappy users who write about size"),
         ([("frequency", 1.2, 6, 2), ("topic_1", 0.8, 0.5, 0.2), ("topic_0", -0.9, 0.0, 0.2)],
          "Frequent buyers who write about strings"),
+        ([("topic_1", 1.1, 0.6, 0.2)], "Users who write about strings"),
         # a segment without any text distinction keeps the name it had
         ([("recency_days", -1.2, 3, 40), ("monetary", 1.5, 900, 200)], "Recent high spenders"),
     ],

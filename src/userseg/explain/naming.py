@@ -211,7 +211,7 @@ def _name_one(
         + [t for role, _, t in found if role == "qual"]
     )
     if adj is None and noun is None:
-        return ("Typical users" + about if about else "Typical users"), spare
+        return ("Users" + about if about else "Typical users"), spare
     if noun is None:
         return f"{adj} users{about}", spare
     name = f"{adj} {noun}" if adj else noun[0].upper() + noun[1:]
