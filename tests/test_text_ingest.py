@@ -190,3 +190,16 @@ def test_top_words_are_suppressed_for_small_segments(tmp_path) -> None:
     assert words[2] is None  # 9 users: not shown
     assert words[1] and words[0] and set(words[0]).isdisjoint(words[1][:3])
     assert {"terrible", "awful", "broke", "pedal"} & set(words[1])
+
+
+def test_features_no_text_leaves_text_features_out(tmp_path) -> None:
+    src, db = tmp_path / "log.csv", tmp_path / "u.duckdb"
+    write_log(src)
+    assert run("ingest", src, "--db", db, *FLAGS).exit_code == 0
+    res = run("features", "--db", db, "--no-text", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert not any(f["source"] == "texts" for f in out["features"]) and out["text"] is None
+    res = run("features", "--db", db, "--json")
+    out = json.loads(res.stdout)
+    assert out["text"]["topic_names"] is not None and "topics" not in out["text"]  # no matrices
