@@ -74,6 +74,11 @@ def test_live_texts_move_a_happy_user_to_the_unhappy_segment(fitted, copy) -> No
         assert before > 0 > after
         again = scorer.record(complaints("u0"))  # the same messages again: nothing new
         assert again["texts"] == 0 and again["accepted"] == 0
+        from userseg.store.lineage import feature_freshness
+
+        # the feature table now leaves these texts out: fit warns that it is stale
+        changes = {c["table"]: c for c in feature_freshness(db, scorer.features).changes}
+        assert changes["texts"]["rows_now"] - changes["texts"]["rows_then"] == 12
 
 
 @pytest.mark.parametrize(
