@@ -203,3 +203,31 @@ def test_features_no_text_leaves_text_features_out(tmp_path) -> None:
     res = run("features", "--db", db, "--json")
     out = json.loads(res.stdout)
     assert out["text"]["topic_names"] is not None and "topics" not in out["text"]  # no matrices
+
+
+def test_texts_follow_their_import_when_appended_or_replaced(tmp_path) -> None:
+    src, db = tmp_path / "log.csv", tmp_path / "u.duckdb"
+    write_log(src)
+    users = tmp_path / "users.csv"
+    users.write_text("id,age,bio\n" + "".join(
+        f"u{i},{30 + i},{HAPPY[i % 4].replace(',', ';')}\n" for i in range(40)))
+
+    def count(origin: str) -> int:
+        with duckdb.connect(str(db), read_only=True) as con:
+            q = "SELECT count(*) FROM texts WHERE origin = ?"
+            return con.execute(q, [origin]).fetchone()[0]
+
+    assert run("ingest", src, "--db", db, *FLAGS).exit_code == 0
+    assert run("ingest", users, "--db", db, "--kind", "users", "--user-id", "id",
+               "--text", "bio").exit_code == 0
+    assert (count("events"), count("users")) == (200, 40)
+    # the same export appended again: its events and texts are stored already
+    assert run("ingest", src, "--db", db, *FLAGS, "--mode", "append").exit_code == 0
+    assert count("events") == 200
+    # the user table replaced without its text column: its texts go, the events' stay
+    assert run("ingest", users, "--db", db, "--kind", "users", "--user-id", "id",
+               "--exclude", "bio").exit_code == 0
+    assert (count("events"), count("users")) == (200, 0)
+    # the event log replaced without --text: its texts go
+    assert run("ingest", src, "--db", db, *FLAGS[:-2]).exit_code == 0
+    assert count("events") == 0

@@ -627,8 +627,8 @@ class _EventImport:
             kept = self.parsed if dup_keep else self.parsed_unnumbered
             issues += write_texts(db, f"SELECT * FROM ({kept}) WHERE __kept{dup_keep}",
                                   column=m.text, origin="events", where=where, mode=mode)
-        elif mode == "replace":
-            clear_texts(db, "events")
+        elif mode == "replace" and table == "events":
+            clear_texts(db, "events")  # the log replaced without texts: theirs go too
         if creates:
             users = int(n_users)
         for tmp in ("__candidates", "__dups"):

@@ -17,7 +17,7 @@ from userseg.config import RowPolicy, Source, UserMapping
 from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
-from userseg.io.texts import write_texts
+from userseg.io.texts import clear_texts, write_texts
 from userseg.io.validate import (
     _TIME_TYPES,
     IngestProgress,
@@ -424,6 +424,8 @@ class _UserImport:
             issues += write_texts(db, f"SELECT * FROM ({rows}) WHERE user_id IN "
                                   f"(SELECT user_id FROM {t})", column=text_col,
                                   origin="users", where=where)
+        else:
+            clear_texts(db, "users")  # the table replaced without texts: theirs go too
         db.execute(
             "CREATE TABLE IF NOT EXISTS userseg_columns (table_name VARCHAR, "
             "column_name VARCHAR, kind VARCHAR, source_column VARCHAR, usable BOOLEAN)"
