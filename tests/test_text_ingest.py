@@ -231,3 +231,21 @@ def test_texts_follow_their_import_when_appended_or_replaced(tmp_path) -> None:
     # the event log replaced without --text: its texts go
     assert run("ingest", src, "--db", db, *FLAGS[:-2]).exit_code == 0
     assert count("events") == 0
+
+
+def test_a_mixed_language_log_gets_language_shares(tmp_path) -> None:
+    src, db = tmp_path / "log.csv", tmp_path / "u.duckdb"
+    zh_good, zh_bad = "酒店服务很好，房间干净，非常满意", "房间很脏，服务太差，非常失望"
+    extra = [f"z{u},2024-03-{1 + e * 5:02d} 10:00,12.50,{zh_good if u < 10 else zh_bad}"
+             for u in range(20) for e in range(5)]
+    write_log(src, extra=extra)
+    assert run("ingest", src, "--db", db, *FLAGS).exit_code == 0
+    res = run("features", "--db", db, "--json")
+    assert res.exit_code == 0, res.output
+    names = [f["name"] for f in json.loads(res.stdout)["features"]]
+    assert {"lang_en", "lang_zh"} <= set(names)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = dict(con.execute("SELECT user_id, lang_zh FROM features").fetchall())
+        sent = dict(con.execute("SELECT user_id, sentiment_mean FROM features").fetchall())
+    assert rows["z3"] == 1.0 and rows["u3"] == 0.0
+    assert sent["z3"] > 0 > sent["z15"]  # Chinese is scored on the same scale
