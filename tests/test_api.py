@@ -78,6 +78,7 @@ def test_layers_never_import_a_later_layer() -> None:
         "errors",
         "config",
         "io",
+        "text",
         "features",
         "evaluate",
         "cluster",

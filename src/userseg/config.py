@@ -168,6 +168,9 @@ class EventMapping:
     date_format: str | None = None
     event_values: dict[str, list[str]] | None = None
     item: str | None = None  # product id (StockCode, SKU): for recommendations
+    #: a free-text column (a review, a ticket, a message per event): stored in the
+    #: ``texts`` table and turned into per-user sentiment and topic features
+    text: str | None = None
 
     def mapped(self) -> dict[str, str]:
         """Canonical name → source column, for every mapped column."""
@@ -184,6 +187,7 @@ class EventMapping:
             "order_id",
             "event_id",
             "item",
+            "text",
         )
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 
@@ -218,6 +222,9 @@ class UserMapping:
         values are numbers, a date when ≥ 90 % are dates, else categorical).
     date_format : str, optional
         strptime format of date columns.
+    text : str, optional
+        A free-text column (a bio, a survey answer, a review per user): stored in
+        the ``texts`` table, turned into text features, not kept as an attribute.
     """
 
     user_id: str | None = None
@@ -227,6 +234,7 @@ class UserMapping:
     numeric: list[str] | None = None
     dates: list[str] | None = None
     date_format: str | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -248,6 +256,9 @@ class FeatureConfig:
         and one cart is not a 100 % converter.
     include, exclude : list of str, optional
         Feature names to keep or drop before segmentation.
+    text : bool
+        Per-user text features (sentiment, topics, volume) from the texts an
+        import stored (``ingest --text``); False leaves them out.
     display_names : dict, optional
         Feature (or the column's name in the file, any case) → the words profiles
         and segment names use for it: ``{mntwines: "wine spend"}``. Without one, a
@@ -262,6 +273,7 @@ class FeatureConfig:
     include: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     display_names: dict[str, str] = field(default_factory=dict)
+    text: bool = True
 
     def validate(self) -> None:
         for key, words in (self.display_names or {}).items():

@@ -11,6 +11,13 @@ timestamp in the future) that the import must count and handle.
 
 Persona labels go to a separate file (``personas.csv``) and never into the
 user table, so they cannot leak into the features.
+
+With ``text=True`` each rating event and 40 % of purchases carry a review (column
+``review``) whose
+topic follows the persona (serial returners write about sizing, lapsed one-time
+buyers about delivery, bargain hunters about price…) and whose tone follows the
+rating given. The reviews are drawn from a generator of their own, so the
+other columns are the same with and without them.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from userseg.errors import ConfigError
 __all__ = [
     "EVENT_MAPPING",
     "PERSONAS",
+    "REVIEWS",
     "USER_MAPPING",
     "Persona",
     "generate",
@@ -184,6 +192,7 @@ def generate(
     messy: bool = True,
     personas: tuple[Persona, ...] = PERSONAS,
     id_prefix: str = "u",
+    text: bool = False,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Simulate users, events and the persona truth; returns three Arrow tables.
 
@@ -199,6 +208,10 @@ def generate(
         The persona mix (default :data:`PERSONAS`).
     id_prefix : str
         Prefix of user, session, order and event ids (to combine simulations).
+    text : bool
+        Add a ``review`` column: a review on each rating event and on 40 % of
+        purchases, its topic from the persona and its tone from the rating
+        (see :data:`REVIEWS`).
     """
     if n_users < 10:
         raise ConfigError(f"n_users={n_users} should be >= 10.")
@@ -308,6 +321,9 @@ def generate(
         "rating": rating_text[order].astype(object),
     }
     cols["timestamp"] = np.char.replace(cols["timestamp"].astype(str), "T", " ").astype(object)
+    if text:
+        who = persona[all_user[order]]
+        cols["review"] = _reviews(who, all_kind[order], all_rating[order], personas, seed)
 
     # User attributes: weakly tied to personas, with missing values.
     age = np.round(np.clip(rng.normal(par["age"][persona], 9.0), 18, 85))
@@ -352,6 +368,77 @@ def generate(
     return pa.table(users), pa.table(cols), truth
 
 
+#: persona → (what they praise, what they complain about): the topics of their reviews.
+REVIEWS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "loyal_high_spenders": (
+        ("the build quality is excellent and the battery lasts", "superb sound quality, a "
+         "premium device", "beautiful design, solid quality, worth every penny"),
+        ("the battery died and the screen flickers", "poor build quality for a premium "
+         "device"),
+    ),
+    "bargain_hunters": (
+        ("great price and a real bargain", "cheap and good value for money", "got it on "
+         "discount, great deal"),
+        ("overpriced, not worth the money", "the discount code did not work, too expensive"),
+    ),
+    "window_shoppers": (
+        ("nice product, looks like the photos", "pretty colour, as described"),
+        ("does not look like the photos", "the colour is not as described"),
+    ),
+    "lapsed_one_time": (
+        ("delivery was quick and the courier friendly", "arrived on time, well packed"),
+        ("delivery took three weeks and the package arrived damaged", "late delivery, the "
+         "courier lost the parcel, customer service never answered", "shipping was slow "
+         "and the box was crushed, never again"),
+    ),
+    "new_users": (
+        ("my first order, the app and checkout were easy", "easy signup, smooth checkout, "
+         "first order went well"),
+        ("the app crashed at checkout on my first order", "signup was confusing and the "
+         "checkout failed"),
+    ),
+    "serial_returners": (
+        ("the fit is perfect and true to size", "fits well, nice fabric"),
+        ("the size runs small and the fit is wrong, returned it", "too tight, wrong size, "
+         "sent it back", "the fabric is cheap and the sizing is off, returning it"),
+    ),
+}
+_GOOD = ("Love it,", "Really happy:", "Great purchase,", "Excellent,")
+_BAD = ("Disappointed,", "Terrible,", "Not happy:", "Awful,")
+
+
+def _reviews(
+    persona: np.ndarray,
+    kind: np.ndarray,
+    rating: np.ndarray,
+    personas: tuple[Persona, ...],
+    seed: int,
+) -> np.ndarray:
+    """A review on each rating event and on 40 % of purchases (empty elsewhere).
+
+    Its topic comes from the persona; its tone from the rating given (on a
+    purchase: one drawn around the persona's mean rating): 4-5 praise, 1-2
+    complain, 3 a mixed word of each.
+    """
+    rng = np.random.default_rng([seed, 16])  # not the simulation's: its draws stay the same
+    out = np.full(len(persona), "", dtype=object)
+    mean = np.array([p.rating for p in personas])[persona]
+    drawn = np.clip(np.round(mean + rng.normal(0, 0.8, len(persona))), 1, 5)
+    on_purchase = (kind == 2) & (rng.uniform(size=len(persona)) < 0.4)
+    rating = np.where(np.isnan(rating) & on_purchase, drawn, rating)
+    for i in np.flatnonzero(~np.isnan(rating)):
+        good, bad = REVIEWS.get(personas[persona[i]].name, REVIEWS["window_shoppers"])
+        r = rating[i]
+        if r >= 4:
+            text = f"{rng.choice(_GOOD)} {rng.choice(good)}."
+        elif r <= 2:
+            text = f"{rng.choice(_BAD)} {rng.choice(bad)}."
+        else:
+            text = f"It is okay: {rng.choice(good)}, but {rng.choice(bad)}."
+        out[i] = text
+    return out
+
+
 def _make_messy(
     cols: dict[str, np.ndarray], users: dict[str, np.ndarray], rng: np.random.Generator
 ) -> tuple[dict, dict]:
@@ -379,12 +466,21 @@ def _make_messy(
 
 
 def write_demo(
-    out: str | Path, n_users: int = 50_000, *, seed: int = 0, messy: bool = True
+    out: str | Path,
+    n_users: int = 50_000,
+    *,
+    seed: int = 0,
+    messy: bool = True,
+    text: bool = False,
 ) -> dict[str, Path]:
-    """Write ``events.csv``, ``users.csv`` and ``personas.csv`` into folder ``out``."""
+    """Write ``events.csv``, ``users.csv`` and ``personas.csv`` into folder ``out``.
+
+    ``text=True`` adds the ``review`` column to the events (import it with
+    ``EVENT_MAPPING`` and ``text="review"``, or ``ingest --text review``).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    users, events, truth = generate(n_users, seed=seed, messy=messy)
+    users, events, truth = generate(n_users, seed=seed, messy=messy, text=text)
     paths = {
         "events": out / "events.csv",
         "users": out / "users.csv",

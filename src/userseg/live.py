@@ -23,6 +23,7 @@ from userseg.errors import DataError, NotFoundError
 from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
 from userseg.io.live import append_events, events_table, parse_segment_events
+from userseg.io.texts import append_texts
 from userseg.segment.segmenter import Segmenter
 from userseg.store import get_feature_set, get_run, load_model, load_profiles
 from userseg.store.live import (
@@ -78,17 +79,21 @@ class LiveScorer:
         -------
         dict
             ``accepted`` (new events stored), ``duplicates`` (already seen
-            message ids), ``run_id`` and ``users``: one entry per user with
-            ``segment``, ``name``, ``distance``, ``previous_segment`` and ``changed``.
+            message ids), ``texts`` (new texts stored, from ``properties.text``:
+            the users' text features are recomputed with them), ``run_id`` and
+            ``users``: one entry per user with ``segment``, ``name``,
+            ``distance``, ``previous_segment`` and ``changed``.
         """
         rows = parse_segment_events(payload, now=now)
         with self._lock, self.db.transaction():
             inserted, duplicates = append_events(self.db, rows)
+            texts = append_texts(self.db, [(r.user_id, r.ts, r.text) for r in rows if r.text])
             user_ids = list(dict.fromkeys(r.user_id for r in rows))
             results = self._rescore(user_ids, reason="events")
         return {
             "accepted": inserted,
             "duplicates": duplicates,
+            "texts": texts,
             "run_id": self.run_id,
             "users": results,
         }

@@ -175,6 +175,7 @@ class StreamStats:
     events: int = 0
     accepted: int = 0
     duplicates: int = 0
+    texts: int = 0  # texts stored (properties.text)
     rejected: int = 0
     changed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -392,6 +393,7 @@ def _flush(
             stats.events += len(chunk)
             stats.accepted += result["accepted"]
             stats.duplicates += result["duplicates"]
+            stats.texts += result.get("texts", 0)
             stats.changed += sum(1 for u in result["users"] if u["changed"])
             if online_model is not None and result["users"]:
                 frame = compute_features(

@@ -36,6 +36,7 @@ from userseg.config import (
 from userseg.errors import ConfigError, DataError
 from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
+from userseg.features.text import text_weights
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
 from userseg.monitor.matching import Matching, match_segments
@@ -203,6 +204,7 @@ def fit(
         stability_runs=config.stability_runs,
         check_structure=config.structure,
         rules=config.rules,
+        weights=text_weights(fs.features) or None,
     )
     t0 = time.perf_counter()
     seg.fit(df, progress=progress)
@@ -459,6 +461,15 @@ def report(
     matching = get_matching(db, run.run_id)
     if matching is not None:
         data.sections.append(matching_section(matching))
+    if fs is not None and fs.text is not None:  # what each segment writes (issue 16)
+        from userseg.explain.report import text_section
+        from userseg.features.text import segment_top_words
+        from userseg.privacy.suppress import DEFAULT_K
+
+        words = segment_top_words(db, load_assignments(db, run.run_id), min_users=DEFAULT_K)
+        if words:
+            names = {p.segment: p.name for p in profiles}
+            data.sections.append(text_section(words, names, fs.text.topic_names, DEFAULT_K))
     from userseg.activation import campaign_report_items
     from userseg.explain.report import campaigns_section
 

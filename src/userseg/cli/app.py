@@ -6,6 +6,7 @@ Every command takes ``--db`` (or ``$USERSEG_DB``) and ``--json``; exit status
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,6 +78,14 @@ def demo(
             "groups) or travel (preference groups); each with its playbook of actions.",
         ),
     ] = "shop",
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text/--no-text",
+            help="Add reviews whose topic and tone follow the personas (column review), "
+            "imported as text features.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Generate realistic demo data (and, by default, segment it end to end)."""
@@ -90,12 +99,21 @@ def demo(
                 f"--scenario {scenario!r} is not one of shop, "
                 f"{', '.join(sorted(scenarios_mod.SCENARIOS))}."
             )
+        if text and scenario != "shop":
+            raise ConfigError(
+                f"--text writes reviews for the shop scenario only; not for {scenario!r}."
+            )
         playbook = scenarios_mod.load_playbook(scenarios_mod.playbook_path(scenario))
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
             if scenario == "shop":
-                paths = demo_mod.write_demo(out, users, seed=seed)
-                mappings = (demo_mod.EVENT_MAPPING, demo_mod.USER_MAPPING)
+                paths = demo_mod.write_demo(out, users, seed=seed, text=text)
+                mappings = (
+                    dataclasses.replace(demo_mod.EVENT_MAPPING, text="review")
+                    if text
+                    else demo_mod.EVENT_MAPPING,
+                    demo_mod.USER_MAPPING,
+                )
             else:
                 paths = scenarios_mod.write(scenario, out, users, seed=seed)
                 mappings = (scenarios_mod.data.EVENT_MAPPING, scenarios_mod.data.USER_MAPPING)

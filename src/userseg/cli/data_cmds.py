@@ -121,6 +121,14 @@ def ingest(
     date_format: Annotated[
         str | None, typer.Option("--date-format", help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
     ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            help="Free-text column (a review, ticket or message per event, or a text per user): "
+            "stored and turned into per-user sentiment, topic and volume features.",
+        ),
+    ] = None,
     map_event: Annotated[
         list[str] | None,
         typer.Option(
@@ -212,6 +220,7 @@ def ingest(
                     "time": ("time_col", time_col),
                     **{k: (k, v) for k, v in event_flags.items() if k != "time"},
                     "date_format": ("date_format", date_format),
+                    "text": ("text", text),
                     "event_values": (
                         "map_event",
                         extra_event_names(map_event, mapping.event_values),
@@ -229,6 +238,7 @@ def ingest(
                     "exclude": ("exclude", csv_list(exclude) or []),
                     "categorical": ("categorical", csv_list(categorical)),
                     "date_format": ("date_format", date_format),
+                    "text": ("text", text),
                 },
                 "users.columns",
             )
@@ -359,10 +369,18 @@ def features(
     exclude: Annotated[
         str | None, typer.Option("--exclude", help="Leave out these features.")
     ] = None,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text/--no-text",
+            help="Text features (sentiment, topics, volume) from the texts `ingest --text` "
+            "stored, when there are any.",
+        ),
+    ] = True,
     memory_limit: MemoryLimit = None,
     as_json: Json = False,
 ) -> None:
-    """Compute per-user features (RFM, activity, funnel, categories, attributes) in SQL."""
+    """Compute per-user features (RFM, activity, funnel, categories, attributes, texts)."""
     from userseg import pipeline
 
     with render.errors(as_json):
@@ -373,6 +391,7 @@ def features(
             smoothing=smoothing,
             include=csv_list(include),
             exclude=csv_list(exclude) or [],
+            text=text,
         )
         with open_db(db) as db_, render.rows_progress("building features", not as_json) as bar:
             if memory_limit is not None:
@@ -381,7 +400,10 @@ def features(
                 db_, cfg, progress=(lambda f, s: bar("reading events", f, None)) if bar else None
             )
         if as_json:
-            render.print_json(fs.to_dict())
+            out = fs.to_dict()
+            if out.get("text"):  # the topic model's matrices are for the store, not a reader
+                out["text"] = {k: v for k, v in out["text"].items() if k != "topics"}
+            render.print_json(out)
             return
         rows = [[f.name, f.kind, f.unit, f.description] for f in fs.features]
         render.console.print(

@@ -270,7 +270,7 @@ def stream(
         render.console.print(
             f"{stats.events:,} events read ({stats.accepted:,} new, {stats.duplicates:,} "
             f"already seen, {stats.rejected:,} rejected); {stats.changed:,} users changed "
-            "segment"
+            "segment" + (f"; {stats.texts:,} texts stored" if stats.texts else "")
         )
         for err in stats.errors[:5]:
             render.console.print(f"rejected: {err}")

@@ -37,6 +37,10 @@ LEXICON: dict[str, tuple[str, str | None, str | None]] = {
     "n_events": ("adj", "Highly active", "Quiet"),
     "sessions": ("adj", "Highly active", "Quiet"),
     "avg_rating": ("adj", "Happy", "Unhappy"),
+    # what their own words say (text features): named first, before when and how engaged
+    "sentiment_mean": ("adj", None, "Unhappy"),
+    "negative_share": ("adj", "Unhappy", None),
+    "text_count": ("adj", "Vocal", None),
     "age": ("adj", "Older", "Younger"),
     # nouns: what they do
     "return_rate": ("noun", "serial returners", None),
@@ -48,6 +52,7 @@ LEXICON: dict[str, tuple[str, str | None, str | None]] = {
     "view_to_cart": ("noun", "cart fillers", "browsers"),
 }
 _ORDER = {name: i for i, name in enumerate(LEXICON)}
+_TONE = frozenset({"sentiment_mean", "negative_share"})
 _MIN_Z = 0.5
 
 
@@ -133,7 +138,14 @@ def _phrase(
                 return (role, _ORDER["return_rate"] + 0.5, buyers)
         if d.feature in ("tenure_days", "signup_date_days") and d.z < 0:
             text = _new(p, d.feature)
+        if d.feature in _TONE:  # a segment that complains is named for it first
+            return (role, -1, text) if text else None
         return (role, _ORDER[d.feature], text) if text else None
+    if d.feature.startswith("topic_"):  # what they write about more than others do
+        if d.z > 0:
+            words = _label(d.feature, labels).removeprefix("topic ")
+            return ("about", 0, words.split(" / ")[0])
+        return None
     if d.feature.startswith("share_"):
         # a category they buy more of names them; one they buy less of does not ("Low
         # share other ..." read as noise in a trial)
@@ -180,8 +192,12 @@ def _name_one(
     ):
         strong.append(Distinction("frequency", -_MIN_Z, "lower", seg_f, pop_f))
     found = [(ph, abs(d.z)) for d in strong if (ph := _phrase(d, p, dates, labels))]
-    adjs = sorted((pref >= 1000, -z, text) for (role, pref, text), z in found if role == "adj")
+    adjs = sorted(
+        (pref >= 1000, pref >= 0, -z, text) for (role, pref, text), z in found if role == "adj"
+    )
     adjs = [(0, text) for *_, text in adjs]
+    abouts = sorted((-z, text) for (role, _, text), z in found if role == "about")
+    about = f" who write about {abouts[0][1]}" if abouts else ""
     # among equally preferred nouns the most distinctive wins (the text only breaks ties):
     # sorted by text alone, "jumbo bag lovers" named a segment set apart by lunch bags
     nouns = sorted((pref, -z, text) for (role, pref, text), z in found if role == "noun")
@@ -191,15 +207,15 @@ def _name_one(
     noun = nouns[0][1] if nouns else None
     spare = (
         [t for _, t in nouns[1:]]
-        + [t.lower() for _, t in adjs[1:]]
+        + [t.lower() for _, t in adjs[1:] if t != adj]
         + [t for role, _, t in found if role == "qual"]
     )
     if adj is None and noun is None:
-        return "Typical users", spare
+        return ("Users" + about if about else "Typical users"), spare
     if noun is None:
-        return f"{adj} users", spare
+        return f"{adj} users{about}", spare
     name = f"{adj} {noun}" if adj else noun[0].upper() + noun[1:]
-    return name, spare
+    return name + about, spare
 
 
 def name_segments(

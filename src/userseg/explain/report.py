@@ -28,7 +28,13 @@ from userseg.explain.charts import (
 )
 from userseg.explain.profiles import SegmentProfile
 
-__all__ = ["ReportInput", "matching_section", "render_report", "write_report"]
+__all__ = [
+    "ReportInput",
+    "matching_section",
+    "render_report",
+    "text_section",
+    "write_report",
+]
 
 
 @dataclass
@@ -120,6 +126,37 @@ def matching_section(matching: dict[str, Any]) -> dict[str, str]:
         f'<img alt="migration matrix" src="{_data_uri(png)}">'
     )
     return {"title": "Changes since the previous version", "html": body}
+
+
+def text_section(
+    words: dict[int, list[str] | None],
+    names: dict[int, str],
+    topics: dict[str, str] | None = None,
+    min_users: int = 10,
+) -> dict[str, str]:
+    """A report section: the top words of each segment's texts (``None``: a small segment)."""
+    rows = "".join(
+        f"<tr><td>{seg}</td><td>{html.escape(names.get(seg, ''))}</td><td>"
+        + (
+            f"<em>not shown: fewer than {min_users} users</em>"
+            if w is None
+            else html.escape(", ".join(w)) or "<em>no texts</em>"
+        )
+        + "</td></tr>"
+        for seg, w in sorted(words.items())
+    )
+    topic_list = "".join(
+        f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in (topics or {}).items()
+    )
+    body = (
+        "<p>Top words of this segment's texts: the words its users write more often than "
+        "everyone else does (segments of fewer than "
+        f"{min_users} users are not shown).</p>"
+        "<table><tr><th>segment</th><th>name</th><th>top words of its texts</th></tr>"
+        f"{rows}</table>"
+        + (f"<p>Topics found in all texts:</p><ul>{topic_list}</ul>" if topic_list else "")
+    )
+    return {"title": "What each segment writes", "html": body}
 
 
 def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:

@@ -27,7 +27,9 @@ from userseg.features.events import (
 )
 from userseg.features.labels import feature_label, is_year, match_column, named_like_year
 from userseg.features.stats import user_stats
+from userseg.features.text import TextSpec, text_feature_frame, text_feature_infos
 from userseg.io.database import Database, StatementProgress, quote_ident
+from userseg.io.texts import TEXT_TABLE
 
 __all__ = [
     "FeatureSet",
@@ -51,6 +53,7 @@ class FeatureSet:
     seconds: float = 0.0
     feature_set_id: int | None = None
     spec: FeatureSpec | None = None  # how event features were built, to build them again alike
+    text: TextSpec | None = None  # how text features were built (topic model, priors)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class FeatureSet:
             "notes": self.notes,
             "seconds": self.seconds,
             "spec": self.spec.to_dict() if self.spec else None,
+            "text": self.text.to_dict() if self.text else None,
         }
 
     @classmethod
@@ -77,6 +81,7 @@ class FeatureSet:
             seconds=float(d.get("seconds", 0.0)),
             feature_set_id=d.get("feature_set_id"),
             spec=FeatureSpec.from_dict(d["spec"]) if d.get("spec") else None,
+            text=TextSpec.from_dict(d["text"]) if d.get("text") else None,
         )
 
 
@@ -265,6 +270,8 @@ def compute_features(
     else:
         body = _feature_body(event_sql, attr_select, users if has_users else None)
     frame = db.execute(f"SELECT * FROM ({body})").df().set_index("user_id")
+    if fs.text is not None:
+        frame = _with_text(db, frame, fs.text)
     missing = [f.name for f in fs.features if f.name not in frame.columns]
     for name in missing:  # an attribute column absent from this database
         frame[name] = np.nan
@@ -273,6 +280,49 @@ def compute_features(
         if f.kind == "numeric":
             frame[f.name] = pd.to_numeric(frame[f.name]).astype(np.float64)
     return frame
+
+
+def _no_text_value(name: str, spec: TextSpec) -> float:
+    """The text feature of a user who wrote nothing.
+
+    No text, no length, no trend; sentiment, negative share and topic shares are the
+    population's (what the shrinkage gives a user with no text: ``(0 + a·pop) /
+    (0 + a)``), so that users without texts do not become a group of their own
+    through imputed values and missing-value indicators. Without shrinkage they
+    are missing.
+    """
+    if name == "sentiment_mean" and spec.smoothing > 0:
+        return float(spec.prior[0])
+    if name == "negative_share" and spec.smoothing > 0:
+        return float(spec.prior[1])
+    if name in ("sentiment_mean", "negative_share"):
+        return float("nan")
+    if name.startswith("topic_") and spec.smoothing > 0 and len(spec.prior) > 2:
+        return float(spec.prior[2 + int(name.removeprefix("topic_"))])
+    return 0.0
+
+
+def _with_text(db: Database, frame: pd.DataFrame, spec: TextSpec) -> pd.DataFrame:
+    """``frame`` (indexed by user id) with the users' text features, as ``spec`` builds them."""
+    if db.table_exists(TEXT_TABLE):
+        texts, _, _ = text_feature_frame(db, spec=spec, user_ids=[str(u) for u in frame.index])
+    else:
+        texts = pd.DataFrame(columns=spec.columns)
+    frame = frame.join(texts[spec.columns], how="left")
+    for name in spec.columns:
+        frame[name] = frame[name].astype(np.float64).fillna(_no_text_value(name, spec))
+    return frame
+
+
+def _join_text(body: str, spec: TextSpec) -> str:
+    """SQL: ``body`` left-joined with the registered ``__text_features`` view."""
+    fill = {n: _no_text_value(n, spec) for n in spec.columns}
+    cols = ", ".join(
+        f"x.{quote_ident(n)}" if np.isnan(fill[n])
+        else f"COALESCE(x.{quote_ident(n)}, {fill[n]!r}::DOUBLE) AS {quote_ident(n)}"
+        for n in spec.columns
+    )
+    return f"SELECT b.*, {cols} FROM ({body}) b LEFT JOIN __text_features x USING (user_id)"
 
 
 def _check_feature_config(config: FeatureConfig) -> None:
@@ -363,6 +413,11 @@ def build_features(
                 "the others' statistics were kept"
             )
         event_sql, feats = event_feature_sql(spec, as_of, stats=stats.table)
+    text_spec: TextSpec | None = None
+    if config.text and db.table_exists(TEXT_TABLE):
+        text_frame, text_spec, text_notes = text_feature_frame(db, smoothing=config.smoothing)
+        notes += text_notes
+        db.con.register("__text_features", text_frame.reset_index())
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k, _ in attrs):
         latest = db.scalar(
@@ -384,6 +439,7 @@ def build_features(
             for f in feats
         ),
         *attr_infos,
+        *(text_feature_infos(text_spec) if text_spec else []),
     ]
     feats = _apply_display_names(feats, config.display_names or {}, sources)
 
@@ -413,12 +469,18 @@ def build_features(
             notes.append(
                 f"{orphans} users of the user table have no events before {as_of}: not segmented"
             )
+    if text_spec is not None:
+        body = _join_text(body, text_spec)
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
-    with db.transaction():
-        db.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
-            f"SELECT {cols} FROM ({body}) ORDER BY user_id"
-        )
+    try:
+        with db.transaction():
+            db.execute(
+                f"CREATE OR REPLACE TABLE {quote_ident(out)} AS "
+                f"SELECT {cols} FROM ({body}) ORDER BY user_id"
+            )
+    finally:
+        if text_spec is not None:
+            db.con.unregister("__text_features")
     if stats is not None and stats.mode == "temporary":
         db.execute(f"DROP TABLE IF EXISTS {stats.table}")
     n_users = int(db.scalar(f"SELECT count(*) FROM {quote_ident(out)}"))
@@ -433,6 +495,7 @@ def build_features(
         notes=notes,
         seconds=time.perf_counter() - t0,
         spec=spec,
+        text=text_spec,
     )
 
 

@@ -44,6 +44,7 @@ from userseg.errors import ConfigError, DataError
 from userseg.io import changes
 from userseg.io.database import Database, quote_ident
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
+from userseg.io.texts import clear_texts, write_texts
 from userseg.io.users import ingest_users
 from userseg.io.validate import (
     MONEY,
@@ -336,6 +337,8 @@ class _EventImport:
             inner.append(
                 f"{self._num(col, sql_type)} AS {canon}" if col else f"NULL::DOUBLE AS {canon}"
             )
+        if m.text:  # the raw text, stored by io.texts (issue 16)
+            inner.append(f"{_text(m.text, self._type(m.text))} AS __t")
         raws = ["time"]
         for chk in self.checks:
             if chk.condition == "product_bad":
@@ -647,6 +650,12 @@ class _EventImport:
                     )
 
         loaded, users = self._write(table, mode, dup_keep, issues, notes)
+        if m.text:  # texts of the rows kept, beside the events (issue 16)
+            kept = self.parsed if dup_keep else self.parsed_unnumbered
+            issues += write_texts(db, f"SELECT * FROM ({kept}) WHERE __kept{dup_keep}",
+                                  column=m.text, origin="events", where=where, mode=mode)
+        elif mode == "replace" and table == "events":
+            clear_texts(db, "events")  # the log replaced without texts: theirs go too
         if creates:
             users = int(n_users)
         for tmp in ("__candidates", "__dups"):

@@ -27,6 +27,7 @@ from userseg.config import CANONICAL_EVENTS, MAX_ABS_VALUE
 from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.ingest import MONEY
+from userseg.io.texts import MAX_TEXT_CHARS
 
 __all__ = [
     "CanonicalEvent",
@@ -59,6 +60,7 @@ class CanonicalEvent:
     rating: float | None
     order_id: str | None
     event_id: str | None
+    text: str | None = None  # a review or message (properties.text): stored in the texts table
 
 
 def _text(value: Any, where: str) -> str | None:
@@ -71,6 +73,32 @@ def _text(value: Any, where: str) -> str | None:
     if "\x00" in text:
         raise DataError(f"{where} contains a NUL character; got {text[:60]!r}.")
     return text or None
+
+
+def _free_text(value: Any, where: str) -> str | None:
+    """A review or message: text of at most MAX_TEXT_CHARS, no binary content; blank is none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DataError(
+            f"{where} must be text (a review or a message); got {type(value).__name__}."
+        )
+    if not value.strip():
+        return None
+    if len(value) > MAX_TEXT_CHARS:
+        raise DataError(
+            f"{where} is {len(value):,} characters; at most {MAX_TEXT_CHARS:,} (a review or a "
+            "message, not a document)."
+        )
+    if _BINARY.search(value):
+        raise DataError(
+            f"{where} contains control or undecodable characters (binary content?); "
+            f"got {value[:40]!r}."
+        )
+    return value
+
+
+_BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
 
 
 def _money(value: Any, where: str) -> Decimal | None:
@@ -207,6 +235,7 @@ def parse_segment_events(
                     props.get("order_id") or props.get("orderId"), f"{where}.properties.order_id"
                 ),
                 event_id=_text(msg.get("messageId"), f"{where}.messageId"),
+                text=_free_text(props.get("text"), f"{where}.properties.text"),
             )
         )
     return rows

@@ -17,6 +17,7 @@ from userseg.config import RowPolicy, Source, UserMapping
 from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
+from userseg.io.texts import clear_texts, write_texts
 from userseg.io.validate import (
     _TIME_TYPES,
     IngestProgress,
@@ -209,10 +210,15 @@ class _UserImport:
         ):
             for c in cols or []:
                 forced[c] = kind
+        text_col = getattr(mapping, "text", None)
         _require_columns(
-            raw_cols, {f"column {c}": c for c in [*wanted, *forced, *mapping.exclude]}, where
+            raw_cols,
+            {f"column {c}": c for c in [*wanted, *forced, *mapping.exclude]}
+            | ({"text": text_col} if text_col else {}),
+            where,
         )
-        wanted = [c for c in wanted if c not in set(mapping.exclude)]
+        # the text column becomes text features (io.texts), not an attribute
+        wanted = [c for c in wanted if c not in set(mapping.exclude) and c != text_col]
 
         # 1. Profile every column in one scan: values present, numbers, dates, distinct.
         parts = ["count(*)"]
@@ -412,6 +418,14 @@ class _UserImport:
         loaded = int(db.scalar(f"SELECT count(*) FROM {t}"))
         if loaded == 0:
             raise DataError(f"{where}: no valid rows left after validation.")
+        if text_col:  # issue 16: one text per user, kept users only
+            rows = (f"SELECT {uid} AS user_id, NULL::TIMESTAMP AS ts, "
+                    f"{_text(text_col, self._type(text_col))} AS __t FROM {self.rel}")
+            issues += write_texts(db, f"SELECT * FROM ({rows}) WHERE user_id IN "
+                                  f"(SELECT user_id FROM {t})", column=text_col,
+                                  origin="users", where=where)
+        else:
+            clear_texts(db, "users")  # the table replaced without texts: theirs go too
         db.execute(
             "CREATE TABLE IF NOT EXISTS userseg_columns (table_name VARCHAR, "
             "column_name VARCHAR, kind VARCHAR, source_column VARCHAR, usable BOOLEAN)"

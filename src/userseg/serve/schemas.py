@@ -247,7 +247,8 @@ class SegmentEvent(BaseModel):
     properties: dict[str, Any] | None = Field(
         None,
         description="revenue/total/value/amount, price, quantity, category, order_id, "
-        "session_id, rating.",
+        "session_id, rating, text (a review or message, at most 20,000 characters: it "
+        "updates the user's text features).",
     )
     context: dict[str, Any] | None = None
     timestamp: str | None = Field(None, description="ISO 8601; now when absent.")
@@ -291,6 +292,7 @@ class UserSegment(BaseModel):
 class EventsResponse(BaseModel):
     accepted: int = Field(description="New events stored.")
     duplicates: int = Field(description="Events whose messageId was already stored.")
+    texts: int = Field(0, description="New texts stored (properties.text).")
     run_id: int
     users: list[UserSegment]
 

@@ -38,8 +38,8 @@ __all__ = [
     "source_state",
 ]
 
-#: The data tables ``userseg features`` reads.
-SOURCE_TABLES = ("events", "users")
+#: The data tables ``userseg features`` reads (texts: ``io.texts.TEXT_TABLE``).
+SOURCE_TABLES = ("events", "users", "texts")  # texts: stored by `ingest --text`
 
 #: How the commands treat features older than the data (docs/cli.md shows this text).
 STALE_RULE = (

@@ -230,6 +230,67 @@ class TopicModel:
     def fit_transform(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> np.ndarray:
         return self.fit(texts, langs).transform(texts, langs)
 
+    # -- persistence (JSON-ready; no pickle) ---------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The fitted model as plain JSON values: vocabulary, IDF weights, topic-word matrix."""
+        if not hasattr(self, "nmf_"):
+            raise NotFittedError("this TopicModel is not fitted yet; call fit(texts) first.")
+        params = self.get_params()
+        params["k_range"] = list(params["k_range"])
+        return {
+            "format": 1,
+            "params": params,
+            "n_topics": int(self.n_topics_),
+            "terms": [str(t) for t in self.vectorizer_.get_feature_names_out()],
+            "idf": [float(x) for x in self.vectorizer_.idf_],
+            "components": np.asarray(self.nmf_.components_, dtype=np.float64).tolist(),
+            "topic_words": self.topic_words_,
+            "topic_names": self.topic_names_,
+            "stability": {str(k): v for k, v in self.stability_.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TopicModel:
+        """A fitted model from :meth:`to_state`; ``transform`` gives the same shares."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if not isinstance(state, dict) or state.get("format") != 1:
+            raise DataError("a stored topic model has an unknown format; build features again.")
+        params = dict(state["params"])
+        params["k_range"] = tuple(params["k_range"])
+        model = cls(**params)
+        terms = list(state["terms"])
+        vec = TfidfVectorizer(
+            analyzer=_identity, vocabulary={t: i for i, t in enumerate(terms)},
+            sublinear_tf=True, dtype=np.float32,
+        )
+        vec.idf_ = np.asarray(state["idf"], dtype=np.float64)
+        model.vectorizer_ = vec
+        model.nmf_ = _StoredNMF(np.asarray(state["components"], dtype=np.float64))
+        model.n_topics_ = int(state["n_topics"])
+        model.topic_words_ = [list(w) for w in state["topic_words"]]
+        model.topic_names_ = list(state["topic_names"])
+        model.stability_ = {int(k): float(v) for k, v in state.get("stability", {}).items()}
+        return model
+
+
+class _StoredNMF:
+    """NMF's ``transform`` from its components alone (scikit-learn's own solver, same settings)."""
+
+    def __init__(self, components: np.ndarray) -> None:
+        self.components_ = components
+
+    def transform(self, X: Any) -> np.ndarray:
+        from sklearn.decomposition import non_negative_factorization
+
+        # the settings of TopicModel._nmf: NMF.transform runs this with update_H=False
+        W, _, _ = non_negative_factorization(
+            X, H=self.components_.astype(X.dtype), n_components=self.components_.shape[0],
+            init="custom", update_H=False, solver="cd", beta_loss="frobenius",
+            tol=1e-3, max_iter=300,
+        )
+        return W
+
 
 def _names(words: list[list[str]]) -> list[str]:
     names: list[str] = []

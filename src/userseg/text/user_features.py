@@ -20,8 +20,9 @@ column                 meaning
 
 Users with no scored text get NaN sentiment and negative share (they said
 nothing that a model could read); users with no text at all are absent.
-``smoothing`` shrinks the mean and the share toward the population, as
-userseg's rates are, so that one review does not make an extreme user.
+``smoothing`` shrinks the mean, the share and the topic shares toward the
+population, as userseg's rates are, so that one review does not make an
+extreme user.
 
 The table is read ``chunk_size`` rows at a time and only per-user sums are
 kept, so memory grows with the number of users, not of texts. Topics are
@@ -42,7 +43,7 @@ import pandas as pd
 
 from userseg.errors import ConfigError, DataError, DataQualityWarning, SchemaError
 from userseg.text.clean import DEFAULT_MAX_CHARS, CleanStats, clean_texts
-from userseg.text.lang import detect_languages
+from userseg.text.lang import LANGUAGES, detect_languages
 from userseg.text.sentiment import SentimentScorer
 from userseg.text.topics import TopicModel
 
@@ -195,6 +196,10 @@ def _chunk_sums(
         "s": s,
         "neg": (scored & (s < 0)).astype(float),
     })
+    if report.get("_languages"):
+        codes = np.asarray(langs)
+        for code in LANGUAGES:
+            frame[f"lang_{code}"] = (codes == code).astype(float)
     report["texts_scored"] += int(scored.sum())
     report["texts_negative"] += int(frame["neg"].sum())
     if time_col is not None:
@@ -231,13 +236,22 @@ def _merge(total: pd.DataFrame | None, part: pd.DataFrame) -> pd.DataFrame:
     return both.groupby(level=0, sort=False).agg(agg)
 
 
-def _finish(sums: pd.DataFrame, n_topics: int, has_time: bool, smoothing: float) -> pd.DataFrame:
+def _finish(
+    sums: pd.DataFrame,
+    n_topics: int,
+    has_time: bool,
+    smoothing: float,
+    prior: tuple[float, ...] | None = None,
+) -> pd.DataFrame:
     out = pd.DataFrame(index=sums.index)
     out["text_count"] = sums["n"].astype(np.int64)
     out["text_chars_mean"] = sums["chars"] / sums["n"]
     n_scored = sums["n_scored"]
-    pop_mean = sums["s"].sum() / max(n_scored.sum(), 1.0)
-    pop_neg = sums["neg"].sum() / max(n_scored.sum(), 1.0)
+    if prior is None:
+        pop_mean = sums["s"].sum() / max(n_scored.sum(), 1.0)
+        pop_neg = sums["neg"].sum() / max(n_scored.sum(), 1.0)
+    else:  # the population's, fixed when a few users are featured again (live updates)
+        pop_mean, pop_neg = float(prior[0]), float(prior[1])
     a = float(smoothing)
     denom = (n_scored + a).where(n_scored > 0)
     out["sentiment_mean"] = (sums["s"] + a * pop_mean) / denom
@@ -250,10 +264,22 @@ def _finish(sums: pd.DataFrame, n_topics: int, has_time: bool, smoothing: float)
         slope = np.where(ok, cov / np.where(ok, var, 1.0), 0.0)
         out["sentiment_trend"] = np.where(ok, slope * np.where(ok, span, 0.0), 0.0)
     out["negative_share"] = (sums["neg"] + a * pop_neg) / denom
+    pop_topics = []
     if n_topics:
         n_topic = sums["n_topic"]
         for j in range(n_topics):
-            out[f"topic_{j}"] = (sums[f"topic_{j}"] / n_topic.where(n_topic > 0)).fillna(0.0)
+            pop_t = float(sums[f"topic_{j}"].sum() / max(n_topic.sum(), 1.0))
+            if prior is not None and len(prior) == 2 + n_topics:
+                pop_t = float(prior[2 + j])
+            pop_topics.append(pop_t)
+            if a > 0:  # shrunk like the sentiment: one review is not a user's whole taste
+                out[f"topic_{j}"] = (sums[f"topic_{j}"] + a * pop_t) / (n_topic + a)
+            else:
+                out[f"topic_{j}"] = (sums[f"topic_{j}"] / n_topic.where(n_topic > 0)).fillna(0.0)
+    for code in LANGUAGES:
+        if f"lang_{code}" in sums:
+            out[f"lang_{code}"] = sums[f"lang_{code}"] / sums["n"]
+    out.attrs["prior"] = (float(pop_mean), float(pop_neg), *pop_topics)
     return out
 
 
@@ -268,6 +294,8 @@ def user_text_features(
     chunk_size: int = 50_000,
     max_chars: int = DEFAULT_MAX_CHARS,
     smoothing: float = 0.0,
+    prior: tuple[float, ...] | None = None,
+    languages: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> TextFeatures:
     """Per-user sentiment, trend, negative share, topic shares and text volume.
@@ -293,6 +321,14 @@ def user_text_features(
     smoothing : float
         Prior weight, in texts, that pulls ``sentiment_mean`` and
         ``negative_share`` toward the population's (0: plain means).
+    prior : tuple of float, optional
+        The population's mean sentiment, negative share and topic shares that
+        ``smoothing`` pulls toward; by default those of ``source`` (given, so
+        that a few users featured again get the numbers a full build gave them).
+        The values used are in ``report["prior"]``.
+    languages : bool
+        Add ``lang_<code>`` columns: the share of the user's texts in each
+        language of :data:`~userseg.text.lang.LANGUAGES`.
     progress : callable, optional
         Called with the number of rows read after each chunk.
 
@@ -317,7 +353,7 @@ def user_text_features(
     scorer = scorer if scorer is not None else SentimentScorer()
     report: dict[str, Any] = {
         "rows": 0, "rows_without_user": 0, "rows_without_time": 0, "languages": {},
-        "texts_scored": 0, "texts_negative": 0, "topics": None,
+        "texts_scored": 0, "texts_negative": 0, "topics": None, "_languages": languages,
     }
     model = TopicModel() if topics == "auto" else topics
     if isinstance(model, TopicModel) and not hasattr(model, "nmf_"):
@@ -340,6 +376,7 @@ def user_text_features(
         if progress is not None:
             progress(report["rows"])
     report.pop("_origin", None)
+    report.pop("_languages", None)
     report["cleaning"] = stats.to_dict()
     report["texts"] = stats.texts - stats.empty
     report["texts_unscored"] = report["texts"] - report["texts_scored"]
@@ -349,7 +386,8 @@ def user_text_features(
             f"text table: no non-empty text with a user among {report['rows']} rows "
             f"(column {text_col!r}, users in {user_col!r})."
         )
-    features = _finish(total, n_topics, time_col is not None, smoothing)
+    features = _finish(total, n_topics, time_col is not None, smoothing, prior)
+    report["prior"] = list(features.attrs.pop("prior"))
     features.index.name = user_col
     names = {f"topic_{j}": model.topic_names_[j] for j in range(n_topics)} if model else {}
     return TextFeatures(features=features, topic_names=names, topics=model, report=report)
