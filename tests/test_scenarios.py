@@ -79,6 +79,15 @@ def test_unknown_scenario_exits_2(tmp_path) -> None:
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_review_texts_are_written_for_the_shop_only(tmp_path) -> None:
+    """``--text`` writes persona reviews for the shop; another scenario says so, writes nothing."""
+    res = CliRunner().invoke(
+        app, ["demo", "--scenario", "bank", "--text", "--out", str(tmp_path / "d")]
+    )
+    assert res.exit_code == 2 and "--text writes reviews for the shop scenario only" in res.output
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("scenario", ["shop", *sorted(SCENARIOS)])
 def test_every_shipped_playbook_is_valid(scenario) -> None:
     book = load_playbook(playbook_path(scenario))
