@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is needed")
 
-from userseg import Segmenter, demo, pipeline
+from userseg import Segmenter, demo
 from userseg.config import Source
 from userseg.errors import ConfigError, NotFoundError
 from userseg.features.build import load_features
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import Keyring, create_key, hash_secret, list_keys, revoke_key, verify

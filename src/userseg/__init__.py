@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "silhouette": "userseg.evaluate.silhouette",
     "choose_k": "userseg.evaluate.choose",
     # configuration
-    "PipelineConfig": "userseg.pipeline_config",
+    "PipelineConfig": "userseg.jobs.pipeline_config",
     "Source": "userseg.config",
     "EventMapping": "userseg.config",
     "UserMapping": "userseg.config",
@@ -43,10 +43,10 @@ _EXPORTS: dict[str, str] = {
     "FeatureConfig": "userseg.config",
     "PrepareConfig": "userseg.config",
     "FitConfig": "userseg.segment.params",
-    "load_pipeline": "userseg.pipeline_config",
+    "load_pipeline": "userseg.jobs.pipeline_config",
     # the pipeline over the database
-    "open_db": "userseg.pipeline",
-    "run_pipeline": "userseg.pipeline",
+    "open_db": "userseg.jobs.pipeline",
+    "run_pipeline": "userseg.jobs.pipeline",
     # errors
     "UsersegError": "userseg.errors",
     "DataError": "userseg.errors",

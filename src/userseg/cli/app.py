@@ -1,4 +1,4 @@
-"""The ``userseg`` command: a thin shell over :mod:`userseg.pipeline`.
+"""The ``userseg`` command: a thin shell over :mod:`userseg.jobs.pipeline`.
 
 Every command takes ``--db`` (or ``$USERSEG_DB``) and ``--json``; exit status
 0 means success, 2 bad input or configuration, 1 a bug in userseg.
@@ -24,7 +24,7 @@ from userseg.cli import (
 )
 from userseg.cli.options import Json
 from userseg.config import Source
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 
 app = typer.Typer(
     name="userseg",
@@ -71,7 +71,7 @@ def demo(
 ) -> None:
     """Generate realistic e-commerce demo data (and, by default, segment it end to end)."""
     from userseg import demo as demo_mod
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         t0 = time.perf_counter()
@@ -159,8 +159,8 @@ def run_cmd(
     as_json: Json = False,
 ) -> None:
     """Run ingest → features → fit → report from one pipeline file."""
-    from userseg import pipeline
     from userseg.explain.profiles import SegmentProfile
+    from userseg.jobs import pipeline
     from userseg.segment.params import file_words, speaking
 
     # a parameter is named as the file names it (fit.k), whichever step refuses it

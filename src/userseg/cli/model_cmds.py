@@ -25,7 +25,7 @@ from userseg.cli.options import (
 )
 from userseg.config import PrepareConfig, Source
 from userseg.errors import ConfigError
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FIT, FitConfig, cli_words, speaking
 
 # -- fit --------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def fit(
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
     from userseg.store import get_matching, get_run
 
     words = cli_words({p: given(ctx, p) for p in ctx.params}, from_file=config is not None)
@@ -242,7 +242,7 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Write a run's self-contained HTML report and its segment × feature heatmap (PNG)."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         run = pick_run(run, run_option)
@@ -360,7 +360,7 @@ def assign(
     measured in days at the feature set's as-of date, read in the format the import
     used (`ingest --date-format`) unless --date-format names another.
     """
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         with open_db(db) as db_:

@@ -22,7 +22,7 @@ from userseg.cli.options import (
 )
 from userseg.cli.options import open_db as _open
 from userseg.config import Source
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FitConfig, file_words, speaking
 
 
@@ -73,7 +73,7 @@ def compare(
 ) -> None:
     """How two runs' segments match (kept, appeared, gone) and how users moved between them."""
     from userseg.explain.charts import migration_png
-    from userseg.ops import compare_runs
+    from userseg.jobs.ops import compare_runs
 
     with render.errors(as_json):
         with _open(db) as db_:
@@ -109,13 +109,13 @@ def drift(
     as_json: Json = False,
 ) -> None:
     """Compare today's users with the users a model was fitted on; say when to refit."""
-    from userseg.ops import drift as drift_check
+    from userseg.jobs.ops import drift as drift_check
 
     with render.errors(as_json):
         with _open(db) as db_:
             current = None
             if input_path is not None:
-                from userseg.pipeline import read_scoring_input
+                from userseg.jobs.pipeline import read_scoring_input
 
                 _, _, current = read_scoring_input(
                     db_, run, Source(path=input_path), date_format=date_format
@@ -175,7 +175,7 @@ def refresh(
     as_json: Json = False,
 ) -> None:
     """The scheduled job: new data → features → drift → refit keeping ids (or rescore)."""
-    from userseg.ops import refresh as refresh_job
+    from userseg.jobs.ops import refresh as refresh_job
 
     # a parameter is named as the file names it (fit.k), whichever step refuses it
     with render.errors(as_json), speaking(file_words()):
@@ -249,7 +249,7 @@ def stream(
     as_json: Json = False,
 ) -> None:
     """Keep segments fresh from a stream of Segment-spec events, exactly once across restarts."""
-    from userseg.ops import stream as run_stream
+    from userseg.jobs.ops import stream as run_stream
 
     with render.errors(as_json):
         with _open(db) as db_:

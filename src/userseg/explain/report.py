@@ -125,7 +125,7 @@ def matching_section(matching: dict[str, Any]) -> dict[str, str]:
 def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:
     """A report section: each measured campaign on this run's audiences, lift per segment.
 
-    ``items`` come from :func:`userseg.activation.campaign_report_items`: name,
+    ``items`` come from :func:`userseg.jobs.activation.campaign_report_items`: name,
     audience, version, holdout, start, measured_at, source, the lift ``table``
     (a DataFrame), its ``summary`` lines and the conversion chart ``png``.
     """

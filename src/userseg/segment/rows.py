@@ -68,7 +68,7 @@ def read_feature_rows(
     the model's ``feature_set``, a user-table date column may come as it was
     imported (``signup_date``): it becomes ``signup_date_days`` at the feature
     set's as-of date, as ``userseg features`` computed it, reading the text with
-    ``date_format`` (:func:`userseg.pipeline.read_scoring_input` passes the import's).
+    ``date_format`` (:func:`userseg.jobs.pipeline.read_scoring_input` passes the import's).
     """
     scratch = Database(":memory:")
     try:

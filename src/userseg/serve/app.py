@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from userseg._version import __version__
 from userseg.errors import ConfigError, UsersegError
 from userseg.io.database import Database
-from userseg.live import LiveScorer
+from userseg.jobs.live import LiveScorer
 from userseg.serve.auth import Keyring
 from userseg.serve.fastpath import FastScorer
 from userseg.serve.limits import BodyLimitMiddleware, RateLimit, RateLimiter

@@ -2,7 +2,7 @@
 
 The same API keys and rate limits as every ``/v1`` endpoint (the
 :func:`~userseg.serve.routes.authenticate` dependency). The handlers call
-:mod:`userseg.activation` and :mod:`userseg.store.activation` under the
+:mod:`userseg.jobs.activation` and :mod:`userseg.store.activation` under the
 service's database lock; no SQL here. Bad input is a 4xx in the one error
 shape: 404 for an unknown audience or version, 422 for a bad definition or
 filter or an audience that selects nobody.
@@ -117,7 +117,7 @@ def create_audience(
     request: Request, caller: Caller, body: Annotated[AudienceCreate, Body()]
 ) -> Response:
     """Define an audience and store its first version (409-free: an existing name is 422)."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     svc = _service(request)
 

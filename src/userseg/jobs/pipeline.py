@@ -3,7 +3,8 @@
 Each function is one step of the command line (``userseg ingest``, ``features``,
 ``fit``, ``report``, ``assign``, ``run``) with the same power from Python:
 
->>> from userseg import pipeline, demo                              # doctest: +SKIP
+>>> from userseg import demo                                         # doctest: +SKIP
+>>> from userseg.jobs import pipeline                                # doctest: +SKIP
 >>> paths = demo.write_demo("demo-data", n_users=5000)               # doctest: +SKIP
 >>> db = pipeline.open_db("shop.duckdb")                             # doctest: +SKIP
 >>> pipeline.ingest(db, Source(path=paths["events"]), kind="events",
@@ -38,8 +39,8 @@ from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
+from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.monitor.matching import Matching, match_segments
-from userseg.pipeline_config import PipelineConfig
 from userseg.segment.params import FitConfig
 from userseg.segment.rows import read_feature_rows
 from userseg.segment.segmenter import Segmenter
@@ -303,8 +304,8 @@ def report(
     matching = get_matching(db, run.run_id)
     if matching is not None:
         data.sections.append(matching_section(matching))
-    from userseg.activation import campaign_report_items
     from userseg.explain.report import campaigns_section
+    from userseg.jobs.activation import campaign_report_items
 
     campaigns = campaign_report_items(db, run.run_id)
     if campaigns:

@@ -27,14 +27,14 @@ from userseg.config import FeatureConfig, PrepareConfig
 from userseg.errors import ConfigError, DataError
 from userseg.features.build import compute_features, load_features
 from userseg.io.database import Database, quote_ident
-from userseg.io.live import MAX_BATCH, parse_segment_events
-from userseg.live import LiveScorer
+from userseg.io.segment_spec import MAX_BATCH, parse_segment_events
+from userseg.jobs.live import LiveScorer
+from userseg.jobs.pipeline import features as build_feature_set
+from userseg.jobs.pipeline import fit as fit_run
+from userseg.jobs.pipeline import ingest_config
+from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.monitor.drift import DriftReport, drift_report
 from userseg.monitor.matching import Matching, match_segments
-from userseg.pipeline import features as build_feature_set
-from userseg.pipeline import fit as fit_run
-from userseg.pipeline import ingest_config
-from userseg.pipeline_config import PipelineConfig
 from userseg.segment.params import FitConfig
 from userseg.store import (
     feature_freshness,
