@@ -25,8 +25,10 @@ from userseg.config import Source
 from userseg.errors import DataError, NotFoundError
 from userseg.io.segment_spec import parse_segment_events
 from userseg.jobs import pipeline
+from userseg.jobs.compare import compare_runs
+from userseg.jobs.drift_check import drift
 from userseg.jobs.live import LiveScorer
-from userseg.jobs.ops import compare_runs, drift, refresh
+from userseg.jobs.refresh import refresh
 from userseg.segment.params import FitConfig
 from userseg.store import load_assignments, load_profiles
 

@@ -187,7 +187,7 @@ def test_a_freshly_migrated_database_holds_exactly_the_declared_tables() -> None
 def worked(tmp_path_factory) -> Path:
     """A database that every job has written to: ingest, features, fit, refit, drift, keys, live."""
     from userseg.jobs.live import LiveScorer
-    from userseg.jobs.ops import refresh
+    from userseg.jobs.refresh import refresh
     from userseg.serve.auth import create_key, revoke_key
 
     folder = tmp_path_factory.mktemp("worked")

@@ -73,7 +73,7 @@ def compare(
 ) -> None:
     """How two runs' segments match (kept, appeared, gone) and how users moved between them."""
     from userseg.explain.charts import migration_png
-    from userseg.jobs.ops import compare_runs
+    from userseg.jobs.compare import compare_runs
 
     with render.errors(as_json):
         with _open(db) as db_:
@@ -109,7 +109,7 @@ def drift(
     as_json: Json = False,
 ) -> None:
     """Compare today's users with the users a model was fitted on; say when to refit."""
-    from userseg.jobs.ops import drift as drift_check
+    from userseg.jobs.drift_check import drift as drift_check
 
     with render.errors(as_json):
         with _open(db) as db_:
@@ -175,7 +175,7 @@ def refresh(
     as_json: Json = False,
 ) -> None:
     """The scheduled job: new data → features → drift → refit keeping ids (or rescore)."""
-    from userseg.jobs.ops import refresh as refresh_job
+    from userseg.jobs.refresh import refresh as refresh_job
 
     # a parameter is named as the file names it (fit.k), whichever step refuses it
     with render.errors(as_json), speaking(file_words()):
@@ -249,7 +249,7 @@ def stream(
     as_json: Json = False,
 ) -> None:
     """Keep segments fresh from a stream of Segment-spec events, exactly once across restarts."""
-    from userseg.jobs.ops import stream as run_stream
+    from userseg.jobs.stream import stream as run_stream
 
     with render.errors(as_json):
         with _open(db) as db_:

@@ -168,7 +168,7 @@ async def rename(request: Request, run_id: int, segment: int) -> Response:
 @router.post(f"{PREFIX}/compare")
 @guarded
 async def compare(request: Request) -> Response:
-    from userseg.jobs.ops import compare_runs
+    from userseg.jobs.compare import compare_runs
 
     v, form = await _act(request, "write", "compare", "runs")
     try:
@@ -194,7 +194,7 @@ async def compare(request: Request) -> Response:
 @router.post(f"{PREFIX}/refresh")
 @guarded
 async def refresh(request: Request) -> Response:
-    from userseg.jobs.ops import refresh as refresh_job
+    from userseg.jobs.refresh import refresh as refresh_job
 
     v, form = await _act(request, "write", "refresh", "database")
     refit = form.get("refit", "auto")
