@@ -27,7 +27,7 @@ from userseg.errors import ConfigError, DataError
 from userseg.features.compiled import MISSING as _MISSING
 from userseg.features.compiled import OTHER as _OTHER
 from userseg.features.compiled import CompiledPreparer, apply_log
-from userseg.features.select import correlated_to_drop, near_constant
+from userseg.features.pruning import correlated_to_drop, near_constant
 
 __all__ = ["FORMAT_VERSION", "Preparer", "as_frame", "dates_to_days", "find_date_columns"]
 

@@ -6,7 +6,7 @@ kept before it is left out of the distance, because k-means counts each
 copy of the same signal again (five measures of "how active" would outvote
 one measure of "how much"). The earlier feature in the table is kept; the
 feature table lists the RFM features first, so they win
-(:func:`correlated_to_drop`).
+(:func:`~userseg.features.pruning.correlated_to_drop`).
 
 :func:`select_features` is the one entry point for a fuller selection, shown
 in the report and stored with the run:
@@ -54,13 +54,13 @@ from userseg.features._supervised import (
     _stratified_sample,
     is_categorical,
 )
+from userseg.features.prepare import Preparer
+from userseg.features.pruning import correlated_to_drop, near_constant
 
 __all__ = [
     "METHODS",
     "SelectionResult",
-    "correlated_to_drop",
     "is_categorical",
-    "near_constant",
     "rank_unsupervised",
     "select_features",
 ]
@@ -69,84 +69,6 @@ __all__ = [
 METHODS = ("chi2", "mutual_info", "l1")
 _COMBINE = ("vote", "any", "all")
 _MAX_LEVELS = 50  # a categorical feature with more levels is an identifier or free text
-
-
-def correlated_to_drop(
-    values: pd.DataFrame, threshold: float = 0.9, *, sample: int = 50_000, random_state: int = 0
-) -> dict[str, tuple[str, float]]:
-    """Greedy pruning of highly correlated features.
-
-    Parameters
-    ----------
-    values : DataFrame
-        Prepared numeric features (after log/clip), columns in priority order.
-    threshold : float
-        Absolute Pearson correlation above which the later feature is dropped.
-    sample : int
-        Correlations are computed on at most this many rows.
-
-    Returns
-    -------
-    dict
-        dropped feature → (the kept feature it repeats, correlation).
-    """
-    if values.shape[1] < 2:
-        return {}
-    arr = values.to_numpy(dtype=np.float64)
-    if len(arr) > sample:
-        rng = np.random.default_rng(random_state)
-        arr = arr[rng.choice(len(arr), size=sample, replace=False)]
-    sd = arr.std(axis=0)
-    usable = sd > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(arr[:, usable], rowvar=False)
-    names = [c for c, ok in zip(values.columns, usable, strict=True) if ok]
-    kept: list[int] = []
-    dropped: dict[str, tuple[str, float]] = {}
-    for j in range(len(names)):
-        hit = next((i for i in kept if abs(corr[i, j]) > threshold), None)
-        if hit is None:
-            kept.append(j)
-        else:
-            dropped[str(names[j])] = (str(names[hit]), float(corr[hit, j]))
-    return dropped
-
-
-def near_constant(df: pd.DataFrame, max_mode_share: float = 0.99) -> dict[str, str]:
-    """Features on which (almost) every user has the same value.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Raw features, numeric or categorical; a missing value counts as a value.
-    max_mode_share : float
-        A feature whose most common value is shared by at least this share of
-        users is near-constant: it cannot tell many users apart, and a
-        standardised near-constant feature turns its few other users into
-        outliers that k-means gives their own segment.
-
-    Returns
-    -------
-    dict
-        feature → the reason, in words.
-    """
-    out: dict[str, str] = {}
-    for name in df.columns:
-        counts = df[name].value_counts(normalize=True, dropna=False)
-        if counts.empty:
-            continue
-        value, share = counts.index[0], float(counts.iloc[0])
-        shown = (
-            "missing" if pd.isna(value) else repr(value.item() if hasattr(value, "item") else value)
-        )
-        if len(counts) == 1:
-            out[str(name)] = f"constant: every user has the value {shown}"
-        elif share >= max_mode_share:
-            out[str(name)] = (
-                f"near-constant: {share:.1%} of users have the value {shown} "
-                f"(>= max_mode_share={max_mode_share})"
-            )
-    return out
 
 
 # -- unsupervised ranking -------------------------------------------------------------
@@ -382,7 +304,7 @@ def select_features(
         Of two numeric features whose Spearman correlation exceeds this, the
         better ranked is kept (with a target) or the earlier column (without).
     max_mode_share : float
-        See :func:`near_constant`.
+        See :func:`~userseg.features.pruning.near_constant`.
     alpha : float
         Significance level of the chi-square test (Benjamini-Hochberg adjusted).
     prepared : DataFrame, optional
@@ -577,8 +499,6 @@ def _unsupervised_table(
 ) -> pd.DataFrame:
     """The unsupervised ranking per input feature (the best of its prepared columns)."""
     if prepared is None:
-        from userseg.features.prepare import Preparer  # late: prepare imports this module
-
         prep = Preparer({"max_correlation": None}).fit(features)
         prepared = pd.DataFrame(
             prep.transform(features), columns=list(prep.get_feature_names_out())

@@ -18,8 +18,7 @@ from userseg.features.build import FeatureSet
 from userseg.io.database import Database
 from userseg.io.dates import parse_dates
 from userseg.io.readers import read_raw
-from userseg.io.users import detect_user_id
-from userseg.io.validate import sanitize_name
+from userseg.io.validate import detect_user_id, sanitize_name
 from userseg.segment.segmenter import Segmenter
 
 __all__ = ["read_feature_rows"]

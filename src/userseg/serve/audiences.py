@@ -16,8 +16,8 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from userseg.serve.app import json_response, jsonable
-from userseg.serve.routes import _AUTH_ERRORS, Caller, _err, _service
+from userseg.serve.routes import AUTH_ERRORS, Caller, error_doc, service_of
+from userseg.serve.service import json_response, jsonable
 
 __all__ = ["router"]
 
@@ -97,12 +97,12 @@ class MembersResponse(BaseModel):
     next_offset: int | None = Field(description="The offset of the next page; null at the end.")
 
 
-@router.get("/v1/audiences", responses=_AUTH_ERRORS, response_model=AudiencesResponse)
+@router.get("/v1/audiences", responses=AUTH_ERRORS, response_model=AudiencesResponse)
 def list_audiences(request: Request, caller: Caller) -> Response:
     """Every audience with its definition and latest version."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
     items = svc.with_db(lambda: st.list_audiences(svc.db))
     return json_response(jsonable({"audiences": [a.to_dict() for a in items]}))
 
@@ -111,7 +111,7 @@ def list_audiences(request: Request, caller: Caller) -> Response:
     "/v1/audiences",
     status_code=201,
     response_model=AudienceResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such run or segment.")},
+    responses=AUTH_ERRORS | {404: error_doc("No such run or segment.")},
 )
 def create_audience(
     request: Request, caller: Caller, body: Annotated[AudienceCreate, Body()]
@@ -119,7 +119,7 @@ def create_audience(
     """Define an audience and store its first version (409-free: an existing name is 422)."""
     from userseg.jobs import activation
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def write() -> dict[str, Any]:
         aud, v = activation.create_audience(
@@ -151,7 +151,7 @@ def _detail(svc: Any, aud: Any, v: Any) -> dict[str, Any]:
 @router.get(
     "/v1/audiences/{name}",
     response_model=AudienceResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such audience or version.")},
+    responses=AUTH_ERRORS | {404: error_doc("No such audience or version.")},
 )
 def get_audience(
     request: Request,
@@ -162,7 +162,7 @@ def get_audience(
     """An audience: definition, a version (the latest by default), its versions, sizes."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         aud = st.get_audience(svc.db, name)
@@ -174,7 +174,7 @@ def get_audience(
 @router.get(
     "/v1/audiences/{name}/members",
     response_model=MembersResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such audience or version.")},
+    responses=AUTH_ERRORS | {404: error_doc("No such audience or version.")},
 )
 def members(
     request: Request,
@@ -187,7 +187,7 @@ def members(
     """A page of an audience version's members (``user_id, segment``), by user id."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         aud = st.get_audience(svc.db, name)
