@@ -219,7 +219,7 @@ def _show_fit(run: Any, seg: Any, matching: Any, stale: Any, rebuilt: int | None
         render.console.print(render.outcome_line(seg.outcome_))
     render.verdicts(seg.metrics_)
     if matching is not None:
-        from userseg.cli.ops_cmds import _matching_tables
+        from userseg.cli.render import print_matching as _matching_tables
 
         _matching_tables(matching)
     render.console.print(f"run id: {run_id}")

@@ -26,41 +26,6 @@ from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FitConfig, file_words, speaking
 
 
-def _matching_tables(m: dict[str, Any]) -> None:
-    rows = [
-        [
-            x["status"],
-            "" if x["previous_segment"] is None else x["previous_segment"],
-            "" if x["segment"] is None else x["segment"],
-            x["name"],
-            f"{x['jaccard']:.2f}" if x["jaccard"] else "",
-            x["detail"],
-        ]
-        for x in m["matches"]
-    ]
-    render.console.print(
-        render.table(
-            f"Segments of run {m.get('previous_run_id')} → "
-            f"{'this run' if m.get('run_id') is None else 'run ' + str(m['run_id'])} "
-            f"({m['method']})",
-            ["status", "was", "now", "name", "overlap", "detail"],
-            rows,
-        )
-    )
-    mig = m["migration"]
-    render.console.print(
-        render.table(
-            "Migration matrix (users from each previous segment to each new one)",
-            ["from \\ to", *mig["columns"]],
-            [
-                [r, *[f"{c:,}" for c in row]]
-                for r, row in zip(mig["rows"], mig["counts"], strict=True)
-            ],
-            right=set(mig["columns"]),
-        )
-    )
-
-
 def compare(
     run_a: Annotated[int, typer.Argument(help="The earlier run.")],
     run_b: Annotated[int, typer.Argument(help="The later run.")],
@@ -88,7 +53,7 @@ def compare(
         if as_json:
             render.print_json(m)
             return
-        _matching_tables(m)
+        render.print_matching(m)
         if out is not None:
             render.console.print(f"Picture: {out}")
 

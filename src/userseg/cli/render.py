@@ -35,6 +35,7 @@ __all__ = [
     "console",
     "errors",
     "print_json",
+    "print_matching",
     "print_warnings",
     "progress",
     "rows_progress",
@@ -309,3 +310,39 @@ def stale_warning(stale: dict[str, Any] | None, what: str = "") -> None:
     """The warning line of features older than the data (``features_stale``), if any."""
     if stale:
         console.print(f"warning: {what}{escape(stale['message'])}")
+
+
+def print_matching(m: dict[str, Any]) -> None:
+    """How a run's segments match the previous run's, and the migration matrix, as tables."""
+    rows = [
+        [
+            x["status"],
+            "" if x["previous_segment"] is None else x["previous_segment"],
+            "" if x["segment"] is None else x["segment"],
+            x["name"],
+            f"{x['jaccard']:.2f}" if x["jaccard"] else "",
+            x["detail"],
+        ]
+        for x in m["matches"]
+    ]
+    console.print(
+        table(
+            f"Segments of run {m.get('previous_run_id')} → "
+            f"{'this run' if m.get('run_id') is None else 'run ' + str(m['run_id'])} "
+            f"({m['method']})",
+            ["status", "was", "now", "name", "overlap", "detail"],
+            rows,
+        )
+    )
+    mig = m["migration"]
+    console.print(
+        table(
+            "Migration matrix (users from each previous segment to each new one)",
+            ["from \\ to", *mig["columns"]],
+            [
+                [r, *[f"{c:,}" for c in row]]
+                for r, row in zip(mig["rows"], mig["counts"], strict=True)
+            ],
+            right=set(mig["columns"]),
+        )
+    )

@@ -275,7 +275,7 @@ def compute_features(
     return frame
 
 
-def _check_feature_config(config: FeatureConfig) -> None:
+def check_feature_config(config: FeatureConfig) -> None:
     """Refuse settings no feature can be built with (a trial passed --top-categories -1)."""
     if isinstance(config.top_categories, bool) or not isinstance(config.top_categories, int):
         raise ConfigError(f"top_categories must be a whole number; got {config.top_categories!r}.")
@@ -322,7 +322,7 @@ def build_features(
     FeatureSet
     """
     config = config or FeatureConfig()
-    _check_feature_config(config)
+    check_feature_config(config)
     t0 = time.perf_counter()
     has_events = db.table_exists(events)
     has_users = db.table_exists(users)

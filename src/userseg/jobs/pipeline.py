@@ -84,7 +84,8 @@ def open_db(path: str | Path, *, read_only: bool = False) -> Database:
     return open_database(path, read_only=read_only)
 
 
-def _asdict(obj: Any) -> Any:
+def settings_dict(obj: Any) -> Any:
+    """A settings dataclass as the dict a run or feature set records (anything else as is)."""
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
@@ -140,7 +141,7 @@ def features(
         fs = build_features(db, config, progress=progress)
         # what it was built from (imports, row counts, fingerprints): later commands
         # tell from it whether the data changed since (store.lineage)
-        record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
+        record_feature_set(db, fs, {"features": settings_dict(config), **source_state(db)})
     return fs
 
 
@@ -219,8 +220,8 @@ def fit(
         df.index,
         feature_set=fs,
         config={
-            "fit": _asdict(config),
-            "prepare": _asdict(prepare),
+            "fit": settings_dict(config),
+            "prepare": settings_dict(prepare),
             "feature_set_id": fs.feature_set_id,
             "as_of": fs.as_of,
             "features_stale": freshness.to_dict(),

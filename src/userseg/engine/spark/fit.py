@@ -117,7 +117,7 @@ def fit_spark(
         ``run_id``, ``n_users``, ``k``, ``inertia``, ``n_iter``, ``assignments`` (the
         Parquet folder), ``timings`` (seconds per step).
     """
-    from userseg.jobs.pipeline import _asdict, open_db
+    from userseg.jobs.pipeline import open_db, settings_dict
     from userseg.segment.segmenter import Segmenter
     from userseg.store import record_feature_set, save_run
 
@@ -252,7 +252,7 @@ def fit_spark(
                 db,
                 fs,
                 {
-                    "features": _asdict(config.features),
+                    "features": settings_dict(config.features),
                     "engine": "spark",
                     "events": config.events.path or config.events.table,
                 },
@@ -265,8 +265,8 @@ def fit_spark(
                 config={
                     "engine": "spark",
                     "spark": asdict(sc),
-                    "fit": _asdict(fit_cfg),
-                    "prepare": _asdict(config.prepare),
+                    "fit": settings_dict(fit_cfg),
+                    "prepare": settings_dict(config.prepare),
                     "feature_set_id": fs.feature_set_id,
                     "as_of": fs.as_of,
                     "kmeans": {
