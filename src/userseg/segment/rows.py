@@ -16,7 +16,7 @@ from userseg.config import Source
 from userseg.errors import DataError
 from userseg.features.build import FeatureSet
 from userseg.io.database import Database
-from userseg.io.dates import parse_dates
+from userseg.io.dates import days_before, parse_dates
 from userseg.io.readers import read_raw
 from userseg.io.validate import detect_user_id, sanitize_name
 from userseg.segment.segmenter import Segmenter
@@ -49,7 +49,7 @@ def _days_from_raw_dates(
         ):
             continue
         naive = parse_dates(frame[col], date_format, where=where, column=col)
-        frame[f.name] = (as_of - naive).dt.total_seconds() / 86400.0
+        frame[f.name] = days_before(as_of, naive)
 
 
 def read_feature_rows(
