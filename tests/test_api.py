@@ -6,6 +6,8 @@ import ast
 import importlib
 from pathlib import Path
 
+import pytest
+
 import userseg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,6 +81,7 @@ def test_errors_share_one_tree_and_shape() -> None:
 LAYERS = [
     "_version",
     "errors",
+    "json_safe",
     "_sklearn",
     "config",
     "demo",  # the simulated shop: files from config only (the demo command runs the jobs)
@@ -241,3 +244,58 @@ def test_not_fitted_is_one_error_for_userseg_and_scikit_learn() -> None:
             assert isinstance(exc, UsersegError) and isinstance(exc, SklearnNotFitted)
         else:  # pragma: no cover
             raise AssertionError("predict before fit must fail")
+
+
+def test_one_json_encoder_for_the_cli_the_service_the_store_and_selection() -> None:
+    """userseg.json_safe.jsonable is the one encoder (four existed: issue 10 item 5)."""
+    import dataclasses
+    import datetime as dt
+    import decimal
+    import json
+    import math
+
+    import numpy as np
+
+    from userseg.json_safe import jsonable
+
+    @dataclasses.dataclass
+    class Point:
+        at: dt.datetime
+        value: float
+
+    value = {
+        "n": np.int64(3),
+        "x": [np.float32(0.5), float("nan"), np.float64("inf")],
+        "day": dt.date(2024, 5, 1),
+        "point": Point(dt.datetime(2024, 5, 1, 12), float("nan")),
+        "money": decimal.Decimal("12.50"),
+        "where": Path("a/b.csv"),
+        "arr": np.array([[1, 2]]),
+        True: None,
+        7: "seven",
+    }
+    out = jsonable(value)
+    assert json.loads(json.dumps(out, allow_nan=False)) == {
+        "n": 3,
+        "x": [0.5, None, None],
+        "day": "2024-05-01",
+        "point": {"at": "2024-05-01T12:00:00", "value": None},
+        "money": "12.50",
+        "where": "a/b.csv",
+        "arr": [[1, 2]],
+        "true": None,
+        "7": "seven",
+    }
+    kept = jsonable({"x": np.float64("nan")}, nan_as_null=False)
+    assert math.isnan(kept["x"]) and type(kept["x"]) is float
+    with pytest.raises(TypeError, match="set"):
+        jsonable({1, 2}, strict=True)
+    assert jsonable(object.__new__(object)).startswith("<object")
+    src = REPO / "src" / "userseg"
+    encoders = [
+        f"{p.relative_to(src)}:{n.name}"
+        for p in src.rglob("*.py")
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(n, ast.FunctionDef) and n.name.lstrip("_") in ("jsonable", "default")
+    ]
+    assert encoders == ["json_safe.py:jsonable"], encoders

@@ -10,8 +10,6 @@ shown when ``USERSEG_DEBUG=1``.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
 import json
 import os
 import sys
@@ -19,10 +17,8 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -30,6 +26,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from userseg.errors import SegmentationWarning, UsersegError
+from userseg.json_safe import jsonable
 
 __all__ = [
     "console",
@@ -48,41 +45,9 @@ console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def _default(o: Any) -> Any:
-    if is_dataclass(o):
-        return asdict(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, dt.date | dt.datetime):
-        return o.isoformat()
-    if isinstance(o, decimal.Decimal):
-        return str(o)
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _clean(o: Any) -> Any:
-    """NaN and infinity are not JSON: write them as null."""
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o
-
-
 def print_json(data: Any) -> None:
     """One JSON document on stdout (the only thing on stdout with ``--json``)."""
-    text = json.dumps(data, default=_default)
-    sys.stdout.write(json.dumps(_clean(json.loads(text)), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data, strict=True), indent=2) + "\n")
     sys.stdout.flush()
 
 

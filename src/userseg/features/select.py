@@ -36,7 +36,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +55,7 @@ from userseg.features._supervised import (
 )
 from userseg.features.prepare import Preparer
 from userseg.features.pruning import correlated_to_drop, near_constant
+from userseg.json_safe import jsonable
 
 __all__ = [
     "METHODS",
@@ -262,7 +262,7 @@ class SelectionResult:
             "target": self.target,
             "methods": list(self.methods),
             "combine": self.combine,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "notes": list(self.notes),
             "tables": {name: _records(t) for name, t in self.tables.items()},
         }
@@ -581,21 +581,8 @@ def _rank_correlated(
     return correlated_to_drop(filled.rank(), threshold, sample=sample, random_state=random_state)
 
 
-# -- JSON -------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     frame = table.reset_index()
     return [
-        {str(k): _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
+        {str(k): jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
     ]

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from userseg.json_safe import jsonable
 from userseg.serve.routes import AUTH_ERRORS, Caller, error_doc, service_of
-from userseg.serve.service import json_response, jsonable
+from userseg.serve.service import json_response
 
 __all__ = ["router"]
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from userseg._version import __version__
 from userseg.errors import NotFoundError
+from userseg.json_safe import jsonable
 from userseg.serve.auth import key_id_of
 from userseg.serve.schemas import (
     MAX_ASSIGN_BATCH,
@@ -38,7 +39,7 @@ from userseg.serve.schemas import (
     UserResponse,
     parse_assign,
 )
-from userseg.serve.service import ApiError, Service, json_response, jsonable
+from userseg.serve.service import ApiError, Service, json_response
 from userseg.store import get_run, list_runs, load_profiles
 
 __all__ = ["AUTH_ERRORS", "Caller", "error_doc", "router", "service_of"]

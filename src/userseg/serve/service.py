@@ -9,7 +9,6 @@ no import cycle.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +22,12 @@ from fastapi.responses import Response
 from userseg.errors import UsersegError
 from userseg.io.database import Database
 from userseg.jobs.live import LiveScorer
+from userseg.json_safe import jsonable
 from userseg.serve.auth import Keyring
 from userseg.serve.fastpath import FastScorer
 from userseg.serve.limits import RateLimiter
 
-__all__ = ["ApiError", "Service", "error_response", "json_response", "jsonable"]
+__all__ = ["ApiError", "Service", "error_response", "json_response"]
 
 T = TypeVar("T")
 _FLUSH_EVERY_S = 60.0
@@ -49,23 +49,6 @@ class ApiError(UsersegError):
         self.http_status = status
         self.code = code
         self.headers = headers or {}
-
-
-def jsonable(o: Any) -> Any:
-    """JSON-safe: NaN/inf → null, dates → ISO text, NumPy scalars → Python."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [jsonable(v) for v in o]
-    if o is None or isinstance(o, str | int | bool):
-        return o
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    if hasattr(o, "tolist"):  # NumPy scalar or array
-        return jsonable(o.tolist())
-    return str(o)
 
 
 def json_response(
