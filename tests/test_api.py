@@ -81,6 +81,7 @@ def test_errors_share_one_tree_and_shape() -> None:
 LAYERS = [
     "_version",
     "errors",
+    "crash",
     "json_safe",
     "_sklearn",
     "config",

@@ -106,7 +106,7 @@ def ingest(
     """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
-    with db.transaction():  # the data and its import record commit together
+    with db.transaction(step="ingest"):  # the data and its import record commit together
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")

@@ -177,7 +177,7 @@ def save_run(
         }
     )
     notes = list(getattr(segmenter, "notes_", []))
-    with db.transaction():
+    with db.transaction(step="run"):
         run_id = _next_id(db, "userseg_runs", "run_id")
         db.execute(
             "INSERT INTO userseg_runs VALUES "
