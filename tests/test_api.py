@@ -79,6 +79,7 @@ def test_errors_share_one_tree_and_shape() -> None:
 #: the web app, mounted by the service, checks API keys with it). Every module of
 #: ``src/userseg`` belongs to one (the most specific entry naming it).
 LAYERS = [
+    "_lazy",
     "_version",
     "errors",
     "crash",

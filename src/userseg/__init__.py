@@ -17,9 +17,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from userseg._lazy import lazy_exports
 from userseg._version import __version__ as __version__
 
 # name -> module that defines it; resolved on first attribute access.
@@ -62,14 +60,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'userseg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, __all__)
