@@ -26,7 +26,6 @@ KNOWN: dict[str, str] = {
     "cli/model_cmds.py:fit": "Typer command: most of it is the fit and engine options",
     "engine/spark/fit.py:fit_spark": "the Spark job's stages in order; split in the final pass",
     "features/build.py:build_features": "full and incremental builds; split in the final pass",
-    "monitor/matching.py:match_segments": "matching, ids and the migration table in one pass",
 }
 
 
