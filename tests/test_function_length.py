@@ -25,7 +25,6 @@ KNOWN: dict[str, str] = {
     "io/users.py:run": "the user-table import, pass by pass; to split (issue 10)",
     "cli/model_cmds.py:fit": "Typer command: most of it is the fit and engine options",
     "engine/spark/fit.py:fit_spark": "the Spark job's stages in order; split in the final pass",
-    "features/build.py:build_features": "full and incremental builds; split in the final pass",
 }
 
 

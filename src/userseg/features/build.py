@@ -287,6 +287,55 @@ def check_feature_config(config: FeatureConfig) -> None:
         raise ConfigError(f"smoothing must be >= 0 (0 turns it off); got {config.smoothing!r}.")
 
 
+def _day_after_the_latest_date(db: Database, users: str, attrs: list[tuple]) -> dt.date | None:
+    """The as-of date of a user table alone: the day after its latest date value."""
+    latest = db.scalar(
+        "SELECT max(greatest("
+        + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k, _ in attrs if k == "date")
+        + f")) FROM {quote_ident(users)}"
+    )
+    return latest.date() + dt.timedelta(days=1) if latest else None
+
+
+def _kept(feats: list[FeatureInfo], config: FeatureConfig) -> list[FeatureInfo]:
+    """The features ``include``/``exclude`` keep; an unknown name or none left is an error."""
+    wanted = [f.name for f in feats]
+    unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
+    if unknown:
+        raise ConfigError(
+            f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
+        )
+    keep = [
+        f
+        for f in feats
+        if (config.include is None or f.name in config.include) and f.name not in config.exclude
+    ]
+    if not keep:
+        raise ConfigError("no features left after include/exclude.")
+    return keep
+
+
+def _incremental_note(stats: Any) -> list[str]:
+    """What an incremental build did (only the users with new events were recomputed)."""
+    if stats.mode != "incremental":
+        return []
+    return [
+        f"features of {stats.users_recomputed:,} users with new events recomputed; "
+        "the others' statistics were kept"
+    ]
+
+
+def _orphans_note(db: Database, users: str, stats_table: str, as_of: Any) -> list[str]:
+    """A note when users of the user table have no events (they are not segmented)."""
+    orphans = db.scalar(
+        f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
+        f"(SELECT user_id FROM {quote_ident(stats_table)})"
+    )
+    if not orphans:
+        return []
+    return [f"{orphans} users of the user table have no events before {as_of}: not segmented"]
+
+
 def build_features(
     db: Database,
     config: FeatureConfig | None = None,
@@ -357,20 +406,11 @@ def build_features(
             else db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
         )
         stats = user_stats(db, spec, as_of, events=events, last_event=last_event, progress=progress)
-        if stats.mode == "incremental":
-            notes.append(
-                f"features of {stats.users_recomputed:,} users with new events recomputed; "
-                "the others' statistics were kept"
-            )
+        notes.extend(_incremental_note(stats))
         event_sql, feats = event_feature_sql(spec, as_of, stats=stats.table)
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k, _ in attrs):
-        latest = db.scalar(
-            "SELECT max(greatest("
-            + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k, _ in attrs if k == "date")
-            + f")) FROM {quote_ident(users)}"
-        )
-        as_of = latest.date() + dt.timedelta(days=1) if latest else None
+        as_of = _day_after_the_latest_date(db, users, attrs)
 
     attr_select, attr_infos = _attribute_parts(attrs, as_of, {f.name for f in feats})
     # the name each attribute had in the file (to read years and display names by)
@@ -387,32 +427,13 @@ def build_features(
     ]
     feats = _apply_display_names(feats, config.display_names or {}, sources)
 
-    wanted = [f.name for f in feats]
-    unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
-    if unknown:
-        raise ConfigError(
-            f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
-        )
-    keep = [
-        f
-        for f in feats
-        if (config.include is None or f.name in config.include) and f.name not in config.exclude
-    ]
-    if not keep:
-        raise ConfigError("no features left after include/exclude.")
+    keep = _kept(feats, config)
 
     body = _feature_body(
         event_sql if has_events else None, attr_select, users if has_users else None
     )
     if stats is not None and has_users:
-        orphans = db.scalar(
-            f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
-            f"(SELECT user_id FROM {quote_ident(stats.table)})"
-        )
-        if orphans:
-            notes.append(
-                f"{orphans} users of the user table have no events before {as_of}: not segmented"
-            )
+        notes.extend(_orphans_note(db, users, stats.table, as_of))
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])
     with db.transaction():
         db.execute(
