@@ -268,6 +268,65 @@ class SelectionResult:
         }
 
 
+def _checked_data(
+    df: pd.DataFrame, target: Any, checks: tuple[Any, ...]
+) -> tuple[pd.DataFrame, pd.Series | None, str | None, list[str]]:
+    """The features (columns named by text), the target and its name, and notes.
+
+    ``df`` is checked first, then the parameters (``checks``, :func:`_check_params`),
+    then the data's shape.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"df must be a DataFrame of features; got {type(df).__name__}.")
+    _check_params(*checks)
+    features, y, target_name, notes = _split_target(df, target)
+    if features.shape[0] < 2 or features.shape[1] == 0:
+        raise DataError(
+            f"need at least 2 users and 1 feature to select from; got shape {features.shape}."
+        )
+    features = features.set_axis([str(c) for c in features.columns], axis=1)
+    return features, y, target_name, notes
+
+
+def _unusable(
+    features: pd.DataFrame, pruned: dict[str, str] | None, max_mode_share: float
+) -> dict[str, str]:
+    """feature → why it cannot be used: the model's own verdicts (``pruned``), or else
+    near-constant and identifier-like (too many levels) features."""
+    if pruned is not None:
+        return {str(f): str(why) for f, why in pruned.items() if str(f) in features.columns}
+    dropped = near_constant(features, max_mode_share)
+    for name in features.columns:
+        levels = features[name].nunique()
+        if name not in dropped and is_categorical(features[name]) and levels > _MAX_LEVELS:
+            dropped[name] = (
+                f"identifier-like or free text: {levels} distinct values (> {_MAX_LEVELS})"
+            )
+    return dropped
+
+
+def _repeats(
+    features: pd.DataFrame,
+    kept: list[str],
+    max_correlation: float,
+    sample: int,
+    random_state: int,
+    better: str,
+) -> list[tuple[str, str]]:
+    """(feature, reason) for each kept numeric feature that repeats a better one."""
+    numeric = [f for f in kept if not is_categorical(features[f])]
+    return [
+        (
+            f,
+            f"repeats {other} (rank correlation {r:.2f} > max_correlation "
+            f"{max_correlation}), which {better}",
+        )
+        for f, (other, r) in _rank_correlated(
+            features[numeric], max_correlation, sample, random_state
+        ).items()
+    ]
+
+
 def select_features(
     df: pd.DataFrame,
     target: pd.Series | str | None = None,
@@ -338,33 +397,13 @@ def select_features(
     ConfigError
         An unknown method or combine rule, or a parameter out of range.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"df must be a DataFrame of features; got {type(df).__name__}.")
-    _check_params(methods, combine, min_votes, max_correlation, max_mode_share, alpha, sample)
-    features, y, target_name, notes = _split_target(df, target)
-    if features.shape[0] < 2 or features.shape[1] == 0:
-        raise DataError(
-            f"need at least 2 users and 1 feature to select from; got shape {features.shape}."
-        )
-    params: dict[str, Any] = {
-        "max_correlation": max_correlation,
-        "max_mode_share": max_mode_share,
-        "alpha": alpha,
-        "sample": sample,
-        "random_state": random_state,
-    }
-    features = features.set_axis([str(c) for c in features.columns], axis=1)
+    checks = (methods, combine, min_votes, max_correlation, max_mode_share, alpha, sample)
+    features, y, target_name, notes = _checked_data(df, target, checks)
+    params: dict[str, Any] = {"max_correlation": max_correlation, "max_mode_share": max_mode_share}
+    params.update(alpha=alpha, sample=sample, random_state=random_state)
+    dropped = _unusable(features, pruned, max_mode_share)
     if pruned is not None:
-        dropped = {str(f): str(why) for f, why in pruned.items() if str(f) in features.columns}
         max_correlation = None  # the model's own pruning stands
-    else:
-        dropped = near_constant(features, max_mode_share)
-    for name in features.columns if pruned is None else ():
-        levels = features[name].nunique()
-        if name not in dropped and is_categorical(features[name]) and levels > _MAX_LEVELS:
-            dropped[name] = (
-                f"identifier-like or free text: {levels} distinct values (> {_MAX_LEVELS})"
-            )
     live = [c for c in features.columns if c not in dropped]
     tables: dict[str, pd.DataFrame] = {}
     if unsupervised and live:
@@ -379,9 +418,9 @@ def select_features(
         y, present = _clean_target(y, target_name, notes)
         X, y = _stratified_sample(features.loc[present, live], y, sample, random_state)
         for method in methods:
-            table, info = _SUPERVISED[method](X, y, alpha=alpha, random_state=random_state)
-            tables[method] = table
-            params[method] = info
+            tables[method], params[method] = _SUPERVISED[method](
+                X, y, alpha=alpha, random_state=random_state
+            )
         combined = _combine(tables, methods, combine, min_votes, live)
         tables["combined"] = combined
         order = list(combined.index)
@@ -392,17 +431,11 @@ def select_features(
         priority = order
     kept = [f for f in priority if f in voted]
     if max_correlation is not None and max_correlation < 1.0:
-        numeric = [f for f in kept if not is_categorical(features[f])]
-        for f, (other, r) in _rank_correlated(
-            features[numeric], max_correlation, sample, random_state
-        ).items():
-            better = "ranks higher" if y is not None else "comes first"
-            dropped[f] = (
-                f"repeats {other} (rank correlation {r:.2f} > max_correlation "
-                f"{max_correlation}), which {better}"
-            )
+        better = "ranks higher" if y is not None else "comes first"
+        for f, why in _repeats(features, kept, max_correlation, sample, random_state, better):
+            dropped[f] = why
             kept.remove(f)
-            _mark_dropped(tables, f, dropped[f])
+            _mark_dropped(tables, f, why)
     return SelectionResult(
         kept=kept,
         dropped={f: dropped[f] for f in [str(c) for c in features.columns] if f in dropped},
