@@ -71,7 +71,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run_all.py
 
 docs: $(VENV)/.installed-dev
-	$(BIN)/python -m userseg.docgen > docs/cli.md
+	$(BIN)/python tools/docgen.py > docs/cli.md
 	$(BIN)/python -m userseg.serve > docs/openapi.json
 
 clean:

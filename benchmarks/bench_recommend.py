@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no Online Retail data at {args.data}: nothing to measure")
         return 0
     warnings.filterwarnings("ignore")
-    from userseg import pipeline
     from userseg.config import EventMapping, FeatureConfig, Source
+    from userseg.jobs import pipeline
     from userseg.recommend import Recommender, association_rules, purchase_lines
     from userseg.store import get_run
 

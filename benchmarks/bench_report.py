@@ -38,9 +38,10 @@ def main() -> None:
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import StandardScaler
 
-    from userseg import demo, pipeline
+    from userseg import demo
     from userseg.config import Source
     from userseg.features.build import load_features
+    from userseg.jobs import pipeline
     from userseg.store import latest_feature_set
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -169,8 +169,9 @@ def http_request(method: str, path: str, body: bytes = b"", key: str | None = No
 
 
 def build_shop(folder: Path, users: int) -> Path:
-    from userseg import demo, pipeline
+    from userseg import demo
     from userseg.config import Source
+    from userseg.jobs import pipeline
     from userseg.segment.params import FitConfig
 
     paths = demo.write_demo(folder / "data", users, seed=0)

@@ -135,10 +135,10 @@ def _generate_events(path: Path, users: int, per_user: int, memory: str) -> None
 
 
 def pipeline_section(args: argparse.Namespace, spark, tmp: Path) -> None:
-    from userseg import pipeline
     from userseg.config import Source, SparkConfig
     from userseg.engine.spark import fit_spark
-    from userseg.pipeline_config import PipelineConfig
+    from userseg.jobs import pipeline
+    from userseg.jobs.pipeline_config import PipelineConfig
     from userseg.segment.params import FitConfig
 
     ev = tmp / "events.parquet"

@@ -294,8 +294,9 @@ def peer_report(path: Path, out: Path) -> float:
 async def time_pages(path: Path, repeats: int) -> dict[str, list[float]]:
     import httpx
 
-    from userseg.serve.app import Service, build_app
+    from userseg.serve.app import build_app
     from userseg.serve.auth import Keyring, create_key
+    from userseg.serve.service import Service
     from userseg.store import open_database
 
     db = open_database(path)

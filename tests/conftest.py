@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,15 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def cli_reference() -> str:
+    """The CLI reference as ``tools/docgen.py`` (a developer tool, not in the package) writes."""
+    spec = importlib.util.spec_from_file_location("docgen", REPO / "tools" / "docgen.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cli_reference()
 
 
 def shared(*parts: str) -> Path:
@@ -28,7 +38,7 @@ def shared(*parts: str) -> Path:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator:
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     database = open_db(tmp_path / "test.duckdb")
     try:

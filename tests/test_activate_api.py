@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import create_key

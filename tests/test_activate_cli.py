@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.activate import columns_of, parse_where, verify_signature
 from userseg.cli import app
 from userseg.config import Source
 from userseg.features.build import load_features
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.store import activation as st
 from userseg.store import get_feature_set, get_run, load_assignments, open_database

@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 from conftest import shared
 
-from userseg import pipeline
 from userseg.activate import (
     assign_holdout,
     columns_of,
@@ -32,6 +31,7 @@ from userseg.activate import (
     write_members,
 )
 from userseg.config import EventMapping, FeatureConfig, Source
+from userseg.jobs import pipeline
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from userseg.activate.webhook import DeliveryProgress
-from userseg.activation import StoreDeliveryState
+from userseg.jobs.activation import StoreDeliveryState
 from userseg.store import SCHEMA_VERSION, open_database, schema_version
 from userseg.store.migrations import MIGRATIONS
 

@@ -60,7 +60,7 @@ def day_first(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
 
 
 def _stored(db: Path) -> pd.DataFrame:
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     con = open_db(db)
     try:

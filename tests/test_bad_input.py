@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -266,11 +265,15 @@ def _spawn(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
     )
 
 
-def _kill_after(proc: subprocess.Popen, seconds: float) -> None:
-    time.sleep(seconds)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+def _crashed_at(args: list[str], step: str) -> None:
+    """Run the command with the deterministic crash hook (userseg.crash) at ``step``."""
+    proc = _spawn(args, {"USERSEG_CRASH_AFTER": step})
+    assert proc.wait(timeout=300) == -signal.SIGKILL, f"the process did not crash at {step}"
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return {t for (t,) in rows}
 
 
 @pytest.mark.slow
@@ -293,38 +296,25 @@ def test_killed_mid_import_leaves_no_partial_rows(tmp_path) -> None:
     ]
     # a first, acknowledged import of the user table
     assert run("ingest", paths["users"], "--kind", "users", "--db", db).exit_code == 0
-    # how long a whole import takes here (start-up included), to kill inside it
-    t0 = time.perf_counter()
-    full = _spawn(["ingest", paths["events"], "--db", tmp_path / "timing.duckdb", *flags])
-    assert full.wait(timeout=300) == 0
-    total = time.perf_counter() - t0
-    killed = 0
-    for fraction in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4):  # until one lands mid-way (load varies)
-        proc = _spawn(["ingest", paths["events"], "--db", db, *flags])
-        _kill_after(proc, fraction * total)
-        killed += proc.returncode == -signal.SIGKILL
-        con = duckdb.connect(str(db))  # the database opens
-        try:
-            assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 6000
-            names = {
-                t
-                for (t,) in con.execute(
-                    "SELECT table_name FROM information_schema.tables"
-                ).fetchall()
-            }
-            n_logged = con.execute(
-                "SELECT count(*) FROM userseg_ingests WHERE table_name = 'events'"
-            ).fetchone()[0]
-            if "events" in names:  # the import finished before the kill: then it is whole
-                n = con.execute("SELECT count(*) FROM events").fetchone()[0]
-                assert n > 100_000 and n_logged >= 1
-            else:
-                assert n_logged == 0
-        finally:
-            con.close()
-        if killed >= 2:
-            break
-    assert killed >= 1  # at least one import really was killed mid-way
+    # killed after every event row was written, before the import's commit: nothing of it
+    _crashed_at(["ingest", paths["events"], "--db", db, *flags], "ingest")
+    con = duckdb.connect(str(db))  # the database opens
+    try:
+        assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 6000
+        assert "events" not in _tables(con)
+        logged = "SELECT count(*) FROM userseg_ingests WHERE table_name = 'events'"
+        assert con.execute(logged).fetchone()[0] == 0
+    finally:
+        con.close()
+    # killed just after the commit: the import is whole, with its record
+    _crashed_at(["ingest", paths["events"], "--db", db, *flags], "ingest:committed")
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] > 100_000
+        assert con.execute(logged).fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 6000
+    finally:
+        con.close()
 
 
 @pytest.mark.slow
@@ -338,38 +328,34 @@ def test_killed_mid_run_keeps_acknowledged_runs_intact(tmp_path) -> None:
     run("ingest", src, "--kind", "users", "--db", db)
     run("features", "--db", db)
     assert run("fit", "--db", db, "--k", "3").exit_code == 0
-    t0 = time.perf_counter()
-    assert _spawn(["fit", "--db", db]).wait(timeout=300) == 0
-    total = time.perf_counter() - t0
-    finished = 0
-    for fraction in (0.8, 0.7, 0.6, 0.5):  # until one lands mid-run (load varies)
-        proc = _spawn(["fit", "--db", db])
-        _kill_after(proc, fraction * total)
-        if proc.returncode == -signal.SIGKILL:
-            break
-        finished += 1
-    assert proc.returncode == -signal.SIGKILL
-    con = duckdb.connect(str(db))
-    try:
-        runs = [r for (r,) in con.execute("SELECT run_id FROM userseg_runs").fetchall()]
-        assert 1 in runs
-        for r in runs:  # every run present is whole
-            n = con.execute(
-                "SELECT count(*) FROM userseg_assignments WHERE run_id = ?", [r]
+
+    def runs() -> list[int]:
+        con = duckdb.connect(str(db))
+        try:
+            ids = [r for (r,) in con.execute("SELECT run_id FROM userseg_runs").fetchall()]
+            for r in ids:  # every run present is whole
+                n = con.execute(
+                    "SELECT count(*) FROM userseg_assignments WHERE run_id = ?", [r]
+                ).fetchone()[0]
+                k = con.execute(
+                    "SELECT count(*) FROM userseg_profiles WHERE run_id = ?", [r]
+                ).fetchone()[0]
+                assert n == 20000 and k >= 2
+            orphans = con.execute(
+                "SELECT count(*) FROM userseg_assignments WHERE run_id NOT IN "
+                "(SELECT run_id FROM userseg_runs)"
             ).fetchone()[0]
-            k = con.execute(
-                "SELECT count(*) FROM userseg_profiles WHERE run_id = ?", [r]
-            ).fetchone()[0]
-            assert n == 20000 and k >= 2
-        # the killed run left nothing, or (killed after its commit) a whole run
-        assert len(runs) in (2 + finished, 3 + finished)
-        orphans = con.execute(
-            "SELECT count(*) FROM userseg_assignments WHERE run_id NOT IN "
-            "(SELECT run_id FROM userseg_runs)"
-        ).fetchone()[0]
-        assert orphans == 0
-    finally:
-        con.close()
+            assert orphans == 0
+            return sorted(ids)
+        finally:
+            con.close()
+
+    # killed with the run's record, model, assignments and profiles written, uncommitted
+    _crashed_at(["fit", "--db", db], "run")
+    assert runs() == [1]
+    # killed just after the commit: a whole second run
+    _crashed_at(["fit", "--db", db], "run:committed")
+    assert runs() == [1, 2]
 
 
 def test_missing_table_in_a_duckdb_source(tmp_path) -> None:

@@ -259,7 +259,7 @@ def test_rename(fresh) -> None:
 
 def test_rules_sql_keeps_a_stored_name_on_its_comment_line(fresh) -> None:
     # a name stored before names were checked cannot break out of the comment either
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     db = open_db(fresh)
     db.execute("UPDATE userseg_profiles SET name = 'A\nDROP TABLE features;' WHERE segment = 0")
@@ -271,7 +271,7 @@ def test_rules_sql_keeps_a_stored_name_on_its_comment_line(fresh) -> None:
 
 
 def test_assign_scores_new_users(fitted, tmp_path) -> None:
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     db = open_db(fitted)
     feats = db.execute("SELECT * FROM features ORDER BY user_id LIMIT 20").df()
@@ -346,7 +346,7 @@ def test_run_pipeline_failing_late_leaves_the_database_as_it_was(
 ) -> None:
     # Each step used to commit on its own: a missing users file replaced the events and
     # then failed, leaving new events beside an old model (found by a trial).
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     events = (
         f"events:\n  path: {demo_files['events']}\n"
@@ -430,7 +430,7 @@ def test_assign_takes_a_user_table_as_it_was_imported(tmp_path) -> None:
     res = run("assign", path, "--db", db, "--json")
     assert res.exit_code == 0, res.output
     scored = {r["user_id"]: r["segment"] for r in js(res)["assignments"]}
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     con = open_db(db)
     stored = dict(con.rows("SELECT user_id, segment FROM userseg_assignments WHERE run_id = 1"))
@@ -467,7 +467,7 @@ def test_usage_errors_exit_2(tmp_path) -> None:
 
 
 def test_internal_errors_exit_1(monkeypatch, tmp_path) -> None:
-    import userseg.pipeline as pipeline
+    import userseg.jobs.pipeline as pipeline
 
     def bug(*a, **k):
         raise ZeroDivisionError("oops")

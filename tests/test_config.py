@@ -14,7 +14,7 @@ from userseg.config import (
     from_dict,
 )
 from userseg.errors import ConfigError
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FitConfig
 
 

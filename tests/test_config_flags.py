@@ -92,8 +92,9 @@ def test_flags_given_beside_a_config_file_override_it(project) -> None:
 
 
 def test_the_rule_is_in_the_cli_reference() -> None:
+    from conftest import cli_reference
+
     from userseg.cli.options import CONFIG_RULE
-    from userseg.docgen import cli_reference
 
     assert CONFIG_RULE in cli_reference()
     for command in ("ingest", "fit", "refresh"):

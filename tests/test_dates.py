@@ -99,3 +99,21 @@ def test_a_few_bad_values_are_missing_at_fit_with_a_note() -> None:
     assert any("10 values are not dates (such as 'unknown'): missing" in n for n in seg.notes_)
     text_only = pd.DataFrame({"x": rng.normal(size=200), "code": [f"A{i}" for i in range(200)]})
     assert find_date_columns(text_only) == {}
+
+
+def test_one_date_to_days_for_training_scored_files_and_the_service() -> None:
+    """io.dates.days_before is the one conversion; scalars and Series agree to the bit."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from userseg.features.compiled import _days_before
+    from userseg.io.dates import days_before
+
+    ref = dt.datetime(2024, 5, 2, 12)
+    whens = [dt.datetime(2024, 5, 1), dt.datetime(2023, 1, 31, 7, 5, 3)]
+    series = days_before(pd.Timestamp(ref), pd.Series(pd.to_datetime(whens)))
+    scalars = [days_before(ref, w) for w in whens]
+    assert series.tolist() == scalars and scalars[0] == 1.5
+    service = [_days_before(w.isoformat(), ref, "body", "x_days", 0) for w in whens]
+    assert service == scalars

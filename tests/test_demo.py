@@ -10,9 +10,10 @@ import pyarrow.csv as pacsv
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
 from userseg.errors import ConfigError
+from userseg.jobs import pipeline
 from userseg.store import get_run, load_assignments, load_profiles
 
 

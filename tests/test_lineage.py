@@ -116,8 +116,8 @@ def test_commands_that_read_features_say_when_the_data_changed_after(shop, tmp_p
 
 
 def test_events_recorded_live_make_the_feature_table_stale(shop) -> None:
-    from userseg import pipeline
-    from userseg.live import LiveScorer
+    from userseg.jobs import pipeline
+    from userseg.jobs.live import LiveScorer
     from userseg.store import feature_freshness, latest_feature_set
 
     db, _, _ = shop

@@ -7,8 +7,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.monitor import LEFT, NEW_USERS, match_segments
 from userseg.store import get_matching, load_assignments, load_model, load_profiles
 

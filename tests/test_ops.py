@@ -19,13 +19,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.cli import app
 from userseg.config import Source
 from userseg.errors import DataError, NotFoundError
-from userseg.io.live import parse_segment_events
-from userseg.live import LiveScorer
-from userseg.ops import compare_runs, drift, refresh
+from userseg.io.segment_spec import parse_segment_events
+from userseg.jobs import pipeline
+from userseg.jobs.compare import compare_runs
+from userseg.jobs.drift_check import drift
+from userseg.jobs.live import LiveScorer
+from userseg.jobs.refresh import refresh
 from userseg.segment.params import FitConfig
 from userseg.store import load_assignments, load_profiles
 
@@ -191,7 +194,7 @@ def test_a_point_mass_that_moves_a_little_is_not_drift() -> None:
     # The smoothing prior puts many users on one value, which moves slightly when new
     # events change the population mean. Found in a trial: 13 % of users sat on the prior
     # 0.519936, the next value was 0.519999, and a prior moving to 0.519999 read as PSI 0.81.
-    from userseg.evaluate.drift import PSI_MODERATE, baseline, psi
+    from userseg.evaluate.psi import PSI_MODERATE, baseline, psi
 
     rng = np.random.default_rng(0)
     spread = rng.beta(2, 3, 42_000)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from userseg import pipeline
 from userseg.config import EventMapping, Source, UserMapping
+from userseg.jobs import pipeline
 from userseg.monitor.matching import SAME_NAME_JACCARD
 from userseg.segment.params import FitConfig
 from userseg.store import get_matching, load_profiles

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from userseg import pipeline
 from userseg.cli.app import app as cli
 from userseg.config import EventMapping, Source
 from userseg.errors import ConfigError, DataError, NotFoundError, SchemaError
+from userseg.jobs import pipeline
 from userseg.recommend import Recommender, association_rules, purchase_lines, segment_items
 from userseg.segment.params import FitConfig
 

@@ -11,10 +11,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
-from userseg import pipeline
 from userseg.cli.app import app
 from userseg.errors import ConfigError
 from userseg.explain.profiles import SegmentProfile
+from userseg.jobs import pipeline
 from userseg.scenarios import (
     ACTION_TYPES,
     SCENARIOS,

@@ -12,12 +12,8 @@ import pytest
 from tests.conftest import shared
 from userseg.errors import ConfigError, DataError, SchemaError
 from userseg.features import select
-from userseg.features.select import (
-    correlated_to_drop,
-    near_constant,
-    rank_unsupervised,
-    select_features,
-)
+from userseg.features.pruning import correlated_to_drop, near_constant
+from userseg.features.select import rank_unsupervised, select_features
 
 FAST = ("chi2", "mutual_info")  # the L1 path is the slow method; it is covered separately
 

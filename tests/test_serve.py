@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is needed")
 
-from userseg import Segmenter, demo, pipeline
+from userseg import Segmenter, demo
 from userseg.config import Source
 from userseg.errors import ConfigError, NotFoundError
 from userseg.features.build import load_features
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import Keyring, create_key, hash_secret, list_keys, revoke_key, verify
@@ -176,12 +177,18 @@ def _probe_records(df: pd.DataFrame, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def _lean() -> dict[str, Any]:
-    """Segmenter options that skip diagnostics this file does not test (where they exist)."""
+    """Segmenter options that skip diagnostics this file does not test.
+
+    An option the Segmenter no longer takes fails here (it used to be dropped
+    silently, and the tests went on running the diagnostics they meant to skip).
+    """
     import inspect
 
     known = inspect.signature(Segmenter).parameters
     wanted = {"stability_runs": 0, "check_structure": False, "rules": False}
-    return {k: v for k, v in wanted.items() if k in known}
+    unknown = sorted(set(wanted) - set(known))
+    assert not unknown, f"Segmenter no longer takes {unknown}: update _lean()"
+    return wanted
 
 
 ALGORITHMS = [
@@ -900,26 +907,40 @@ def test_body_over_the_limit_is_413(shop) -> None:
         app.state.service.close()
 
 
+class _Clock:
+    """A clock the test moves (RateLimiter(clock=...)): no race with the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_rate_limit_is_429_with_retry_after(shop) -> None:
-    app = create_app(
-        shop["path"], run_id=shop["kmeans"], rate_limit=RateLimit(per_second=0.5, burst=3)
-    )
+    limit = RateLimit(per_second=0.5, burst=3)
+    app = create_app(shop["path"], run_id=shop["kmeans"], rate_limit=limit)
+    clock = _Clock()
+    app.state.service.limiter = RateLimiter(limit, clock=clock)
     try:
         statuses = [call(app, "GET", "/v1/model", key=shop["secret"]).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
         r = call(app, "GET", "/v1/model", key=shop["secret"])
         err = error_of(r, 429, "rate_limited")
-        assert int(r.headers["Retry-After"]) >= 1
+        assert int(r.headers["Retry-After"]) == 2  # one token at 0.5 per second
         assert err["details"]["retry_after"] == int(r.headers["Retry-After"])
         assert call(app, "GET", "/health").status_code == 200  # health is never limited
+        clock.now += 2.0  # a token later the key is served again
+        assert call(app, "GET", "/v1/model", key=shop["secret"]).status_code == 200
+        assert call(app, "GET", "/v1/model", key=shop["secret"]).status_code == 429
     finally:
         app.state.service.close()
 
 
 def test_failed_key_checks_are_limited(shop) -> None:
-    app = create_app(
-        shop["path"], run_id=shop["kmeans"], auth_failure_limit=RateLimit(per_second=0.1, burst=2)
-    )
+    limit = RateLimit(per_second=0.1, burst=2)
+    app = create_app(shop["path"], run_id=shop["kmeans"], auth_failure_limit=limit)
+    app.state.service.auth_failures = RateLimiter(limit, clock=_Clock())
     try:
         bad = f"usk_{shop['key_id']}_" + "z" * 43  # a real key id: each try costs a scrypt
         codes = [call(app, "GET", "/v1/runs", key=bad).status_code for _ in range(4)]

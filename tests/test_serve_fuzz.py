@@ -26,8 +26,9 @@ pytest.importorskip("schemathesis", reason="schemathesis (a dev extra) is needed
 import schemathesis
 from schemathesis import GenerationMode
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve import create_app
 from userseg.serve.auth import create_key

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
 from userseg.features.build import load_features
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve.auth import create_key, list_keys
 from userseg.store import get_feature_set, get_run, open_database

@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from userseg.config import FeatureConfig, Source, SparkConfig
 from userseg.engine.spark.session import java_available, pyspark_available
-from userseg.pipeline_config import PipelineConfig
+from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.segment.params import FitConfig
 
 pytestmark = [
@@ -50,8 +50,9 @@ def spark():
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, demo_files: dict[str, Path]) -> dict:
     """The demo shop through the embedded engine, and its event table as Parquet."""
-    from userseg import demo, pipeline
+    from userseg import demo
     from userseg.features.build import load_features
+    from userseg.jobs import pipeline
 
     tmp = tmp_path_factory.mktemp("spark")
     db = pipeline.open_db(tmp / "embedded.duckdb")
@@ -147,8 +148,8 @@ def _pipeline(shop: dict, tmp: Path, **spark: object) -> PipelineConfig:
 
 def test_spark_fit_matches_the_embedded_fit_and_is_stored(spark, shop, tmp_path: Path) -> None:
     """Same k, ARI ≥ 0.99 after matching, inertia within 0.1 %; the run is an ordinary run."""
-    from userseg import pipeline
     from userseg.engine.spark import fit_spark
+    from userseg.jobs import pipeline
     from userseg.store import get_run, load_assignments, load_model
 
     config = _pipeline(shop, tmp_path)
@@ -194,9 +195,9 @@ def test_mllib_kmeans_from_a_sample_gives_the_same_segments(spark, shop, tmp_pat
 
 def test_a_spark_job_failing_midway_leaves_the_store_as_it_was(spark, shop, tmp_path) -> None:
     """A corrupt Parquet part fails the job: a DataError, no new rows, no assignments folder."""
-    from userseg import pipeline
     from userseg.engine.spark import fit_spark
     from userseg.errors import DataError
+    from userseg.jobs import pipeline
 
     lake = tmp_path / "lake"
     lake.mkdir()
@@ -248,10 +249,10 @@ def test_online_retail_matches_the_embedded_engine(spark, tmp_path: Path) -> Non
     """On Online Retail too: every feature as DuckDB computes it, same k, ARI, inertia."""
     from test_realdata import RETAIL
 
-    from userseg import pipeline
     from userseg.engine.spark import fit_spark
     from userseg.engine.spark.features import read_events, spark_features
     from userseg.features.build import load_features
+    from userseg.jobs import pipeline
     from userseg.store import load_assignments
 
     folder = shared("online_retail", "by-day")

@@ -9,7 +9,7 @@ import pytest
 from userseg import Segmenter
 from userseg.errors import DatabaseError, DatabaseLockedError, DataError, NotFoundError
 from userseg.io import Database
-from userseg.pipeline import open_db
+from userseg.jobs.pipeline import open_db
 from userseg.store import (
     SCHEMA_VERSION,
     get_run,
@@ -155,7 +155,7 @@ def test_a_second_writer_gets_a_clear_error(tmp_path) -> None:
     holder = open_db(path)
     try:
         code = (
-            "from userseg.pipeline import open_db\n"
+            "from userseg.jobs.pipeline import open_db\n"
             "from userseg.errors import DatabaseLockedError\n"
             f"try:\n    open_db({str(path)!r})\n"
             "except DatabaseLockedError as e:\n    print('LOCKED', e.message)\n"

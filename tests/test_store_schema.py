@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
 from userseg.io import Database
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.store import SCHEMA_VERSION, open_database, schema_version
 from userseg.store.migrations import MIGRATIONS
@@ -185,8 +186,8 @@ def test_a_freshly_migrated_database_holds_exactly_the_declared_tables() -> None
 @pytest.fixture(scope="module")
 def worked(tmp_path_factory) -> Path:
     """A database that every job has written to: ingest, features, fit, refit, drift, keys, live."""
-    from userseg.live import LiveScorer
-    from userseg.ops import refresh
+    from userseg.jobs.live import LiveScorer
+    from userseg.jobs.refresh import refresh
     from userseg.serve.auth import create_key, revoke_key
 
     folder = tmp_path_factory.mktemp("worked")

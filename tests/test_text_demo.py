@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import FeatureConfig, Source
+from userseg.jobs import pipeline
 from userseg.store import load_assignments, load_profiles
 
 pytest.importorskip("vaderSentiment")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from userseg.cli import app as cli
 from userseg.errors import DataError
 from userseg.io.database import Database
-from userseg.io.live import parse_segment_events
+from userseg.io.segment_spec import parse_segment_events
 
 pytest.importorskip("vaderSentiment")
 
@@ -59,7 +59,7 @@ def complaints(user: str, n: int = 12) -> list[dict]:
 
 def test_live_texts_move_a_happy_user_to_the_unhappy_segment(fitted, copy) -> None:
     from userseg.features.build import compute_features
-    from userseg.live import LiveScorer
+    from userseg.jobs.live import LiveScorer
 
     _, happy, unhappy = fitted
     with Database(copy) as db:

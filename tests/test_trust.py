@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from userseg import Segmenter, pipeline
+from userseg import Segmenter
 from userseg.cli import app
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 
 runner = CliRunner()

@@ -19,9 +19,10 @@ import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.cli.app import app as cli
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.store import (
     get_feature_set,
     get_run,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from userseg import pipeline
 from userseg.config import EventMapping, Source
+from userseg.jobs import pipeline
 from userseg.value import customer_value, holdout_validation, transaction_summary, value_tiers
 from userseg.value.summary import event_source, purchase_days
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.value import customer_value, value_tiers
 from userseg.value.segments import segment_value
 

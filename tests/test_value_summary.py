@@ -63,7 +63,7 @@ def test_default_as_of_is_the_day_after_the_last_event() -> None:
 
 
 def test_summary_from_the_database_equals_the_frame(tmp_path, write) -> None:
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     log = _log()
     path = write(
@@ -137,7 +137,7 @@ def test_no_purchases_and_missing_columns() -> None:
 
 
 def test_missing_events_table(tmp_path) -> None:
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     db = pipeline.open_db(tmp_path / "empty.duckdb")
     with pytest.raises(DataError, match="events"):

@@ -536,7 +536,7 @@ def test_an_audience_is_created_from_selected_segments_and_exported(app, shop):
 def test_the_minimum_audience_size_applies_to_web_exports(app, shop):
     """Under 100 users the export is refused (403 page, nothing recorded, audited); only an
     admin may send it anyway, and the override is recorded."""
-    from userseg import activation
+    from userseg.jobs import activation
     from userseg.store.activation import get_audience
 
     svc = app.state.service
@@ -583,7 +583,7 @@ def test_the_minimum_audience_size_applies_to_web_exports(app, shop):
 
 
 def test_a_read_only_key_sees_no_audience_actions_and_cannot_post_them(app, shop):
-    from userseg import activation
+    from userseg.jobs import activation
 
     svc = app.state.service
     b = shop["runs"][1]
@@ -624,7 +624,7 @@ def test_the_segment_page_shows_campaign_results_where_they_exist(app, shop, tmp
     import numpy as np
     import pandas as pd
 
-    from userseg import activation
+    from userseg.jobs import activation
     from userseg.store.activation import load_arms
 
     svc = app.state.service

@@ -56,7 +56,7 @@ def _measured_campaign(path: Path, run: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from userseg import activation, pipeline
+    from userseg.jobs import activation, pipeline
     from userseg.store.activation import load_arms
 
     db = pipeline.open_db(path)

@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from userseg import demo, pipeline
+from userseg import demo
 from userseg.config import Source
+from userseg.jobs import pipeline
 from userseg.segment.params import FitConfig
 from userseg.serve.auth import create_key
 from userseg.store import set_key_scope

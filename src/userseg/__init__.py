@@ -17,9 +17,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from userseg._lazy import lazy_exports
 from userseg._version import __version__ as __version__
 
 # name -> module that defines it; resolved on first attribute access.
@@ -35,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "silhouette": "userseg.evaluate.silhouette",
     "choose_k": "userseg.evaluate.choose",
     # configuration
-    "PipelineConfig": "userseg.pipeline_config",
+    "PipelineConfig": "userseg.jobs.pipeline_config",
     "Source": "userseg.config",
     "EventMapping": "userseg.config",
     "UserMapping": "userseg.config",
@@ -43,10 +41,10 @@ _EXPORTS: dict[str, str] = {
     "FeatureConfig": "userseg.config",
     "PrepareConfig": "userseg.config",
     "FitConfig": "userseg.segment.params",
-    "load_pipeline": "userseg.pipeline_config",
+    "load_pipeline": "userseg.jobs.pipeline_config",
     # the pipeline over the database
-    "open_db": "userseg.pipeline",
-    "run_pipeline": "userseg.pipeline",
+    "open_db": "userseg.jobs.pipeline",
+    "run_pipeline": "userseg.jobs.pipeline",
     # errors
     "UsersegError": "userseg.errors",
     "DataError": "userseg.errors",
@@ -62,14 +60,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'userseg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, __all__)

@@ -6,7 +6,7 @@ mappings, row policies, ``features``, ``prepare``) are dataclasses here, with
 that suggest the closest known key, because a misspelt option silently ignored
 is a wrong segmentation nobody notices. The ``fit`` section is
 :class:`userseg.segment.params.FitConfig` (its parameters are declared with the
-segmenter's); the whole file is :class:`userseg.pipeline_config.PipelineConfig`.
+segmenter's); the whole file is :class:`userseg.jobs.pipeline_config.PipelineConfig`.
 """
 
 from __future__ import annotations

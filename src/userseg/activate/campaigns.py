@@ -86,11 +86,11 @@ def parse_share(value: str | float) -> float:
     if m is None:
         raise ConfigError(f"holdout {value!r} should be a share such as 10% or 0.1.")
     share = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
-    _check_share(share, value)
+    check_share(share, value)
     return share
 
 
-def _check_share(share: float, shown: object) -> None:
+def check_share(share: float, shown: object) -> None:
     if not (isinstance(share, (int, float)) and 0.0 < share < 1.0):
         raise ConfigError(
             f"holdout={shown!r} should be strictly between 0 % and 100 % (e.g. 10% or 0.1): "
@@ -154,7 +154,7 @@ def assign_holdout(
         No users, missing or duplicate user ids, or ``previous`` holding an arm
         other than treatment/control.
     """
-    _check_share(holdout, holdout)
+    check_share(holdout, holdout)
     if not isinstance(campaign_id, str) or not campaign_id.strip():
         raise ConfigError(f"campaign_id={campaign_id!r} should be a non-empty text.")
     _check_columns(members, [user_col, segment_col], "members")

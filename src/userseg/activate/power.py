@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from userseg.activate.campaigns import _check_share, control_size
+from userseg.activate.campaigns import check_share, control_size
 from userseg.errors import ConfigError, SchemaError
 
 __all__ = ["holdout_for_effect", "mde", "plan"]
@@ -177,7 +177,7 @@ def plan(
         ``revenue_mde`` (with ``revenue_sd``), and with an effect ``effect_abs,
         holdout_needed, note``.
     """
-    _check_share(holdout, holdout)
+    check_share(holdout, holdout)
     missing = [c for c in ("segment", "n", "baseline_rate") if c not in segments.columns]
     if missing:
         raise SchemaError(

@@ -1,6 +1,6 @@
 """Commands that act on segments: ``audience``, ``export`` and ``campaign`` (issue 11).
 
-A thin shell over :mod:`userseg.activation`: each command parses its flags,
+A thin shell over :mod:`userseg.jobs.activation`: each command parses its flags,
 calls one function there, and prints a table (or ``--json``). Bad input is
 exit 2 with nothing stored.
 """
@@ -79,7 +79,7 @@ def audience_create(
     as_json: Json = False,
 ) -> None:
     """Define an audience and store its first version with its members."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         segs = activation.parse_segments(segments)
@@ -96,7 +96,7 @@ def audience_create(
 @audience_app.command("refresh")
 def audience_refresh(name: Name, db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     """Materialise an audience again (on the latest run, if it follows 'latest'): a new version."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         with open_db(db) as db_, warnings.catch_warnings(record=True) as caught:
@@ -235,7 +235,7 @@ def audience_diff(
     as_json: Json = False,
 ) -> None:
     """Who joined and who left an audience since its previous version (and who moved segment)."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         with open_db(db) as db_:
@@ -324,7 +324,7 @@ def export(
     as_json: Json = False,
 ) -> None:
     """Export an audience version to a file, an ad platform's customer-match file, or a webhook."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         secret = activation.secret_from_env(secret_env)
@@ -381,7 +381,7 @@ def campaign_create(
     as_json: Json = False,
 ) -> None:
     """Create a campaign: a deterministic holdout stratified by segment, stored per user."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         with open_db(db) as db_:
@@ -457,7 +457,7 @@ def campaign_plan(
     as_json: Json = False,
 ) -> None:
     """Before launch: the minimum detectable effect per segment (80% power, α = 0.05)."""
-    from userseg import activation
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         with open_db(db) as db_:
@@ -551,8 +551,8 @@ def campaign_measure(
     as_json: Json = False,
 ) -> None:
     """Lift of a campaign per segment and overall: intervals, CUPED, corrected p-values; stored."""
-    from userseg import activation
     from userseg.errors import ConfigError
+    from userseg.jobs import activation
 
     with render.errors(as_json):
         if unknown_users not in ("error", "report"):

@@ -1,4 +1,4 @@
-"""The ``userseg`` command: a thin shell over :mod:`userseg.pipeline`.
+"""The ``userseg`` command: a thin shell over :mod:`userseg.jobs.pipeline`.
 
 Every command takes ``--db`` (or ``$USERSEG_DB``) and ``--json``; exit status
 0 means success, 2 bad input or configuration, 1 a bug in userseg.
@@ -25,9 +25,9 @@ from userseg.cli import (
     value_cmds,
 )
 from userseg.cli.options import Json
-from userseg.config import Source
+from userseg.config import EventMapping, Source, UserMapping
 from userseg.errors import ConfigError
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 
 app = typer.Typer(
     name="userseg",
@@ -60,6 +60,32 @@ def _main(
 # -- demo -------------------------------------------------------------------------------
 
 
+def _write_demo_files(
+    scenario: str, out: Path, users: int, seed: int, text: bool
+) -> tuple[dict[str, Path], tuple[EventMapping, UserMapping]]:
+    """The scenario's generated files and the mappings that import them."""
+    from userseg import demo as demo_mod
+    from userseg import scenarios as scenarios_mod
+
+    if scenario != "shop" and scenario not in scenarios_mod.SCENARIOS:
+        raise ConfigError(
+            f"--scenario {scenario!r} is not one of shop, "
+            f"{', '.join(sorted(scenarios_mod.SCENARIOS))}."
+        )
+    if text and scenario != "shop":
+        raise ConfigError(
+            f"--text writes reviews for the shop scenario only; not for {scenario!r}."
+        )
+    if scenario != "shop":
+        paths = scenarios_mod.write(scenario, out, users, seed=seed)
+        return paths, (scenarios_mod.data.EVENT_MAPPING, scenarios_mod.data.USER_MAPPING)
+    paths = demo_mod.write_demo(out, users, seed=seed, text=text)
+    events = demo_mod.EVENT_MAPPING
+    if text:
+        events = dataclasses.replace(events, text="review")
+    return paths, (events, demo_mod.USER_MAPPING)
+
+
 @app.command()
 def demo(
     users: Annotated[int, typer.Option("--users", help="Number of simulated users.")] = 50_000,
@@ -89,34 +115,14 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Generate realistic demo data (and, by default, segment it end to end)."""
-    from userseg import demo as demo_mod
-    from userseg import pipeline
     from userseg import scenarios as scenarios_mod
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
-        if scenario != "shop" and scenario not in scenarios_mod.SCENARIOS:
-            raise ConfigError(
-                f"--scenario {scenario!r} is not one of shop, "
-                f"{', '.join(sorted(scenarios_mod.SCENARIOS))}."
-            )
-        if text and scenario != "shop":
-            raise ConfigError(
-                f"--text writes reviews for the shop scenario only; not for {scenario!r}."
-            )
         playbook = scenarios_mod.load_playbook(scenarios_mod.playbook_path(scenario))
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
-            if scenario == "shop":
-                paths = demo_mod.write_demo(out, users, seed=seed, text=text)
-                mappings = (
-                    dataclasses.replace(demo_mod.EVENT_MAPPING, text="review")
-                    if text
-                    else demo_mod.EVENT_MAPPING,
-                    demo_mod.USER_MAPPING,
-                )
-            else:
-                paths = scenarios_mod.write(scenario, out, users, seed=seed)
-                mappings = (scenarios_mod.data.EVENT_MAPPING, scenarios_mod.data.USER_MAPPING)
+            paths, mappings = _write_demo_files(scenario, out, users, seed, text)
         summary: dict[str, Any] = {
             "files": {k: str(v) for k, v in paths.items()},
             "seconds": {"generate": time.perf_counter() - t0},
@@ -212,8 +218,8 @@ def run_cmd(
     as_json: Json = False,
 ) -> None:
     """Run ingest → features → fit → report from one pipeline file."""
-    from userseg import pipeline
     from userseg.explain.profiles import SegmentProfile
+    from userseg.jobs import pipeline
     from userseg.segment.params import file_words, speaking
 
     # a parameter is named as the file names it (fit.k), whichever step refuses it

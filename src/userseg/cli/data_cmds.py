@@ -20,7 +20,7 @@ from userseg.config import (
     parse_date,
 )
 from userseg.errors import ConfigError
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 
 MemoryLimit = Annotated[
     str | None,
@@ -169,7 +169,7 @@ def ingest(
     as_json: Json = False,
 ) -> None:
     """Import an event log or a user table into the database, validated, in one transaction."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         event_flags = {
@@ -381,7 +381,7 @@ def features(
     as_json: Json = False,
 ) -> None:
     """Compute per-user features (RFM, activity, funnel, categories, attributes, texts)."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         cfg = FeatureConfig(

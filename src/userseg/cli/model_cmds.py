@@ -25,7 +25,7 @@ from userseg.cli.options import (
 )
 from userseg.config import PrepareConfig, Source
 from userseg.errors import ConfigError
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FIT, FitConfig, cli_words, speaking
 
 # -- fit --------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def fit(
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
     from userseg.store import get_matching, get_run
 
     words = cli_words({p: given(ctx, p) for p in ctx.params}, from_file=config is not None)
@@ -269,7 +269,7 @@ def _fit_preset(
     as_json: bool,
 ) -> None:
     """``fit --preset value``: the value tiers stored as a run (pipeline.fit_value_tiers)."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
     from userseg.store import get_run
 
     with render.errors(as_json):
@@ -344,7 +344,7 @@ def _show_fit(run: Any, seg: Any, matching: Any, stale: Any, rebuilt: int | None
         render.console.print(render.outcome_line(seg.outcome_))
     render.verdicts(seg.metrics_)
     if matching is not None:
-        from userseg.cli.ops_cmds import _matching_tables
+        from userseg.cli.render import print_matching as _matching_tables
 
         _matching_tables(matching)
     render.console.print(f"run id: {run_id}")
@@ -367,7 +367,7 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Write a run's self-contained HTML report and its segment × feature heatmap (PNG)."""
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         run = pick_run(run, run_option)
@@ -487,7 +487,7 @@ def assign(
     measured in days at the feature set's as-of date, read in the format the import
     used (`ingest --date-format`) unless --date-format names another.
     """
-    from userseg import pipeline
+    from userseg.jobs import pipeline
 
     with render.errors(as_json):
         with open_db(db) as db_:

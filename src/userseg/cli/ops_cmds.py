@@ -22,43 +22,8 @@ from userseg.cli.options import (
 )
 from userseg.cli.options import open_db as _open
 from userseg.config import Source
-from userseg.pipeline_config import load_pipeline
+from userseg.jobs.pipeline_config import load_pipeline
 from userseg.segment.params import FitConfig, file_words, speaking
-
-
-def _matching_tables(m: dict[str, Any]) -> None:
-    rows = [
-        [
-            x["status"],
-            "" if x["previous_segment"] is None else x["previous_segment"],
-            "" if x["segment"] is None else x["segment"],
-            x["name"],
-            f"{x['jaccard']:.2f}" if x["jaccard"] else "",
-            x["detail"],
-        ]
-        for x in m["matches"]
-    ]
-    render.console.print(
-        render.table(
-            f"Segments of run {m.get('previous_run_id')} → "
-            f"{'this run' if m.get('run_id') is None else 'run ' + str(m['run_id'])} "
-            f"({m['method']})",
-            ["status", "was", "now", "name", "overlap", "detail"],
-            rows,
-        )
-    )
-    mig = m["migration"]
-    render.console.print(
-        render.table(
-            "Migration matrix (users from each previous segment to each new one)",
-            ["from \\ to", *mig["columns"]],
-            [
-                [r, *[f"{c:,}" for c in row]]
-                for r, row in zip(mig["rows"], mig["counts"], strict=True)
-            ],
-            right=set(mig["columns"]),
-        )
-    )
 
 
 def compare(
@@ -73,7 +38,7 @@ def compare(
 ) -> None:
     """How two runs' segments match (kept, appeared, gone) and how users moved between them."""
     from userseg.explain.charts import migration_png
-    from userseg.ops import compare_runs
+    from userseg.jobs.compare import compare_runs
 
     with render.errors(as_json):
         with _open(db) as db_:
@@ -88,7 +53,7 @@ def compare(
         if as_json:
             render.print_json(m)
             return
-        _matching_tables(m)
+        render.print_matching(m)
         if out is not None:
             render.console.print(f"Picture: {out}")
 
@@ -109,13 +74,13 @@ def drift(
     as_json: Json = False,
 ) -> None:
     """Compare today's users with the users a model was fitted on; say when to refit."""
-    from userseg.ops import drift as drift_check
+    from userseg.jobs.drift_check import drift as drift_check
 
     with render.errors(as_json):
         with _open(db) as db_:
             current = None
             if input_path is not None:
-                from userseg.pipeline import read_scoring_input
+                from userseg.jobs.pipeline import read_scoring_input
 
                 _, _, current = read_scoring_input(
                     db_, run, Source(path=input_path), date_format=date_format
@@ -175,7 +140,7 @@ def refresh(
     as_json: Json = False,
 ) -> None:
     """The scheduled job: new data → features → drift → refit keeping ids (or rescore)."""
-    from userseg.ops import refresh as refresh_job
+    from userseg.jobs.refresh import refresh as refresh_job
 
     # a parameter is named as the file names it (fit.k), whichever step refuses it
     with render.errors(as_json), speaking(file_words()):
@@ -249,7 +214,7 @@ def stream(
     as_json: Json = False,
 ) -> None:
     """Keep segments fresh from a stream of Segment-spec events, exactly once across restarts."""
-    from userseg.ops import stream as run_stream
+    from userseg.jobs.stream import stream as run_stream
 
     with render.errors(as_json):
         with _open(db) as db_:

@@ -86,7 +86,7 @@ def open_db(db: Path, *, create: bool = False):
     to ``report``, ``runs`` or ``fit`` used to leave an empty database file behind and
     then say "no runs in this database".
     """
-    from userseg.pipeline import open_db
+    from userseg.jobs.pipeline import open_db
 
     check_db_exists(db, create=create)
     return open_db(db)

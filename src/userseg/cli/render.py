@@ -10,8 +10,6 @@ shown when ``USERSEG_DEBUG=1``.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
 import json
 import os
 import sys
@@ -19,10 +17,8 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -30,11 +26,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from userseg.errors import SegmentationWarning, UsersegError
+from userseg.json_safe import jsonable
 
 __all__ = [
     "console",
     "errors",
     "print_json",
+    "print_matching",
     "print_warnings",
     "progress",
     "rows_progress",
@@ -47,41 +45,9 @@ console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def _default(o: Any) -> Any:
-    if is_dataclass(o):
-        return asdict(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, dt.date | dt.datetime):
-        return o.isoformat()
-    if isinstance(o, decimal.Decimal):
-        return str(o)
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _clean(o: Any) -> Any:
-    """NaN and infinity are not JSON: write them as null."""
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o
-
-
 def print_json(data: Any) -> None:
     """One JSON document on stdout (the only thing on stdout with ``--json``)."""
-    text = json.dumps(data, default=_default)
-    sys.stdout.write(json.dumps(_clean(json.loads(text)), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data, strict=True), indent=2) + "\n")
     sys.stdout.flush()
 
 
@@ -336,3 +302,39 @@ def stale_warning(stale: dict[str, Any] | None, what: str = "") -> None:
     """The warning line of features older than the data (``features_stale``), if any."""
     if stale:
         console.print(f"warning: {what}{escape(stale['message'])}")
+
+
+def print_matching(m: dict[str, Any]) -> None:
+    """How a run's segments match the previous run's, and the migration matrix, as tables."""
+    rows = [
+        [
+            x["status"],
+            "" if x["previous_segment"] is None else x["previous_segment"],
+            "" if x["segment"] is None else x["segment"],
+            x["name"],
+            f"{x['jaccard']:.2f}" if x["jaccard"] else "",
+            x["detail"],
+        ]
+        for x in m["matches"]
+    ]
+    console.print(
+        table(
+            f"Segments of run {m.get('previous_run_id')} → "
+            f"{'this run' if m.get('run_id') is None else 'run ' + str(m['run_id'])} "
+            f"({m['method']})",
+            ["status", "was", "now", "name", "overlap", "detail"],
+            rows,
+        )
+    )
+    mig = m["migration"]
+    console.print(
+        table(
+            "Migration matrix (users from each previous segment to each new one)",
+            ["from \\ to", *mig["columns"]],
+            [
+                [r, *[f"{c:,}" for c in row]]
+                for r, row in zip(mig["rows"], mig["counts"], strict=True)
+            ],
+            right=set(mig["columns"]),
+        )
+    )

@@ -78,7 +78,7 @@ def value(
         if top < 0:
             raise ConfigError(f"--top {top} should be >= 0.")
         check_db_exists(db)
-        from userseg import pipeline
+        from userseg.jobs import pipeline
         from userseg.value import customer_value, holdout_validation, value_tiers
 
         with warnings.catch_warnings(record=True) as caught:

@@ -10,8 +10,7 @@ Layering: ``cluster`` may use the pure metrics of :mod:`userseg.evaluate`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from userseg._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "KMeans": "userseg.cluster.kmeans",
@@ -25,14 +24,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'userseg.cluster' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, __all__)

@@ -101,8 +101,21 @@ class CentroidAssigner(Assigner):
     def n_features(self) -> int:
         return int(self._centers.shape[1])
 
+    def move_centres(self, centres: np.ndarray) -> None:
+        """Score with new centres from now on (online k-means: the stream's model follows).
+
+        The array is copied; it must keep the shape of the centres it replaces, so
+        that segment ids and the preparation stay those of the stored model.
+        """
+        centres = np.array(centres, dtype=np.float64, copy=True)
+        if centres.shape != self._centers.shape:
+            raise ValueError(
+                f"new centres must have the shape {self._centers.shape}; got {centres.shape}."
+            )
+        self._centers = centres
+
     def predict_unchecked(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The centres are read at each call: online updates move them in place.
+        # The centres are read at each call: online updates replace them (move_centres).
         return nearest_centres(X, self._centers)
 
     def permute(self, order: np.ndarray) -> None:

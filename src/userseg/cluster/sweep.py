@@ -201,6 +201,28 @@ class SweepResult:
         return self.ks[int(np.nanargmax(score))]
 
 
+def _checked_template(
+    X: Any, ks: Iterable[int], random_state: Any, kmeans_params: dict[str, Any]
+) -> tuple[KMeans, np.ndarray, list[int]]:
+    """The largest k's model, unfitted (the sweep's shared settings), ``X`` checked, ks sorted."""
+    if "n_clusters" in kmeans_params:
+        raise ConfigError("sweep_k takes the numbers of clusters in 'ks', not 'n_clusters'.")
+    ks_sorted = _check_ks(ks)
+    k_max = ks_sorted[-1]
+    template = KMeans(n_clusters=k_max, random_state=random_state, **kmeans_params)
+    template._check_params()
+    if not isinstance(template.init, str):
+        raise ConfigError(
+            "sweep_k needs init='k-means++' or 'random' (one array of centres cannot serve "
+            f"every k); got an array-like init of type {type(template.init).__name__}."
+        )
+    X = template._validate_X(X, reset=True)
+    n = X.shape[0]
+    if k_max >= n:
+        raise ConfigError(f"n_samples={n} should be > every k in ks; got k={k_max}.")
+    return template, X, ks_sorted
+
+
 def sweep_k(
     X: Any,
     ks: Iterable[int],
@@ -267,21 +289,8 @@ def sweep_k(
     """
     from userseg.evaluate.silhouette import silhouette  # lazy: compiles its kernels
 
-    if "n_clusters" in kmeans_params:
-        raise ConfigError("sweep_k takes the numbers of clusters in 'ks', not 'n_clusters'.")
-    ks_sorted = _check_ks(ks)
-    k_max = ks_sorted[-1]
-    template = KMeans(n_clusters=k_max, random_state=random_state, **kmeans_params)
-    template._check_params()
-    if not isinstance(template.init, str):
-        raise ConfigError(
-            "sweep_k needs init='k-means++' or 'random' (one array of centres cannot serve "
-            f"every k); got an array-like init of type {type(template.init).__name__}."
-        )
-    X = template._validate_X(X, reset=True)
-    n = X.shape[0]
-    if k_max >= n:
-        raise ConfigError(f"n_samples={n} should be > every k in ks; got k={k_max}.")
+    template, X, ks_sorted = _checked_template(X, ks, random_state, kmeans_params)
+    k_max, n = ks_sorted[-1], X.shape[0]
     w = check_weights(sample_weight, X)
     rs = check_random_state(random_state)
     silhouette_seed = int(rs.randint(np.iinfo(np.int32).max))

@@ -56,6 +56,8 @@ __all__ = [
     "SegmentStability",
     "StabilityResult",
     "as_fit_labels",
+    "check_matrix",
+    "labels_of",
     "stability",
     "stability_by_k",
 ]
@@ -253,7 +255,7 @@ def stability(
             idx = np.sort(r.choice(n, size=max(len(segs) + 1, round(fraction * n)), replace=False))
         else:
             idx = np.sort(r.integers(0, n, size=n))
-        got = _labels_of(fit, Xs[idx], len(segs), int(r.integers(2**31 - 1)))
+        got = labels_of(fit, Xs[idx], len(segs), int(r.integers(2**31 - 1)))
         shared, first = np.unique(idx, return_index=True)  # bootstrap repeats users
         return _compare(ref[shared], got[first], segs)
 
@@ -317,7 +319,7 @@ def stability_by_k(
         One row per k, in the order given: ``k``, ``stability`` (mean ARI),
         ``stability_std``, ``stability_min``; merge them into the k-choice table.
     """
-    Xa = _check_matrix(X)
+    Xa = check_matrix(X)
     fit = as_fit_labels(fit_labels)
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 2:
@@ -338,10 +340,10 @@ def stability_by_k(
     seeds = rng.integers(2**31 - 1, size=n_runs + 1)
     rows = []
     for k in ks:
-        ref = _labels_of(fit, Xa, k, int(seeds[0]))
+        ref = labels_of(fit, Xa, k, int(seeds[0]))
         ari = np.array(
             [
-                adjusted_rand_score(ref[idx], _labels_of(fit, Xa[idx], k, int(seeds[i + 1])))
+                adjusted_rand_score(ref[idx], labels_of(fit, Xa[idx], k, int(seeds[i + 1])))
                 for i, idx in enumerate(subsets)
             ]
         )
@@ -357,7 +359,8 @@ def stability_by_k(
 
 
 # -- helpers (inputs already validated) -------------------------------------------------
-def _check_matrix(X: Any) -> np.ndarray:
+def check_matrix(X: Any) -> np.ndarray:
+    """``X`` as a finite 2-D float matrix, or a clear error saying what it is instead."""
     Xa = np.asarray(X)
     if Xa.ndim != 2:
         raise DataError(f"X must be 2-dimensional (users × features); got shape {Xa.shape}.")
@@ -369,7 +372,7 @@ def _check_matrix(X: Any) -> np.ndarray:
 
 
 def _check(X: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    Xa = _check_matrix(X)
+    Xa = check_matrix(X)
     lab = np.asarray(labels)
     if lab.shape != (len(Xa),):
         raise DataError(f"labels must have shape ({len(Xa)},) to match X; got {lab.shape}.")
@@ -391,7 +394,8 @@ def _sample_rows(lab: np.ndarray, sample: int | None, rng: np.random.Generator) 
     return np.sort(np.concatenate(rows))
 
 
-def _labels_of(fit: FitLabels, X: np.ndarray, k: int, seed: int) -> np.ndarray:
+def labels_of(fit: FitLabels, X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The labels ``fit`` gives ``X`` for ``k`` and ``seed``, checked: one integer per row."""
     got = np.asarray(fit(X, k, seed))
     if got.shape != (len(X),) or not np.issubdtype(got.dtype, np.integer):
         raise DataError(

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from userseg.errors import ConfigError
-from userseg.evaluate.stability import FitLabels, _check_matrix, _labels_of, as_fit_labels
+from userseg.evaluate.stability import FitLabels, as_fit_labels, check_matrix, labels_of
 
 __all__ = ["REFERENCES", "StructureResult", "structure_check"]
 
@@ -162,7 +162,7 @@ def structure_check(
     -------
     StructureResult
     """
-    Xa = _check_matrix(X).astype(np.float64, copy=False)
+    Xa = check_matrix(X).astype(np.float64, copy=False)
     if reference not in REFERENCES:
         raise ConfigError(f"reference={reference!r} should be one of {list(REFERENCES)}.")
     if not isinstance(n_references, int | np.integer) or n_references < 2:
@@ -180,7 +180,7 @@ def structure_check(
     seeds = rng.integers(2**31 - 1, size=2 * n_references + 1)
 
     def measure(data: np.ndarray, seed: int) -> tuple[float, float, float]:
-        labels = _labels_of(fit, data, int(k), seed)
+        labels = labels_of(fit, data, int(k), seed)
         return (
             _log_w(data, np.zeros(len(data), np.int64)),
             _log_w(data, labels),

@@ -162,7 +162,7 @@ def text_section(
 def campaigns_section(items: list[dict[str, Any]]) -> dict[str, str]:
     """A report section: each measured campaign on this run's audiences, lift per segment.
 
-    ``items`` come from :func:`userseg.activation.campaign_report_items`: name,
+    ``items`` come from :func:`userseg.jobs.activation.campaign_report_items`: name,
     audience, version, holdout, start, measured_at, source, the lift ``table``
     (a DataFrame), its ``summary`` lines, the conversion chart ``png`` and
     (optionally) ``names``, segment id → name, to label the rows.

@@ -318,14 +318,15 @@ def _join_text(body: str, spec: TextSpec) -> str:
     """SQL: ``body`` left-joined with the registered ``__text_features`` view."""
     fill = {n: _no_text_value(n, spec) for n in spec.columns}
     cols = ", ".join(
-        f"x.{quote_ident(n)}" if np.isnan(fill[n])
+        f"x.{quote_ident(n)}"
+        if np.isnan(fill[n])
         else f"COALESCE(x.{quote_ident(n)}, {fill[n]!r}::DOUBLE) AS {quote_ident(n)}"
         for n in spec.columns
     )
     return f"SELECT b.*, {cols} FROM ({body}) b LEFT JOIN __text_features x USING (user_id)"
 
 
-def _check_feature_config(config: FeatureConfig) -> None:
+def check_feature_config(config: FeatureConfig) -> None:
     """Refuse settings no feature can be built with (a trial passed --top-categories -1)."""
     if isinstance(config.top_categories, bool) or not isinstance(config.top_categories, int):
         raise ConfigError(f"top_categories must be a whole number; got {config.top_categories!r}.")
@@ -335,6 +336,84 @@ def _check_feature_config(config: FeatureConfig) -> None:
         raise ConfigError(f"session_gap_minutes must be > 0; got {config.session_gap_minutes!r}.")
     if not config.smoothing >= 0:
         raise ConfigError(f"smoothing must be >= 0 (0 turns it off); got {config.smoothing!r}.")
+
+
+def _day_after_the_latest_date(db: Database, users: str, attrs: list[tuple]) -> dt.date | None:
+    """The as-of date of a user table alone: the day after its latest date value."""
+    latest = db.scalar(
+        "SELECT max(greatest("
+        + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k, _ in attrs if k == "date")
+        + f")) FROM {quote_ident(users)}"
+    )
+    return latest.date() + dt.timedelta(days=1) if latest else None
+
+
+def _kept(feats: list[FeatureInfo], config: FeatureConfig) -> list[FeatureInfo]:
+    """The features ``include``/``exclude`` keep; an unknown name or none left is an error."""
+    wanted = [f.name for f in feats]
+    unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
+    if unknown:
+        raise ConfigError(
+            f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
+        )
+    keep = [
+        f
+        for f in feats
+        if (config.include is None or f.name in config.include) and f.name not in config.exclude
+    ]
+    if not keep:
+        raise ConfigError("no features left after include/exclude.")
+    return keep
+
+
+def _incremental_note(stats: Any) -> list[str]:
+    """What an incremental build did (only the users with new events were recomputed)."""
+    if stats.mode != "incremental":
+        return []
+    return [
+        f"features of {stats.users_recomputed:,} users with new events recomputed; "
+        "the others' statistics were kept"
+    ]
+
+
+def _orphans_note(db: Database, users: str, stats_table: str, as_of: Any) -> list[str]:
+    """A note when users of the user table have no events (they are not segmented)."""
+    orphans = db.scalar(
+        f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
+        f"(SELECT user_id FROM {quote_ident(stats_table)})"
+    )
+    if not orphans:
+        return []
+    return [f"{orphans} users of the user table have no events before {as_of}: not segmented"]
+
+
+def _event_part(
+    db: Database, config: FeatureConfig, events: str, progress: StatementProgress | None
+) -> tuple[dt.date, FeatureSpec, Any, str, list[FeatureInfo]]:
+    """The event features: as-of date, spec, kept statistics, their SQL and descriptions."""
+    as_of = config.as_of
+    pop = population(db, events, as_of)
+    if as_of is None:
+        if pop.last is None:
+            raise DataError(f"table {events!r} has no events.")
+        as_of = pop.last.date() + dt.timedelta(days=1)
+    spec = spec_from_data(
+        db,
+        as_of,
+        table=events,
+        session_gap_minutes=config.session_gap_minutes,
+        top_categories=config.top_categories,
+        smoothing=config.smoothing,
+        pop=pop,
+    )
+    last_event = (
+        pop.last
+        if config.as_of is None
+        else db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
+    )
+    stats = user_stats(db, spec, as_of, events=events, last_event=last_event, progress=progress)
+    event_sql, feats = event_feature_sql(spec, as_of, stats=stats.table)
+    return as_of, spec, stats, event_sql, feats
 
 
 def build_features(
@@ -372,7 +451,7 @@ def build_features(
     FeatureSet
     """
     config = config or FeatureConfig()
-    _check_feature_config(config)
+    check_feature_config(config)
     t0 = time.perf_counter()
     has_events = db.table_exists(events)
     has_users = db.table_exists(users)
@@ -386,33 +465,10 @@ def build_features(
     as_of = config.as_of
     spec: FeatureSpec | None = None
     stats = None
+    event_sql: str | None = None
     if has_events:
-        pop = population(db, events, as_of)
-        if as_of is None:
-            if pop.last is None:
-                raise DataError(f"table {events!r} has no events.")
-            as_of = pop.last.date() + dt.timedelta(days=1)
-        spec = spec_from_data(
-            db,
-            as_of,
-            table=events,
-            session_gap_minutes=config.session_gap_minutes,
-            top_categories=config.top_categories,
-            smoothing=config.smoothing,
-            pop=pop,
-        )
-        last_event = (
-            pop.last
-            if config.as_of is None
-            else db.scalar(f"SELECT max(ts) FROM {quote_ident(events)}")
-        )
-        stats = user_stats(db, spec, as_of, events=events, last_event=last_event, progress=progress)
-        if stats.mode == "incremental":
-            notes.append(
-                f"features of {stats.users_recomputed:,} users with new events recomputed; "
-                "the others' statistics were kept"
-            )
-        event_sql, feats = event_feature_sql(spec, as_of, stats=stats.table)
+        as_of, spec, stats, event_sql, feats = _event_part(db, config, events, progress)
+        notes.extend(_incremental_note(stats))
     text_spec: TextSpec | None = None
     if config.text and db.table_exists(TEXT_TABLE):
         text_frame, text_spec, text_notes = text_feature_frame(db, smoothing=config.smoothing)
@@ -420,12 +476,7 @@ def build_features(
         db.con.register("__text_features", text_frame.reset_index())
     attrs = _attribute_columns(db, users) if has_users else []
     if as_of is None and any(k == "date" for _, k, _ in attrs):
-        latest = db.scalar(
-            "SELECT max(greatest("
-            + ", ".join(f"CAST({quote_ident(c)} AS TIMESTAMP)" for c, k, _ in attrs if k == "date")
-            + f")) FROM {quote_ident(users)}"
-        )
-        as_of = latest.date() + dt.timedelta(days=1) if latest else None
+        as_of = _day_after_the_latest_date(db, users, attrs)
 
     attr_select, attr_infos = _attribute_parts(attrs, as_of, {f.name for f in feats})
     # the name each attribute had in the file (to read years and display names by)
@@ -443,32 +494,11 @@ def build_features(
     ]
     feats = _apply_display_names(feats, config.display_names or {}, sources)
 
-    wanted = [f.name for f in feats]
-    unknown = [n for n in [*(config.include or []), *config.exclude] if n not in wanted]
-    if unknown:
-        raise ConfigError(
-            f"features include/exclude name unknown feature(s) {unknown}; available: {wanted}."
-        )
-    keep = [
-        f
-        for f in feats
-        if (config.include is None or f.name in config.include) and f.name not in config.exclude
-    ]
-    if not keep:
-        raise ConfigError("no features left after include/exclude.")
+    keep = _kept(feats, config)
 
-    body = _feature_body(
-        event_sql if has_events else None, attr_select, users if has_users else None
-    )
+    body = _feature_body(event_sql, attr_select, users if has_users else None)
     if stats is not None and has_users:
-        orphans = db.scalar(
-            f"SELECT count(*) FROM {quote_ident(users)} WHERE user_id NOT IN "
-            f"(SELECT user_id FROM {quote_ident(stats.table)})"
-        )
-        if orphans:
-            notes.append(
-                f"{orphans} users of the user table have no events before {as_of}: not segmented"
-            )
+        notes.extend(_orphans_note(db, users, stats.table, as_of))
     if text_spec is not None:
         body = _join_text(body, text_spec)
     cols = ", ".join(["user_id", *(quote_ident(f.name) for f in keep)])

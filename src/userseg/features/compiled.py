@@ -37,6 +37,7 @@ import numpy as np
 
 from userseg.config import MAX_ABS_VALUE
 from userseg.errors import DataError
+from userseg.io.dates import days_before
 
 __all__ = ["MISSING", "OTHER", "CompiledPreparer", "apply_log"]
 
@@ -358,7 +359,7 @@ def _days_before(value: Any, ref: dt.datetime, where: str, name: str, index: int
         )
     if when.tzinfo is not None:  # an instant: in UTC, as the training read zoned text
         when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    return (ref - when).total_seconds() / 86400.0
+    return days_before(ref, when)
 
 
 def _check_number(value: Any, where: str, name: str, index: int) -> float:

@@ -27,7 +27,8 @@ from userseg.errors import ConfigError, DataError
 from userseg.features.compiled import MISSING as _MISSING
 from userseg.features.compiled import OTHER as _OTHER
 from userseg.features.compiled import CompiledPreparer, apply_log
-from userseg.features.select import correlated_to_drop, near_constant
+from userseg.features.pruning import correlated_to_drop, near_constant
+from userseg.io.dates import days_before
 
 __all__ = ["FORMAT_VERSION", "Preparer", "as_frame", "dates_to_days", "find_date_columns"]
 
@@ -152,7 +153,7 @@ def dates_to_days(
                     details={"column": name, "count": count},
                 )
             notes.append(f"{name}: {count} values are not dates (such as {first!r}): missing")
-        out[name] = (pd.Timestamp(ref) - dates).dt.total_seconds() / 86400.0
+        out[name] = days_before(pd.Timestamp(ref), dates)
     return out
 
 

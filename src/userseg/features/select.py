@@ -6,7 +6,7 @@ kept before it is left out of the distance, because k-means counts each
 copy of the same signal again (five measures of "how active" would outvote
 one measure of "how much"). The earlier feature in the table is kept; the
 feature table lists the RFM features first, so they win
-(:func:`correlated_to_drop`).
+(:func:`~userseg.features.pruning.correlated_to_drop`).
 
 :func:`select_features` is the one entry point for a fuller selection, shown
 in the report and stored with the run:
@@ -36,7 +36,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,13 +53,14 @@ from userseg.features._supervised import (
     _stratified_sample,
     is_categorical,
 )
+from userseg.features.prepare import Preparer
+from userseg.features.pruning import correlated_to_drop, near_constant
+from userseg.json_safe import jsonable
 
 __all__ = [
     "METHODS",
     "SelectionResult",
-    "correlated_to_drop",
     "is_categorical",
-    "near_constant",
     "rank_unsupervised",
     "select_features",
 ]
@@ -69,84 +69,6 @@ __all__ = [
 METHODS = ("chi2", "mutual_info", "l1")
 _COMBINE = ("vote", "any", "all")
 _MAX_LEVELS = 50  # a categorical feature with more levels is an identifier or free text
-
-
-def correlated_to_drop(
-    values: pd.DataFrame, threshold: float = 0.9, *, sample: int = 50_000, random_state: int = 0
-) -> dict[str, tuple[str, float]]:
-    """Greedy pruning of highly correlated features.
-
-    Parameters
-    ----------
-    values : DataFrame
-        Prepared numeric features (after log/clip), columns in priority order.
-    threshold : float
-        Absolute Pearson correlation above which the later feature is dropped.
-    sample : int
-        Correlations are computed on at most this many rows.
-
-    Returns
-    -------
-    dict
-        dropped feature → (the kept feature it repeats, correlation).
-    """
-    if values.shape[1] < 2:
-        return {}
-    arr = values.to_numpy(dtype=np.float64)
-    if len(arr) > sample:
-        rng = np.random.default_rng(random_state)
-        arr = arr[rng.choice(len(arr), size=sample, replace=False)]
-    sd = arr.std(axis=0)
-    usable = sd > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(arr[:, usable], rowvar=False)
-    names = [c for c, ok in zip(values.columns, usable, strict=True) if ok]
-    kept: list[int] = []
-    dropped: dict[str, tuple[str, float]] = {}
-    for j in range(len(names)):
-        hit = next((i for i in kept if abs(corr[i, j]) > threshold), None)
-        if hit is None:
-            kept.append(j)
-        else:
-            dropped[str(names[j])] = (str(names[hit]), float(corr[hit, j]))
-    return dropped
-
-
-def near_constant(df: pd.DataFrame, max_mode_share: float = 0.99) -> dict[str, str]:
-    """Features on which (almost) every user has the same value.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Raw features, numeric or categorical; a missing value counts as a value.
-    max_mode_share : float
-        A feature whose most common value is shared by at least this share of
-        users is near-constant: it cannot tell many users apart, and a
-        standardised near-constant feature turns its few other users into
-        outliers that k-means gives their own segment.
-
-    Returns
-    -------
-    dict
-        feature → the reason, in words.
-    """
-    out: dict[str, str] = {}
-    for name in df.columns:
-        counts = df[name].value_counts(normalize=True, dropna=False)
-        if counts.empty:
-            continue
-        value, share = counts.index[0], float(counts.iloc[0])
-        shown = (
-            "missing" if pd.isna(value) else repr(value.item() if hasattr(value, "item") else value)
-        )
-        if len(counts) == 1:
-            out[str(name)] = f"constant: every user has the value {shown}"
-        elif share >= max_mode_share:
-            out[str(name)] = (
-                f"near-constant: {share:.1%} of users have the value {shown} "
-                f"(>= max_mode_share={max_mode_share})"
-            )
-    return out
 
 
 # -- unsupervised ranking -------------------------------------------------------------
@@ -340,10 +262,69 @@ class SelectionResult:
             "target": self.target,
             "methods": list(self.methods),
             "combine": self.combine,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "notes": list(self.notes),
             "tables": {name: _records(t) for name, t in self.tables.items()},
         }
+
+
+def _checked_data(
+    df: pd.DataFrame, target: Any, checks: tuple[Any, ...]
+) -> tuple[pd.DataFrame, pd.Series | None, str | None, list[str]]:
+    """The features (columns named by text), the target and its name, and notes.
+
+    ``df`` is checked first, then the parameters (``checks``, :func:`_check_params`),
+    then the data's shape.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"df must be a DataFrame of features; got {type(df).__name__}.")
+    _check_params(*checks)
+    features, y, target_name, notes = _split_target(df, target)
+    if features.shape[0] < 2 or features.shape[1] == 0:
+        raise DataError(
+            f"need at least 2 users and 1 feature to select from; got shape {features.shape}."
+        )
+    features = features.set_axis([str(c) for c in features.columns], axis=1)
+    return features, y, target_name, notes
+
+
+def _unusable(
+    features: pd.DataFrame, pruned: dict[str, str] | None, max_mode_share: float
+) -> dict[str, str]:
+    """feature → why it cannot be used: the model's own verdicts (``pruned``), or else
+    near-constant and identifier-like (too many levels) features."""
+    if pruned is not None:
+        return {str(f): str(why) for f, why in pruned.items() if str(f) in features.columns}
+    dropped = near_constant(features, max_mode_share)
+    for name in features.columns:
+        levels = features[name].nunique()
+        if name not in dropped and is_categorical(features[name]) and levels > _MAX_LEVELS:
+            dropped[name] = (
+                f"identifier-like or free text: {levels} distinct values (> {_MAX_LEVELS})"
+            )
+    return dropped
+
+
+def _repeats(
+    features: pd.DataFrame,
+    kept: list[str],
+    max_correlation: float,
+    sample: int,
+    random_state: int,
+    better: str,
+) -> list[tuple[str, str]]:
+    """(feature, reason) for each kept numeric feature that repeats a better one."""
+    numeric = [f for f in kept if not is_categorical(features[f])]
+    return [
+        (
+            f,
+            f"repeats {other} (rank correlation {r:.2f} > max_correlation "
+            f"{max_correlation}), which {better}",
+        )
+        for f, (other, r) in _rank_correlated(
+            features[numeric], max_correlation, sample, random_state
+        ).items()
+    ]
 
 
 def select_features(
@@ -382,7 +363,7 @@ def select_features(
         Of two numeric features whose Spearman correlation exceeds this, the
         better ranked is kept (with a target) or the earlier column (without).
     max_mode_share : float
-        See :func:`near_constant`.
+        See :func:`~userseg.features.pruning.near_constant`.
     alpha : float
         Significance level of the chi-square test (Benjamini-Hochberg adjusted).
     prepared : DataFrame, optional
@@ -416,33 +397,13 @@ def select_features(
     ConfigError
         An unknown method or combine rule, or a parameter out of range.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"df must be a DataFrame of features; got {type(df).__name__}.")
-    _check_params(methods, combine, min_votes, max_correlation, max_mode_share, alpha, sample)
-    features, y, target_name, notes = _split_target(df, target)
-    if features.shape[0] < 2 or features.shape[1] == 0:
-        raise DataError(
-            f"need at least 2 users and 1 feature to select from; got shape {features.shape}."
-        )
-    params: dict[str, Any] = {
-        "max_correlation": max_correlation,
-        "max_mode_share": max_mode_share,
-        "alpha": alpha,
-        "sample": sample,
-        "random_state": random_state,
-    }
-    features = features.set_axis([str(c) for c in features.columns], axis=1)
+    checks = (methods, combine, min_votes, max_correlation, max_mode_share, alpha, sample)
+    features, y, target_name, notes = _checked_data(df, target, checks)
+    params: dict[str, Any] = {"max_correlation": max_correlation, "max_mode_share": max_mode_share}
+    params.update(alpha=alpha, sample=sample, random_state=random_state)
+    dropped = _unusable(features, pruned, max_mode_share)
     if pruned is not None:
-        dropped = {str(f): str(why) for f, why in pruned.items() if str(f) in features.columns}
         max_correlation = None  # the model's own pruning stands
-    else:
-        dropped = near_constant(features, max_mode_share)
-    for name in features.columns if pruned is None else ():
-        levels = features[name].nunique()
-        if name not in dropped and is_categorical(features[name]) and levels > _MAX_LEVELS:
-            dropped[name] = (
-                f"identifier-like or free text: {levels} distinct values (> {_MAX_LEVELS})"
-            )
     live = [c for c in features.columns if c not in dropped]
     tables: dict[str, pd.DataFrame] = {}
     if unsupervised and live:
@@ -457,9 +418,9 @@ def select_features(
         y, present = _clean_target(y, target_name, notes)
         X, y = _stratified_sample(features.loc[present, live], y, sample, random_state)
         for method in methods:
-            table, info = _SUPERVISED[method](X, y, alpha=alpha, random_state=random_state)
-            tables[method] = table
-            params[method] = info
+            tables[method], params[method] = _SUPERVISED[method](
+                X, y, alpha=alpha, random_state=random_state
+            )
         combined = _combine(tables, methods, combine, min_votes, live)
         tables["combined"] = combined
         order = list(combined.index)
@@ -470,17 +431,11 @@ def select_features(
         priority = order
     kept = [f for f in priority if f in voted]
     if max_correlation is not None and max_correlation < 1.0:
-        numeric = [f for f in kept if not is_categorical(features[f])]
-        for f, (other, r) in _rank_correlated(
-            features[numeric], max_correlation, sample, random_state
-        ).items():
-            better = "ranks higher" if y is not None else "comes first"
-            dropped[f] = (
-                f"repeats {other} (rank correlation {r:.2f} > max_correlation "
-                f"{max_correlation}), which {better}"
-            )
+        better = "ranks higher" if y is not None else "comes first"
+        for f, why in _repeats(features, kept, max_correlation, sample, random_state, better):
+            dropped[f] = why
             kept.remove(f)
-            _mark_dropped(tables, f, dropped[f])
+            _mark_dropped(tables, f, why)
     return SelectionResult(
         kept=kept,
         dropped={f: dropped[f] for f in [str(c) for c in features.columns] if f in dropped},
@@ -577,8 +532,6 @@ def _unsupervised_table(
 ) -> pd.DataFrame:
     """The unsupervised ranking per input feature (the best of its prepared columns)."""
     if prepared is None:
-        from userseg.features.prepare import Preparer  # late: prepare imports this module
-
         prep = Preparer({"max_correlation": None}).fit(features)
         prepared = pd.DataFrame(
             prep.transform(features), columns=list(prep.get_feature_names_out())
@@ -661,21 +614,8 @@ def _rank_correlated(
     return correlated_to_drop(filled.rank(), threshold, sample=sample, random_state=random_state)
 
 
-# -- JSON -------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     frame = table.reset_index()
     return [
-        {str(k): _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
+        {str(k): jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
     ]

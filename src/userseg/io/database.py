@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from userseg.crash import crash_point
 from userseg.errors import ConfigError, DatabaseError, DatabaseLockedError, DataError
 
 __all__ = [
@@ -246,8 +247,12 @@ class Database:
 
     # -- transactions ----------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """All statements inside commit together or not at all (nesting joins the outer one)."""
+    def transaction(self, step: str | None = None) -> Iterator[Database]:
+        """All statements inside commit together or not at all (nesting joins the outer one).
+
+        ``step`` names what commits (``"ingest"``, ``"run"``): the point where the
+        kill tests crash the process (:mod:`userseg.crash`).
+        """
         if self._in_tx:
             yield self
             return
@@ -255,11 +260,15 @@ class Database:
         self._in_tx = True
         try:
             yield self
+            if step is not None:
+                crash_point(step)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         else:
             self.con.execute("COMMIT")
+            if step is not None:
+                crash_point(step, committed=True)
         finally:
             self._in_tx = False
 

@@ -12,11 +12,36 @@ an example and the flag to pass.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pandas as pd
 
 from userseg.errors import DataError
 
-__all__ = ["parse_dates"]
+__all__ = ["SECONDS_PER_DAY", "days_before", "parse_dates"]
+
+SECONDS_PER_DAY = 86400.0
+
+
+def days_before(ref: dt.datetime | pd.Timestamp, when: Any) -> Any:
+    """Days from ``when`` to ``ref``, fractional (positive when ``when`` is earlier).
+
+    ``when`` is a datetime (the result a float) or a Series of them (a Series).
+    The one "date → days" of userseg: a user table's date column becomes the
+    feature ``COL_days`` this way in training (:class:`~userseg.features.prepare.Preparer`),
+    in a scored file (:mod:`userseg.segment.rows`) and in the service
+    (:mod:`userseg.features.compiled`), so the three agree to the last bit.
+
+    Examples
+    --------
+    >>> days_before(dt.datetime(2024, 5, 2, 12), dt.datetime(2024, 5, 1))
+    1.5
+    """
+    delta = ref - when
+    if isinstance(delta, pd.Series):
+        return delta.dt.total_seconds() / SECONDS_PER_DAY
+    return delta.total_seconds() / SECONDS_PER_DAY
 
 # d-m-y or m-d-y with one separator: the two orders a number pair can mean
 _DAY_MONTH = r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{2}|\d{4})\b"

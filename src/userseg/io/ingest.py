@@ -51,20 +51,20 @@ from userseg.io.validate import (
     IngestProgress,
     IngestReport,
     Issue,
-    _examples_agg,
-    _examples_of,
-    _label_expr,
-    _lit,
-    _number_expr,
-    _policy_dict,
-    _present,
-    _raise_rejected,
-    _require_columns,
-    _text,
-    _timestamp_expr,
-    _user_id_expr,
     sanitize_name,
 )
+from userseg.io.validate import examples_agg as _examples_agg
+from userseg.io.validate import examples_of as _examples_of
+from userseg.io.validate import label_expr as _label_expr
+from userseg.io.validate import number_expr as _number_expr
+from userseg.io.validate import policy_dict as _policy_dict
+from userseg.io.validate import present_expr as _present
+from userseg.io.validate import raise_rejected as _raise_rejected
+from userseg.io.validate import require_columns as _require_columns
+from userseg.io.validate import sql_literal as _lit
+from userseg.io.validate import text_expr as _text
+from userseg.io.validate import timestamp_expr as _timestamp_expr
+from userseg.io.validate import user_id_expr as _user_id_expr
 
 __all__ = [
     "MONEY",

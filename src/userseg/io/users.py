@@ -18,54 +18,29 @@ from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
 from userseg.io.texts import clear_texts, write_texts
+from userseg.io.validate import TIME_TYPES as _TIME_TYPES
 from userseg.io.validate import (
-    _TIME_TYPES,
     IngestProgress,
     IngestReport,
     Issue,
-    _examples_agg,
-    _examples_of,
-    _is_number_type,
-    _label_expr,
-    _lit,
-    _number_expr,
-    _policy_dict,
-    _present,
-    _raise_rejected,
-    _require_columns,
-    _text,
-    _timestamp_expr,
-    _user_id_expr,
+    detect_user_id,
     sanitize_name,
 )
+from userseg.io.validate import examples_agg as _examples_agg
+from userseg.io.validate import examples_of as _examples_of
+from userseg.io.validate import is_number_type as _is_number_type
+from userseg.io.validate import label_expr as _label_expr
+from userseg.io.validate import number_expr as _number_expr
+from userseg.io.validate import policy_dict as _policy_dict
+from userseg.io.validate import present_expr as _present
+from userseg.io.validate import raise_rejected as _raise_rejected
+from userseg.io.validate import require_columns as _require_columns
+from userseg.io.validate import sql_literal as _lit
+from userseg.io.validate import text_expr as _text
+from userseg.io.validate import timestamp_expr as _timestamp_expr
+from userseg.io.validate import user_id_expr as _user_id_expr
 
 __all__ = ["ingest_users"]
-
-_USER_ID_NAMES = (
-    "user_id",
-    "userid",
-    "customer_id",
-    "customerid",
-    "cust_id",
-    "client_id",
-    "member_id",
-    "account_id",
-    "user",
-    "customer",
-    "client",
-    "id",
-)
-
-
-def detect_user_id(raw_cols: list[str]) -> str | None:
-    """The column that looks like the user id (``CustomerID``, ``cust_id``, ``user``…), or None."""
-    by_key = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in raw_cols}
-    for name in _USER_ID_NAMES:
-        col = by_key.get(name.replace("_", ""))
-        if col is not None:
-            return col
-    return None
-
 
 #: Column names that hold calendar years (Year_Birth, yob, signup_year...).
 _YEAR_NAME = re.compile(r"(year|yob|birth|(^|_)yr($|_))", re.IGNORECASE)

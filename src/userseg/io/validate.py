@@ -18,7 +18,28 @@ from userseg.config import RowPolicy
 from userseg.errors import DataError, SchemaError
 from userseg.io.database import quote_ident
 
-__all__ = ["MONEY", "IngestProgress", "IngestReport", "Issue", "sanitize_name"]
+__all__ = [
+    "MONEY",
+    "TIME_TYPES",
+    "IngestProgress",
+    "IngestReport",
+    "Issue",
+    "detect_user_id",
+    "examples_agg",
+    "examples_of",
+    "is_number_type",
+    "label_expr",
+    "number_expr",
+    "policy_dict",
+    "present_expr",
+    "raise_rejected",
+    "require_columns",
+    "sanitize_name",
+    "sql_literal",
+    "text_expr",
+    "timestamp_expr",
+    "user_id_expr",
+]
 
 #: ``progress(stage, fraction, rows_per_second)``: what an import is doing and how far it is.
 IngestProgress = Callable[[str, float, float | None], None]
@@ -70,17 +91,43 @@ class IngestReport:
         return asdict(self)
 
 
+_USER_ID_NAMES = (
+    "user_id",
+    "userid",
+    "customer_id",
+    "customerid",
+    "cust_id",
+    "client_id",
+    "member_id",
+    "account_id",
+    "user",
+    "customer",
+    "client",
+    "id",
+)
+
+
+def detect_user_id(raw_cols: list[str]) -> str | None:
+    """The column that looks like the user id (``CustomerID``, ``cust_id``, ``user``…), or None."""
+    by_key = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in raw_cols}
+    for name in _USER_ID_NAMES:
+        col = by_key.get(name.replace("_", ""))
+        if col is not None:
+            return col
+    return None
+
+
 def sanitize_name(name: str) -> str:
     """A column name usable as a feature name: lower case ``[a-z0-9_]``, no leading digit."""
     clean = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower() or "column"
     return f"c_{clean}" if clean[0].isdigit() else clean
 
 
-def _lit(value: str) -> str:
+def sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) -> None:
+def require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) -> None:
     missing = [f"{src} (for {role})" for role, src in wanted.items() if src not in raw_cols]
     if missing:
         hints = []
@@ -93,8 +140,6 @@ def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) ->
                     f"{raw_cols[0][:80]!r}): pass --delimiter '{shown}'"
                 )
         if wanted.get("user_id") == "user_id" and "user_id" not in raw_cols:
-            from userseg.io.users import detect_user_id
-
             guess = detect_user_id(raw_cols)
             hints.append(
                 "name the user id column with --user-id"
@@ -111,7 +156,7 @@ def _require_columns(raw_cols: list[str], wanted: dict[str, str], where: str) ->
         )
 
 
-def _examples_agg(condition: str, raw: str) -> str:
+def examples_agg(condition: str, raw: str) -> str:
     """SQL aggregate: the first rows (by ``__row``) meeting ``condition``, with their text.
 
     Used inside one scan that counts every problem at once: no second pass to find
@@ -123,8 +168,8 @@ def _examples_agg(condition: str, raw: str) -> str:
     )
 
 
-def _examples_of(value: Any) -> list[dict[str, Any]]:
-    """The rows of an :func:`_examples_agg` result as ``{"row", "file", "value"}`` dicts."""
+def examples_of(value: Any) -> list[dict[str, Any]]:
+    """The rows of an :func:`examples_agg` result as ``{"row", "file", "value"}`` dicts."""
     return [{"row": int(e["row"]), "file": e["file"], "value": e["value"]} for e in (value or [])]
 
 
@@ -140,7 +185,7 @@ _INTEGER_TYPES = {
     "UBIGINT",
     "UHUGEINT",
 }
-_TIME_TYPES = {
+TIME_TYPES = {
     "TIMESTAMP",
     "TIMESTAMP_S",
     "TIMESTAMP_MS",
@@ -150,31 +195,31 @@ _TIME_TYPES = {
 }
 
 
-def _is_number_type(typ: str) -> bool:
+def is_number_type(typ: str) -> bool:
     t = typ.upper()
     return t in _INTEGER_TYPES or t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL")
 
 
-def _text(col: str, typ: str = "VARCHAR") -> str:
+def text_expr(col: str, typ: str = "VARCHAR") -> str:
     """SQL: the column as text (for messages, hashes and text parsing)."""
     c = quote_ident(col)
     return c if typ.upper() == "VARCHAR" else f"CAST({c} AS VARCHAR)"
 
 
-def _timestamp_expr(col: str, date_format: str | None, typ: str = "VARCHAR") -> str:
+def timestamp_expr(col: str, date_format: str | None, typ: str = "VARCHAR") -> str:
     """SQL parsing a column to a UTC TIMESTAMP, NULL when it cannot be parsed.
 
     A typed source (a Parquet timestamp or date) is taken as it is; text is parsed.
     """
-    if typ.upper() in _TIME_TYPES:  # zoned values are read in UTC (the session's zone)
+    if typ.upper() in TIME_TYPES:  # zoned values are read in UTC (the session's zone)
         return f"CAST({quote_ident(col)} AS TIMESTAMP)"
-    c = f"trim({_text(col, typ)})"
+    c = f"trim({text_expr(col, typ)})"
     if date_format:
-        return f"try_strptime({c}, {_lit(date_format)})"
+        return f"try_strptime({c}, {sql_literal(date_format)})"
     # Plain ISO text without an offset (most logs) takes the cheap cast: a zoned cast of
     # every row cost twice as much. Then ISO forms with an offset or zone (converted to
     # UTC), then Unix epoch seconds or milliseconds.
-    x = _text(col, typ)  # (the cast takes surrounding spaces; with them, the slow path)
+    x = text_expr(col, typ)  # (the cast takes surrounding spaces; with them, the slow path)
     naive = (
         f"CASE WHEN NOT regexp_matches({x}, '[+Zz]|[A-Za-z]{{2}}|[0-9]-[0-9:]+$') "
         f"THEN TRY_CAST({x} AS TIMESTAMP) END"
@@ -188,13 +233,13 @@ def _timestamp_expr(col: str, date_format: str | None, typ: str = "VARCHAR") -> 
     )
 
 
-def _number_expr(col: str, sql_type: str, max_abs: float, typ: str = "VARCHAR") -> str:
+def number_expr(col: str, sql_type: str, max_abs: float, typ: str = "VARCHAR") -> str:
     """SQL parsing a column to a number; NULL for text, NaN, ±inf or magnitudes beyond ``max_abs``.
 
     Numbers of a typed source are cast, not printed and parsed again.
     """
     # (DuckDB's casts from text take surrounding whitespace: no trim, which costs per row)
-    source = quote_ident(col) if _is_number_type(typ) else _text(col, typ)
+    source = quote_ident(col) if is_number_type(typ) else text_expr(col, typ)
     c = f"TRY_CAST({source} AS {sql_type})"
     finite = "" if sql_type.startswith("DECIMAL") else f" AND isfinite({c})"
     return f"CASE WHEN abs({c}) <= {max_abs!r}{finite} THEN {c} END"
@@ -204,16 +249,16 @@ def _number_expr(col: str, sql_type: str, max_abs: float, typ: str = "VARCHAR") 
 _MISSING_MARKERS = ("", "na", "n/a", "null", "none", "-", "?")
 
 
-def _present(col: str, typ: str = "VARCHAR") -> str:
+def present_expr(col: str, typ: str = "VARCHAR") -> str:
     """SQL: the column holds a value (text other than a missing-value marker)."""
     if typ.upper() != "VARCHAR":
         return f"({quote_ident(col)} IS NOT NULL)"
-    markers = ", ".join(_lit(m) for m in _MISSING_MARKERS)
+    markers = ", ".join(sql_literal(m) for m in _MISSING_MARKERS)
     c = quote_ident(col)
     return f"({c} IS NOT NULL AND {c} <> '' AND lower(trim({c})) NOT IN ({markers}))"
 
 
-def _label_expr(col: str, typ: str = "VARCHAR") -> str:
+def label_expr(col: str, typ: str = "VARCHAR") -> str:
     """SQL: a label column (event name, category, ids) as trimmed text, NULL when empty."""
     if typ.upper() != "VARCHAR":
         return f"CAST({quote_ident(col)} AS VARCHAR)"
@@ -225,13 +270,13 @@ def _label_expr(col: str, typ: str = "VARCHAR") -> str:
     )
 
 
-def _user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
+def user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
     """Trimmed id; ids written as floats by spreadsheets ('17850.0') become '17850'."""
     if col is None:
         return "CAST(__row AS VARCHAR)"
     if typ.upper() in _INTEGER_TYPES:
         return f"CAST({quote_ident(col)} AS VARCHAR)"
-    x = _text(col, typ)
+    x = text_expr(col, typ)
     # trim and the regular expression only where they can change the value: both cost
     return (
         f"CASE WHEN {x} = '' THEN NULL WHEN {x} LIKE '%.%' OR {x} LIKE ' %' OR {x} LIKE '% ' "
@@ -240,13 +285,13 @@ def _user_id_expr(col: str | None, typ: str = "VARCHAR") -> str:
     )
 
 
-def _policy_dict(policy: RowPolicy, now: dt.datetime | None = None) -> dict[str, Any]:
+def policy_dict(policy: RowPolicy, now: dt.datetime | None = None) -> dict[str, Any]:
     d = asdict(policy)
     d["now"] = (policy.now or now).isoformat() if (policy.now or now) else None
     return d
 
 
-def _raise_rejected(
+def raise_rejected(
     where: str, rows_read: int, issues: list[Issue], notes: list[str], rejected: list[Issue]
 ) -> None:
     first = rejected[0]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from userseg.errors import DataError
-from userseg.evaluate.drift import PSI_MAJOR, psi, psi_level
+from userseg.evaluate.psi import PSI_MAJOR, psi, psi_level
 from userseg.segment.segmenter import Segmenter
 
 __all__ = ["DriftReport", "drift_report"]

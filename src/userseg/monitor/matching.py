@@ -90,6 +90,46 @@ def _profile_costs(old_means: pd.DataFrame, new_means: pd.DataFrame) -> np.ndarr
     return d / max(np.sqrt(len(common)), 1.0)
 
 
+def _jaccard(p: pd.Series, c: pd.Series, old_ids: list[int], k_new: int) -> np.ndarray:
+    """Member overlap (Jaccard) of every previous segment with every current one."""
+    inter = pd.crosstab(p, c).reindex(index=old_ids, columns=range(k_new), fill_value=0)
+    size_old = p.value_counts().reindex(old_ids, fill_value=0).to_numpy()[:, None]
+    size_new = c.value_counts().reindex(range(k_new), fill_value=0).to_numpy()[None, :]
+    union = size_old + size_new - inter.to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter.to_numpy() / union, 0.0)
+
+
+def _origin(column: pd.Series, previous_names: dict[int, tuple[str, str]]) -> str:
+    """Where most users of a new segment come from (its migration column), when most do."""
+    before = column.drop(NEW_USERS)
+    if before.sum() > 0:
+        top = int(before.idxmax())
+        share = before.max() / max(column.sum(), 1)
+        if share >= 0.5:
+            return (
+                f"{share:.0%} of its users come from segment {top} "
+                f"({previous_names.get(top, ('?',))[0]})"
+            )
+    return ""
+
+
+def _where_gone(
+    row: pd.Series, ids: list[int], names: dict[int, tuple[str, str]], current_names: list[str]
+) -> str:
+    """Where the users of a previous segment that has no match went (its migration row)."""
+    total = int(row.sum())
+    n_left = int(row[LEFT])
+    moved = row.drop(LEFT)
+    if n_left > moved.sum():
+        return f"{n_left} of its {total} users are no longer in the data"
+    j = int(moved.idxmax())
+    return (
+        f"{moved.max() / max(total, 1):.0%} of its users moved to segment {ids[j]} "
+        f"({names.get(ids[j], (current_names[j],))[0]})"
+    )
+
+
 def match_segments(
     previous: pd.Series,
     current: pd.Series,
@@ -146,13 +186,7 @@ def match_segments(
 
     if len(shared) >= 0.01 * max(len(cur), 1) and old_ids:
         method = "members"
-        p, c = previous.loc[shared], cur.reindex(shared)
-        inter = pd.crosstab(p, c).reindex(index=old_ids, columns=range(k_new), fill_value=0)
-        size_old = p.value_counts().reindex(old_ids, fill_value=0).to_numpy()[:, None]
-        size_new = c.value_counts().reindex(range(k_new), fill_value=0).to_numpy()[None, :]
-        union = size_old + size_new - inter.to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            jac = np.where(union > 0, inter.to_numpy() / union, 0.0)
+        jac = _jaccard(previous.loc[shared], cur.reindex(shared), old_ids, k_new)
         cost = 1.0 - jac
         ok = jac >= min_jaccard
     else:
@@ -200,38 +234,19 @@ def match_segments(
             )
         else:
             ids.append(fresh if current_ids is None else current_ids[j])
-            column = migration[j].drop(NEW_USERS)
-            origin = ""
-            if column.sum() > 0:
-                top = int(column.idxmax())
-                share = column.max() / max(migration[j].sum(), 1)
-                if share >= 0.5:
-                    origin = (
-                        f"{share:.0%} of its users come from segment {top} "
-                        f"({previous_names.get(top, ('?',))[0]})"
-                    )
+            origin = _origin(migration[j], previous_names)
             matches.append(
                 SegmentMatch(
                     "appeared", ids[-1], None, current_names[j], 0.0, origin or "a new group"
                 )
             )
             fresh += 1
+    matched = set(pairs.values())
     for i, old in enumerate(old_ids):
-        if i in set(pairs.values()):
-            continue
-        row = migration.loc[old].drop(LEFT)
-        total = int(migration.loc[old].sum())
-        n_left = int(migration.loc[old, LEFT])
-        if n_left > row.sum():
-            where = f"{n_left} of its {total} users are no longer in the data"
-        else:
-            j = int(row.idxmax())
-            where = (
-                f"{row.max() / max(total, 1):.0%} of its users moved to segment {ids[j]} "
-                f"({names.get(ids[j], (current_names[j],))[0]})"
+        if i not in matched:
+            where = _where_gone(migration.loc[old], ids, names, current_names)
+            matches.append(
+                SegmentMatch("gone", None, old, previous_names.get(old, ("?", ""))[0], 0.0, where)
             )
-        matches.append(
-            SegmentMatch("gone", None, old, previous_names.get(old, ("?", ""))[0], 0.0, where)
-        )
     migration = migration.rename(columns={j: ids[j] for j in range(k_new)})
     return Matching(ids, matches, migration, len(shared), method, names)

@@ -15,8 +15,7 @@ Names are loaded on first use, so ``import userseg.privacy`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from userseg._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Detection": "userseg.privacy.detect",
@@ -46,14 +45,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'userseg.privacy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

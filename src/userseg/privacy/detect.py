@@ -227,6 +227,51 @@ def _is_text_column(values: Sequence[str]) -> bool:
     return lengths[mid] >= 25 and words[mid] >= 4
 
 
+def _value_shares(texts: list[str], hint: str | None) -> tuple[dict[str, float], int]:
+    """The share of values that are each kind as a whole, and how many are some kind."""
+    checks = _checkers(relaxed_phone=hint == "phone")
+    matched: dict[str, int] = {}
+    any_hit = 0
+    for text in texts:
+        hit = False
+        for kind, check in checks.items():
+            if check(text):
+                matched[kind] = matched.get(kind, 0) + 1
+                hit = True
+                if kind in ("email", "payment_card", "iban", "ip_address"):
+                    break  # exact formats: a value is one of them at most
+        any_hit += hit
+    return {k: c / len(texts) for k, c in matched.items()}, any_hit
+
+
+def _free_text(texts: list[str], name: str, hint: str | None) -> Detection | None:
+    """A free-text column with personal data inside its values, or None."""
+    n = len(texts)
+    long_text = _is_text_column(texts)
+    if not (long_text or _is_wordy_column(texts)):
+        return None
+    inside: dict[str, int] = {}
+    with_pii = with_exact = 0
+    for text in texts:
+        found = patterns.find_in_text(text)
+        if not long_text:  # short text: only the formats that validate exactly
+            found &= _EXACT
+        with_pii += bool(found)
+        with_exact += bool(found & _EXACT)
+        for kind in found:
+            inside[kind] = inside.get(kind, 0) + 1
+    if with_exact >= 1 or with_pii >= min(TEXT_MIN_HITS, n):
+        share = with_pii / n
+        kinds = {k: round(c / n, 3) for k, c in inside.items()}
+        listing = ", ".join(f"{_LABEL[k]} ({c})" for k, c in sorted(inside.items()))
+        return Detection(
+            name, "free_text", share, min(0.95, 0.6 + share),
+            f"free text: {with_pii} of {n} sampled values contain {listing}",
+            kinds, n, hint,
+        )  # fmt: skip
+    return None
+
+
 def detect_pii(values: Iterable[Any], name: str = "") -> Detection:
     """Judge one column from (a sample of) its values and its name.
 
@@ -254,19 +299,7 @@ def detect_pii(values: Iterable[Any], name: str = "") -> Detection:
             )  # fmt: skip
         return Detection(name, None, 0.0, 0.5, "no values to judge", {}, 0, None)
 
-    checks = _checkers(relaxed_phone=hint == "phone")
-    matched: dict[str, int] = {}
-    any_hit = 0
-    for text in texts:
-        hit = False
-        for kind, check in checks.items():
-            if check(text):
-                matched[kind] = matched.get(kind, 0) + 1
-                hit = True
-                if kind in ("email", "payment_card", "iban", "ip_address"):
-                    break  # exact formats: a value is one of them at most
-        any_hit += hit
-    shares = {k: c / n for k, c in matched.items()}
+    shares, any_hit = _value_shares(texts, hint)
 
     # The best whole-value kind; a tie goes to the stricter format (dict order above).
     best = max(shares, key=lambda k: shares[k], default=None)
@@ -319,27 +352,9 @@ def detect_pii(values: Iterable[Any], name: str = "") -> Detection:
                 {k: round(v, 3) for k, v in strong.items()}, n, hint,
             )  # fmt: skip
 
-    long_text = _is_text_column(texts)
-    if long_text or _is_wordy_column(texts):
-        inside: dict[str, int] = {}
-        with_pii = with_exact = 0
-        for text in texts:
-            found = patterns.find_in_text(text)
-            if not long_text:  # short text: only the formats that validate exactly
-                found &= _EXACT
-            with_pii += bool(found)
-            with_exact += bool(found & _EXACT)
-            for kind in found:
-                inside[kind] = inside.get(kind, 0) + 1
-        if with_exact >= 1 or with_pii >= min(TEXT_MIN_HITS, n):
-            share = with_pii / n
-            kinds = {k: round(c / n, 3) for k, c in inside.items()}
-            listing = ", ".join(f"{_LABEL[k]} ({c})" for k, c in sorted(inside.items()))
-            return Detection(
-                name, "free_text", share, min(0.95, 0.6 + share),
-                f"free text: {with_pii} of {n} sampled values contain {listing}",
-                kinds, n, hint,
-            )  # fmt: skip
+    free_text = _free_text(texts, name, hint)
+    if free_text is not None:
+        return free_text
 
     if hint is not None:
         reason = (

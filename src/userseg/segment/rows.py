@@ -16,10 +16,9 @@ from userseg.config import Source
 from userseg.errors import DataError
 from userseg.features.build import FeatureSet
 from userseg.io.database import Database
-from userseg.io.dates import parse_dates
+from userseg.io.dates import days_before, parse_dates
 from userseg.io.readers import read_raw
-from userseg.io.users import detect_user_id
-from userseg.io.validate import sanitize_name
+from userseg.io.validate import detect_user_id, sanitize_name
 from userseg.segment.segmenter import Segmenter
 
 __all__ = ["read_feature_rows"]
@@ -50,7 +49,7 @@ def _days_from_raw_dates(
         ):
             continue
         naive = parse_dates(frame[col], date_format, where=where, column=col)
-        frame[f.name] = (as_of - naive).dt.total_seconds() / 86400.0
+        frame[f.name] = days_before(as_of, naive)
 
 
 def read_feature_rows(
@@ -68,7 +67,7 @@ def read_feature_rows(
     the model's ``feature_set``, a user-table date column may come as it was
     imported (``signup_date``): it becomes ``signup_date_days`` at the feature
     set's as-of date, as ``userseg features`` computed it, reading the text with
-    ``date_format`` (:func:`userseg.pipeline.read_scoring_input` passes the import's).
+    ``date_format`` (:func:`userseg.jobs.pipeline.read_scoring_input` passes the import's).
     """
     scratch = Database(":memory:")
     try:

@@ -25,7 +25,7 @@ from userseg.cluster.assigners import Assigner
 from userseg.config import PrepareConfig
 from userseg.errors import ConfigError, DataError, NotFoundError, SegmentationWarning
 from userseg.evaluate.choose import choose_k
-from userseg.evaluate.drift import baseline as population_baseline
+from userseg.evaluate.psi import baseline as population_baseline
 from userseg.explain.naming import check_segment_name
 from userseg.explain.profiles import SegmentProfile
 from userseg.features.labels import match_column

@@ -20,16 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import duckdb
-import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -38,128 +33,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from userseg._version import __version__
 from userseg.errors import ConfigError, UsersegError
 from userseg.io.database import Database
-from userseg.live import LiveScorer
+from userseg.jobs.live import LiveScorer
 from userseg.serve.auth import Keyring
 from userseg.serve.fastpath import FastScorer
 from userseg.serve.limits import BodyLimitMiddleware, RateLimit, RateLimiter
 from userseg.serve.schemas import extra_schemas
+from userseg.serve.service import Service
+from userseg.serve.service import error_response as _error
 
-__all__ = [
-    "ApiError",
-    "Service",
-    "build_app",
-    "create_app",
-    "json_response",
-    "jsonable",
-    "openapi_json",
-]
+__all__ = ["build_app", "create_app", "openapi_json"]
 
 log = logging.getLogger("userseg.serve")
-T = TypeVar("T")
 
 #: Failed key checks allowed per client address before 429 (each costs one scrypt).
 AUTH_FAILURES = RateLimit(per_second=2.0, burst=30)
-_FLUSH_EVERY_S = 60.0
-
-
-class ApiError(UsersegError):
-    """An HTTP-level refusal (401, 429…) in the one error shape, with optional headers."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, details=details)
-        self.http_status = status
-        self.code = code
-        self.headers = headers or {}
-
-
-def jsonable(o: Any) -> Any:
-    """JSON-safe: NaN/inf → null, dates → ISO text, NumPy scalars → Python."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [jsonable(v) for v in o]
-    if o is None or isinstance(o, str | int | bool):
-        return o
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    if hasattr(o, "tolist"):  # NumPy scalar or array
-        return jsonable(o.tolist())
-    return str(o)
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A compact JSON response (pydantic-core's encoder; NaN and infinity become null)."""
-    body = pydantic_core.to_json(payload, inf_nan_mode="null", fallback=jsonable)
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return json_response(
-        {"error": {"code": code, "message": message, "details": jsonable(details or {})}},
-        status,
-        headers,
-    )
-
-
-@dataclass
-class Service:
-    """What the endpoints share: the model, the database and its lock, the limits."""
-
-    db: Database
-    scorer: LiveScorer
-    fast: FastScorer
-    keyring: Keyring | None
-    limiter: RateLimiter | None
-    auth_failures: RateLimiter | None
-    lock: threading.Lock
-    owns_db: bool
-    max_body_bytes: int
-    _flushed_at: float = field(default_factory=time.monotonic)
-    _closed: bool = False
-
-    @property
-    def run_id(self) -> int:
-        return self.scorer.run_id
-
-    def with_db(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` holding the database lock (DuckDB: one connection, one user at a time)."""
-        with self.lock:
-            out = fn()
-        if self.keyring is not None and time.monotonic() - self._flushed_at > _FLUSH_EVERY_S:
-            self._flushed_at = time.monotonic()
-            self.keyring.flush_last_used()
-        return out
-
-    def flush(self) -> None:
-        """Write what is kept in memory (when each key was last used); safe to call again."""
-        if self.keyring is not None and not self._closed:
-            with contextlib.suppress(UsersegError, duckdb.Error):
-                self.keyring.flush_last_used()
-
-    def close(self) -> None:
-        """Flush, and close the database connection if the service opened it (idempotent)."""
-        self.flush()
-        if self.owns_db and not self._closed:
-            self.db.close()
-        self._closed = True
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 The same API keys and rate limits as every ``/v1`` endpoint (the
 :func:`~userseg.serve.routes.authenticate` dependency). The handlers call
-:mod:`userseg.activation` and :mod:`userseg.store.activation` under the
+:mod:`userseg.jobs.activation` and :mod:`userseg.store.activation` under the
 service's database lock; no SQL here. Bad input is a 4xx in the one error
 shape: 404 for an unknown audience or version, 422 for a bad definition or
 filter or an audience that selects nobody.
@@ -20,8 +20,9 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from userseg.serve.app import ApiError, json_response, jsonable
-from userseg.serve.routes import _AUTH_ERRORS, Caller, _err, _service
+from userseg.json_safe import jsonable
+from userseg.serve.routes import AUTH_ERRORS, Caller, error_doc, service_of
+from userseg.serve.service import ApiError, json_response
 
 __all__ = ["router"]
 
@@ -36,7 +37,7 @@ def _may_write(request: Request, caller: Caller) -> str:
     """
     from userseg.store.access import key_access
 
-    svc = _service(request)
+    svc = service_of(request)
     if svc.keyring is None:
         return caller
     access = svc.with_db(lambda: key_access(svc.db, caller))
@@ -53,7 +54,7 @@ def _may_write(request: Request, caller: Caller) -> str:
 
 
 Writer = Annotated[str, Depends(_may_write)]
-_FORBIDDEN = {403: _err("The API key's scope is `read`: it may not create.")}
+_FORBIDDEN = {403: error_doc("The API key's scope is `read`: it may not create.")}
 
 MAX_PAGE = 10_000
 _NAME = Path(min_length=1, max_length=100, description="The audience's name.")
@@ -129,12 +130,12 @@ class MembersResponse(BaseModel):
     next_offset: int | None = Field(description="The offset of the next page; null at the end.")
 
 
-@router.get("/v1/audiences", responses=_AUTH_ERRORS, response_model=AudiencesResponse)
+@router.get("/v1/audiences", responses=AUTH_ERRORS, response_model=AudiencesResponse)
 def list_audiences(request: Request, caller: Caller) -> Response:
     """Every audience with its definition and latest version."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
     items = svc.with_db(lambda: st.list_audiences(svc.db))
     return json_response(jsonable({"audiences": [a.to_dict() for a in items]}))
 
@@ -143,7 +144,7 @@ def list_audiences(request: Request, caller: Caller) -> Response:
     "/v1/audiences",
     status_code=201,
     response_model=AudienceResponse,
-    responses=_AUTH_ERRORS | _FORBIDDEN | {404: _err("No such run or segment.")},
+    responses=AUTH_ERRORS | _FORBIDDEN | {404: error_doc("No such run or segment.")},
 )
 def create_audience(
     request: Request, caller: Writer, body: Annotated[AudienceCreate, Body()]
@@ -152,9 +153,9 @@ def create_audience(
 
     Needs a key of scope ``write`` or ``admin`` (403 for a ``read`` key).
     """
-    from userseg import activation
+    from userseg.jobs import activation
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def write() -> dict[str, Any]:
         aud, v = activation.create_audience(
@@ -186,7 +187,7 @@ def _detail(svc: Any, aud: Any, v: Any) -> dict[str, Any]:
 @router.get(
     "/v1/audiences/{name}",
     response_model=AudienceResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such audience or version.")},
+    responses=AUTH_ERRORS | {404: error_doc("No such audience or version.")},
 )
 def get_audience(
     request: Request,
@@ -197,7 +198,7 @@ def get_audience(
     """An audience: definition, a version (the latest by default), its versions, sizes."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         aud = st.get_audience(svc.db, name)
@@ -209,7 +210,7 @@ def get_audience(
 @router.get(
     "/v1/audiences/{name}/members",
     response_model=MembersResponse,
-    responses=_AUTH_ERRORS | {404: _err("No such audience or version.")},
+    responses=AUTH_ERRORS | {404: error_doc("No such audience or version.")},
 )
 def members(
     request: Request,
@@ -222,7 +223,7 @@ def members(
     """A page of an audience version's members (``user_id, segment``), by user id."""
     from userseg.store import activation as st
 
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         aud = st.get_audience(svc.db, name)

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from userseg.json_safe import jsonable
 from userseg.recommend import Recommender
-from userseg.serve.app import Service, json_response, jsonable
 from userseg.serve.routes import Caller
 from userseg.serve.schemas import ErrorResponse
+from userseg.serve.service import Service, json_response
 
 __all__ = ["RecommendationsResponse", "router"]
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from userseg._version import __version__
 from userseg.errors import NotFoundError
-from userseg.serve.app import ApiError, Service, json_response, jsonable
+from userseg.json_safe import jsonable
 from userseg.serve.auth import key_id_of
 from userseg.serve.schemas import (
     MAX_ASSIGN_BATCH,
@@ -39,9 +39,10 @@ from userseg.serve.schemas import (
     UserResponse,
     parse_assign,
 )
+from userseg.serve.service import ApiError, Service, json_response
 from userseg.store import get_run, list_runs, load_profiles
 
-__all__ = ["router"]
+__all__ = ["AUTH_ERRORS", "Caller", "error_doc", "router", "service_of"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -50,21 +51,23 @@ _bearer = HTTPBearer(
 )
 
 
-def _err(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry: the one error shape, with what the status means."""
     return {"model": ErrorResponse, "description": description}
 
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _err("Missing, unknown or revoked API key."),
-    413: _err("Request body over the size limit."),
-    415: _err("A body sent as something other than JSON (`Content-Type: application/json`)."),
-    422: _err("Malformed request: the body or a parameter fails validation."),
-    429: _err("Over the rate limit; `Retry-After` says when to come back."),
-    500: _err("A bug in userseg (never caused by bad input)."),
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: error_doc("Missing, unknown or revoked API key."),
+    413: error_doc("Request body over the size limit."),
+    415: error_doc("A body sent as something other than JSON (`Content-Type: application/json`)."),
+    422: error_doc("Malformed request: the body or a parameter fails validation."),
+    429: error_doc("Over the rate limit; `Retry-After` says when to come back."),
+    500: error_doc("A bug in userseg (never caused by bad input)."),
 }
 
 
-def _service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
+    """The running service (the app's state) that a request's handler works with."""
     return request.app.state.service
 
 
@@ -77,7 +80,7 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The caller's API key id (or ``client:<address>`` without keys); applies the rate limit."""
-    svc = _service(request)
+    svc = service_of(request)
     if svc.keyring is None:
         caller = f"client:{_client(request)}"
     else:
@@ -156,11 +159,11 @@ router = APIRouter()
     "/health",
     response_model=HealthResponse,
     tags=["service"],
-    responses={500: _err("A bug in userseg.")},
+    responses={500: error_doc("A bug in userseg.")},
 )
 async def health(request: Request) -> Response:
     """Liveness and the model version being served (no key needed, no database touched)."""
-    svc = _service(request)
+    svc = service_of(request)
     return json_response(
         {
             "status": "ok",
@@ -174,7 +177,7 @@ async def health(request: Request) -> Response:
 
 @router.post(
     "/v1/assign",
-    responses=_AUTH_ERRORS,
+    responses=AUTH_ERRORS,
     response_model=AssignResponse | AssignBatchResponse,
     tags=["assign"],
     openapi_extra={
@@ -224,7 +227,7 @@ async def assign(request: Request) -> Response:
         raise RequestValidationError(
             [e | {"loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    svc = _service(request)
+    svc = service_of(request)
     ids, names, dists = svc.fast.assign(
         [features for _, features in users], where="users" if batch else None
     )
@@ -249,10 +252,10 @@ async def assign(request: Request) -> Response:
     )
 
 
-@router.get("/v1/model", responses=_AUTH_ERRORS, response_model=ModelResponse, tags=["assign"])
+@router.get("/v1/model", responses=AUTH_ERRORS, response_model=ModelResponse, tags=["assign"])
 async def model(request: Request, caller: Caller) -> Response:
     """The features `POST /v1/assign` needs (name, kind, known levels) and the batch limit."""
-    svc = _service(request)
+    svc = service_of(request)
     return json_response(
         {
             "run_id": svc.run_id,
@@ -265,7 +268,7 @@ async def model(request: Request, caller: Caller) -> Response:
 
 
 # -- the database endpoints ------------------------------------------------------------------
-@router.post("/v1/events", responses=_AUTH_ERRORS, response_model=EventsResponse, tags=["events"])
+@router.post("/v1/events", responses=AUTH_ERRORS, response_model=EventsResponse, tags=["events"])
 def events(
     request: Request,
     caller: Caller,
@@ -285,14 +288,14 @@ def events(
     history row when one changes.
     """
     raw = _messages(payload)
-    svc = _service(request)
+    svc = service_of(request)
     result = svc.with_db(lambda: svc.scorer.record(raw))
     return json_response(jsonable(result))
 
 
 @router.post(
     "/v1/assign/events",
-    responses=_AUTH_ERRORS,
+    responses=AUTH_ERRORS,
     response_model=AssignBatchResponse,
     tags=["assign"],
 )
@@ -318,7 +321,7 @@ def assign_events(
     to record events.
     """
     raw = _messages(payload)
-    svc = _service(request)
+    svc = service_of(request)
     result = svc.with_db(lambda: svc.scorer.score_events(raw))
     return json_response(jsonable(result))
 
@@ -347,7 +350,7 @@ def _summary(p: Any) -> dict[str, Any]:
 
 
 @router.get(
-    "/v1/segments", responses=_AUTH_ERRORS, response_model=SegmentsResponse, tags=["segments"]
+    "/v1/segments", responses=AUTH_ERRORS, response_model=SegmentsResponse, tags=["segments"]
 )
 def segments(
     request: Request,
@@ -360,7 +363,7 @@ def segments(
     ] = None,
 ) -> Response:
     """The segments of the served run: id, name, size, share and what sets each apart."""
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         rid = svc.run_id if run_id is None else get_run(svc.db, run_id).run_id
@@ -373,7 +376,7 @@ def segments(
     "/v1/segments/{segment_id}",
     response_model=SegmentProfileResponse,
     tags=["segments"],
-    responses=_AUTH_ERRORS | {404: _err("No such segment (or run).")},
+    responses=AUTH_ERRORS | {404: error_doc("No such segment (or run).")},
 )
 def segment(
     request: Request,
@@ -382,7 +385,7 @@ def segment(
     run_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     """A segment's full profile: means, z-scores, category shares, every distinction."""
-    svc = _service(request)
+    svc = service_of(request)
 
     def read() -> dict[str, Any]:
         rid = svc.run_id if run_id is None else get_run(svc.db, run_id).run_id
@@ -406,10 +409,10 @@ def segment(
     return json_response(jsonable(svc.with_db(read)))
 
 
-@router.get("/v1/runs", responses=_AUTH_ERRORS, response_model=RunsResponse, tags=["segments"])
+@router.get("/v1/runs", responses=AUTH_ERRORS, response_model=RunsResponse, tags=["segments"])
 def runs(request: Request, caller: Caller) -> Response:
     """Every stored run (model version), newest first, and which one is served."""
-    svc = _service(request)
+    svc = service_of(request)
     keep = (
         "run_id",
         "created_at",
@@ -440,7 +443,7 @@ def runs(request: Request, caller: Caller) -> Response:
     "/v1/users/{user_id:path}",
     response_model=UserResponse,
     tags=["events"],
-    responses=_AUTH_ERRORS | {404: _err("The user has no segment.")},
+    responses=AUTH_ERRORS | {404: error_doc("The user has no segment.")},
 )
 def user(
     request: Request,
@@ -448,5 +451,5 @@ def user(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
 ) -> Response:
     """A user's current segment (live, else the served run's) and the history of changes."""
-    svc = _service(request)
+    svc = service_of(request)
     return json_response(jsonable(svc.with_db(lambda: svc.scorer.user(user_id))))

@@ -5,7 +5,7 @@ follows, stable segment ids and/or a filter on features); every
 materialisation is a numbered version with its members, written in one
 transaction with them. Exports are recorded against the audience version
 they sent; a webhook export's progress per batch is kept (``load_delivery``,
-``save_delivery``: :class:`userseg.activation.StoreDeliveryState` puts the
+``save_delivery``: :class:`userseg.jobs.activation.StoreDeliveryState` puts the
 ``DeliveryState`` interface on them), so it resumes where a failed one
 stopped. A campaign keeps its arms per user; a measurement keeps the lift
 table it printed.

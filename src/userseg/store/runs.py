@@ -23,6 +23,7 @@ from userseg.explain.profiles import SegmentProfile
 from userseg.features.build import FeatureSet
 from userseg.io.database import Database
 from userseg.io.ingest import IngestReport
+from userseg.json_safe import jsonable
 from userseg.segment.segmenter import Segmenter
 
 __all__ = [
@@ -50,18 +51,8 @@ _ARRAY_KINDS = "biuf"  # bool, signed, unsigned, float: never object arrays (no 
 
 
 def _json(value: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, dt.date | dt.datetime):
-            return o.isoformat()
-        raise TypeError(f"cannot store {type(o).__name__} as JSON")
-
-    return json.dumps(value, default=default, allow_nan=True)
+    # NaN kept (the record is read back by json.loads); an unknown kind is a bug, refused
+    return json.dumps(jsonable(value, nan_as_null=False, strict=True), allow_nan=True)
 
 
 def _load_json(text: Any) -> Any:
@@ -186,7 +177,7 @@ def save_run(
         }
     )
     notes = list(getattr(segmenter, "notes_", []))
-    with db.transaction():
+    with db.transaction(step="run"):
         run_id = _next_id(db, "userseg_runs", "run_id")
         db.execute(
             "INSERT INTO userseg_runs VALUES "

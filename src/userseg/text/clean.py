@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_CHARS", "CleanStats", "clean_text", "clean_texts"]
+__all__ = ["DEFAULT_MAX_CHARS", "EMOJI", "CleanStats", "clean_text", "clean_texts"]
 
 #: Texts are cut to this many characters: a review is rarely over 10,000, and the
 #: cost of every later step grows with length (a 1 MB "review" is a paste accident).
@@ -90,7 +90,7 @@ _TAG = re.compile(r"<(?:[A-Za-z][A-Za-z0-9]{0,15}|/[A-Za-z][A-Za-z0-9]{0,15}|!--
 _CONTROL = re.compile(
     "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\u200c\u200e\u200f\u2060\ufeff]"
 )
-_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff]")
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff]")
 _SPACES = re.compile(r"\s+")
 # "affordable.I did not": a full stop with no space hides the next word from
 # whitespace tokenisers (VADER), so put the space back.
@@ -219,7 +219,7 @@ def clean_text(
         # NFKC folds full-width letters and punctuation (common in Chinese text)
         # to their plain forms, so tokenisers and lexicons see one spelling.
         text = unicodedata.normalize("NFKC", text)
-        if _EMOJI.search(text):
+        if EMOJI.search(text):
             st.emoji += 1
     text = _GLUED_SENTENCE.sub(r"\1 ", text)
     text = _SPACES.sub(" ", text).strip()

@@ -40,7 +40,7 @@ import numpy as np
 
 from userseg.errors import ConfigError
 from userseg.text._deps import load_snownlp_sentiment, vader_analyzer
-from userseg.text.clean import _EMOJI
+from userseg.text.clean import EMOJI
 from userseg.text.lang import detect_languages
 from userseg.text.tokens import chinese_words
 
@@ -148,7 +148,7 @@ class SentimentScorer:
             raise ConfigError(f"langs has {len(langs)} codes for {len(texts)} texts.")
         out = np.full(len(texts), np.nan)
         for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
-            if lang == "en" or (lang == "und" and _EMOJI.search(text)):
+            if lang == "en" or (lang == "und" and EMOJI.search(text)):
                 out[i] = english_raw(text)
             elif lang == "zh":
                 out[i] = chinese_raw(text)

@@ -51,11 +51,11 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in fields.items()}
 
 
-def _redirect(url: str) -> Response:
+def see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303, headers=HEADERS)
 
 
-async def _audit(
+async def audit_action(
     request: Request, v: Viewer | None, action: str, outcome: str, target: str, **detail: Any
 ) -> None:
     await db(
@@ -72,7 +72,9 @@ async def _audit(
     )
 
 
-async def _act(request: Request, need: str, action: str, target: str) -> tuple[Viewer, dict]:
+async def authorize_form(
+    request: Request, need: str, action: str, target: str
+) -> tuple[Viewer, dict]:
     """The form and the viewer allowed to act; a refusal is audited before it is answered."""
     form = await _form(request)
     try:
@@ -83,7 +85,7 @@ async def _act(request: Request, need: str, action: str, target: str) -> tuple[V
             # who tried, when the session is fine and only the scope or the token is not
             with contextlib.suppress(Refused):
                 who = await viewer(request, check_form=False)
-            await _audit(request, who, action, "refused", target, reason=exc.message)
+            await audit_action(request, who, action, "refused", target, reason=exc.message)
         raise
 
 
@@ -93,7 +95,7 @@ async def _act(request: Request, need: str, action: str, target: str) -> tuple[V
 @router.post(f"{PREFIX}/signin")
 @guarded
 async def signin(request: Request) -> Response:
-    from userseg.web.pages import _safe_next
+    from userseg.web.pages import safe_next
 
     svc = service(request)
     form = await _form(request)
@@ -102,7 +104,7 @@ async def signin(request: Request) -> Response:
     if not same_origin(request) or not state.sessions.check_signin_token(pre, form.get("csrf")):
         raise Refused(403, "the sign-in form's security token is missing or stale: reload it.")
     if svc.keyring is None:
-        return _redirect(f"{PREFIX}/runs")
+        return see_other(f"{PREFIX}/runs")
     from userseg.serve.auth import key_id_of
 
     secret = form.get("key", "").strip()
@@ -120,15 +122,15 @@ async def signin(request: Request) -> Response:
             title="Sign in",
             viewer=None,
             csrf=form.get("csrf", ""),
-            next=_safe_next(form.get("next")),
+            next=safe_next(form.get("next")),
             message=None,
             error="That key is not valid (wrong, or revoked). Check it and try again.",
         )
         return response
     token, _ = state.sessions.create(key_id)
     name, scope = await db(request, lambda d: store.key_access(d, key_id)) or ("?", "read")
-    await _audit(request, Viewer(key_id, name, scope, None), "signin", "ok", f"key {key_id}")
-    response = _redirect(_safe_next(form.get("next")))
+    await audit_action(request, Viewer(key_id, name, scope, None), "signin", "ok", f"key {key_id}")
+    response = see_other(safe_next(form.get("next")))
     set_cookie(request, response, COOKIE, token, 12 * 3600)
     clear_cookie(request, response, PRE_COOKIE)
     return response
@@ -137,9 +139,9 @@ async def signin(request: Request) -> Response:
 @router.post(f"{PREFIX}/signout")
 @guarded
 async def signout(request: Request) -> Response:
-    await _act(request, "read", "signout", "session")
+    await authorize_form(request, "read", "signout", "session")
     web_state(request).sessions.drop(request.cookies.get(COOKIE))
-    response = _redirect(f"{PREFIX}/signin?done=signedout")
+    response = see_other(f"{PREFIX}/signin?done=signedout")
     clear_cookie(request, response, COOKIE)
     return response
 
@@ -151,15 +153,15 @@ async def signout(request: Request) -> Response:
 @guarded
 async def rename(request: Request, run_id: int, segment: int) -> Response:
     target = f"run {run_id} segment {segment}"
-    v, form = await _act(request, "write", "rename", target)
+    v, form = await authorize_form(request, "write", "rename", target)
     name = form.get("name", "")
     try:
         await db(request, lambda d: store.rename_segment(d, run_id, segment, name))
     except UsersegError as exc:
-        await _audit(request, v, "rename", "failed", target, name=name, error=exc.message)
+        await audit_action(request, v, "rename", "failed", target, name=name, error=exc.message)
         raise
-    await _audit(request, v, "rename", "ok", target, name=name.strip())
-    return _redirect(f"{PREFIX}/runs/{run_id}/segments/{segment}?done=renamed")
+    await audit_action(request, v, "rename", "ok", target, name=name.strip())
+    return see_other(f"{PREFIX}/runs/{run_id}/segments/{segment}?done=renamed")
 
 
 # -- compare ----------------------------------------------------------------------------------
@@ -168,9 +170,9 @@ async def rename(request: Request, run_id: int, segment: int) -> Response:
 @router.post(f"{PREFIX}/compare")
 @guarded
 async def compare(request: Request) -> Response:
-    from userseg.ops import compare_runs
+    from userseg.jobs.compare import compare_runs
 
-    v, form = await _act(request, "write", "compare", "runs")
+    v, form = await authorize_form(request, "write", "compare", "runs")
     try:
         a, b = int(form.get("a", "")), int(form.get("b", ""))
     except ValueError:
@@ -184,8 +186,8 @@ async def compare(request: Request) -> Response:
         store.save_comparison(d, a, b, compare_runs(d, a, b).to_dict())
 
     await db(request, work)
-    await _audit(request, v, "compare", "ok", target)
-    return _redirect(f"{PREFIX}/compare?a={a}&b={b}&done=compared")
+    await audit_action(request, v, "compare", "ok", target)
+    return see_other(f"{PREFIX}/compare?a={a}&b={b}&done=compared")
 
 
 # -- refresh ----------------------------------------------------------------------------------
@@ -194,9 +196,9 @@ async def compare(request: Request) -> Response:
 @router.post(f"{PREFIX}/refresh")
 @guarded
 async def refresh(request: Request) -> Response:
-    from userseg.ops import refresh as refresh_job
+    from userseg.jobs.refresh import refresh as refresh_job
 
-    v, form = await _act(request, "write", "refresh", "database")
+    v, form = await authorize_form(request, "write", "refresh", "database")
     refit = form.get("refit", "auto")
     if refit not in ("auto", "always", "never"):
         raise ConfigError(f"refit must be auto, always or never; got {refit!r}.")
@@ -205,7 +207,7 @@ async def refresh(request: Request) -> Response:
         if state.job is not None and state.job.state == "running":
             raise Refused(409, "a refresh is already running: wait for it to finish.")
         job = state.job = Job(started_by=v.name)
-    await _audit(request, v, "refresh", "started", "database", refit=refit)
+    await audit_action(request, v, "refresh", "started", "database", refit=refit)
 
     def run() -> None:
         try:
@@ -231,7 +233,7 @@ async def refresh(request: Request) -> Response:
         )
 
     threading.Thread(target=run, name="userseg-web-refresh", daemon=True).start()
-    return _redirect(f"{PREFIX}/refresh?done=refresh")
+    return see_other(f"{PREFIX}/refresh?done=refresh")
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -242,14 +244,16 @@ async def refresh(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     from userseg.web.pages import keys_and_actions
 
-    v, form = await _act(request, "admin", "key.create", "keys")
+    v, form = await authorize_form(request, "admin", "key.create", "keys")
     svc = service(request)
     name, scope = form.get("name", ""), form.get("scope", "read")
     if scope not in store.SCOPES:  # checked first: no key is made with a scope refused after
         raise ConfigError(f"scope must be one of {', '.join(store.SCOPES)}; got {scope!r}.")
     key_id, secret = await run_in_threadpool(svc.keyring.create, name)  # takes the lock itself
     await db(request, lambda d: store.set_key_scope(d, key_id, scope))
-    await _audit(request, v, "key.create", "ok", f"key {key_id}", name=name.strip(), scope=scope)
+    await audit_action(
+        request, v, "key.create", "ok", f"key {key_id}", name=name.strip(), scope=scope
+    )
     keys, actions = await db(request, keys_and_actions)
     return page(
         "keys.html",
@@ -266,8 +270,8 @@ async def create_key(request: Request) -> Response:
 @router.post(PREFIX + "/keys/{key_id}/revoke")
 @guarded
 async def revoke_key(request: Request, key_id: str) -> Response:
-    v, _ = await _act(request, "admin", "key.revoke", f"key {key_id}")
+    v, _ = await authorize_form(request, "admin", "key.revoke", f"key {key_id}")
     svc = service(request)
     await run_in_threadpool(svc.keyring.revoke, key_id)
-    await _audit(request, v, "key.revoke", "ok", f"key {key_id}")
-    return _redirect(f"{PREFIX}/keys?done=revoked")
+    await audit_action(request, v, "key.revoke", "ok", f"key {key_id}")
+    return see_other(f"{PREFIX}/keys?done=revoked")

@@ -2,14 +2,14 @@
 
 * ``POST /web/runs/{run}/audiences`` (scope ``write``): the ticked segments of
   that run (and an optional filter on features) become an audience, through
-  :func:`userseg.activation.create_audience`, as ``userseg audience create
+  :func:`userseg.jobs.activation.create_audience`, as ``userseg audience create
   --run N --segments …`` does.
 * ``GET /web/audiences`` and ``/web/audiences/{id}``: every audience; one
   audience's definition, members per segment and recorded exports.
 * ``POST /web/audiences/{id}/export`` (scope ``write``): the latest version as
   a member file (CSV, Parquet) or a Google / Meta customer-match file,
   **downloaded** by the browser. The server writes it in a temporary folder
-  through :func:`userseg.activation.export_audience` (so the minimum size, the
+  through :func:`userseg.jobs.activation.export_audience` (so the minimum size, the
   platforms' hashing and the export record are the command line's) and
   deletes it once sent: a web form never names a path on the server. Under the
   minimum size the export is refused; only an ``admin`` key may send it anyway,
@@ -32,7 +32,7 @@ from starlette.responses import Response
 from userseg.activate.exports import DEFAULT_MIN_SIZE
 from userseg.errors import ConfigError, NotFoundError, PrivacyError, UsersegError
 from userseg.store import load_profiles
-from userseg.web.actions import _act, _audit, _redirect
+from userseg.web.actions import audit_action, authorize_form, see_other
 from userseg.web.context import PREFIX, Refused, db, guarded, viewer
 from userseg.web.render import HEADERS, page
 
@@ -76,12 +76,16 @@ def _file_name(name: str, version: int, suffix: str) -> str:
 @guarded
 async def audiences_page(request: Request) -> Response:
     from userseg.store import activation as st
-    from userseg.web.pages import _msg
+    from userseg.web.pages import flash_message
 
     v = await viewer(request)
     items = await db(request, st.list_audiences)
     return page(
-        "audiences.html", title="Audiences", viewer=v, audiences=items, message=_msg(request)
+        "audiences.html",
+        title="Audiences",
+        viewer=v,
+        audiences=items,
+        message=flash_message(request),
     )
 
 
@@ -89,7 +93,7 @@ async def audiences_page(request: Request) -> Response:
 @guarded
 async def audience_page(request: Request, audience_id: int) -> Response:
     from userseg.store import activation as st
-    from userseg.web.pages import _msg
+    from userseg.web.pages import flash_message
 
     v = await viewer(request)
 
@@ -112,7 +116,7 @@ async def audience_page(request: Request, audience_id: int) -> Response:
         viewer=v,
         formats=FORMATS,
         min_size=DEFAULT_MIN_SIZE,
-        message=_msg(request),
+        message=flash_message(request),
         **data,
     )
 
@@ -123,10 +127,10 @@ async def audience_page(request: Request, audience_id: int) -> Response:
 @router.post(PREFIX + "/runs/{run_id}/audiences")
 @guarded
 async def create(request: Request, run_id: int) -> Response:
-    from userseg import activation
+    from userseg.jobs import activation
 
     target = f"run {run_id}"
-    v, form = await _act(request, "write", "audience.create", target)
+    v, form = await authorize_form(request, "write", "audience.create", target)
     name, where = form.get("name", ""), form.get("where", "").strip() or None
     segments = sorted(
         int(k.removeprefix("segment_"))
@@ -144,9 +148,11 @@ async def create(request: Request, run_id: int) -> Response:
             ),
         )
     except UsersegError as exc:
-        await _audit(request, v, "audience.create", "failed", target, **detail, error=exc.message)
+        await audit_action(
+            request, v, "audience.create", "failed", target, **detail, error=exc.message
+        )
         raise
-    await _audit(
+    await audit_action(
         request,
         v,
         "audience.create",
@@ -155,27 +161,29 @@ async def create(request: Request, run_id: int) -> Response:
         **detail,
         n_members=version.n_members,
     )
-    return _redirect(f"{PREFIX}/audiences/{aud.audience_id}?done=audience")
+    return see_other(f"{PREFIX}/audiences/{aud.audience_id}?done=audience")
 
 
 @router.post(PREFIX + "/audiences/{audience_id}/export")
 @guarded
 async def export(request: Request, audience_id: int) -> Response:
-    from userseg import activation
+    from userseg.jobs import activation
 
     target = f"audience {audience_id}"
-    v, form = await _act(request, "write", "audience.export", target)
+    v, form = await authorize_form(request, "write", "audience.export", target)
     fmt, allow_small = form.get("format", ""), form.get("allow_small") == "on"
     detail: dict[str, Any] = {"format": fmt, "allow_small": allow_small}
     if fmt not in FORMATS:
-        await _audit(request, v, "audience.export", "failed", target, **detail)
+        await audit_action(request, v, "audience.export", "failed", target, **detail)
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
     if allow_small and not v.can("admin"):
         message = (
             f"your key ({v.scope}) may not send an audience under the minimum size: only an "
             "admin key may override the minimum."
         )
-        await _audit(request, v, "audience.export", "refused", target, **detail, reason=message)
+        await audit_action(
+            request, v, "audience.export", "refused", target, **detail, reason=message
+        )
         raise Refused(403, message)
     _, suffix, media, prefix = FORMATS[fmt]
     aud = await db(request, lambda d: _audience(d, audience_id))
@@ -197,10 +205,10 @@ async def export(request: Request, audience_id: int) -> Response:
         except UsersegError as exc:  # under the minimum size is a refusal, the rest failures
             outcome = "refused" if isinstance(exc, PrivacyError) else "failed"
             detail["error"] = exc.message
-            await _audit(request, v, "audience.export", outcome, target, **detail)
+            await audit_action(request, v, "audience.export", outcome, target, **detail)
             raise
         body = path.read_bytes()
-    await _audit(
+    await audit_action(
         request,
         v,
         "audience.export",

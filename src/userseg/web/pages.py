@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from userseg import store
-from userseg.activation import campaigns_of_segment
 from userseg.errors import DataError, NotFoundError
+from userseg.jobs.activation import campaigns_of_segment
 from userseg.serve.auth import list_keys
 from userseg.store.access import SCOPES
 from userseg.web import charts
@@ -47,7 +47,7 @@ MESSAGES = {
 }
 
 
-def _msg(request: Request) -> str | None:
+def flash_message(request: Request) -> str | None:
     return MESSAGES.get(request.query_params.get("done", ""))
 
 
@@ -61,7 +61,7 @@ def _int(request: Request, name: str) -> int | None:
         raise DataError(f"{name}={raw!r} should be a run id (a whole number).") from None
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path inside the web app (no other host, no scheme): no open redirect."""
     if not target:
         return f"{PREFIX}/runs"
@@ -94,15 +94,15 @@ async def signin_page(request: Request) -> Response:
     if request.app.state.service is not None and request.app.state.service.keyring is None:
         return RedirectResponse(f"{PREFIX}/runs", status_code=303)
     if state.sessions.get(request.cookies.get(COOKIE)):
-        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
     response = page(
         "signin.html",
         title="Sign in",
         viewer=None,
         csrf=state.sessions.signin_token(pre),
-        next=_safe_next(request.query_params.get("next")),
-        message=_msg(request),
+        next=safe_next(request.query_params.get("next")),
+        message=flash_message(request),
         error=None,
     )
     set_cookie(request, response, PRE_COOKIE, pre, 3600)
@@ -124,7 +124,7 @@ async def runs_page(request: Request) -> Response:
         stab = m.get("stability") or {}
         r["stability"] = _finite(stab.get("mean_jaccard", stab.get("mean")))
         r["stability_text"] = stab.get("summary", "")
-    return page("runs.html", title="Runs", viewer=v, runs=rows, message=_msg(request))
+    return page("runs.html", title="Runs", viewer=v, runs=rows, message=flash_message(request))
 
 
 def _run_data(d: Any, run_id: int) -> dict[str, Any]:
@@ -196,7 +196,7 @@ async def run_page(request: Request, run_id: int) -> Response:
         stability=metrics.get("stability"),
         silhouette=_finite(metrics.get("silhouette")),
         matching=data["matching"],
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 
@@ -252,7 +252,7 @@ async def segment_page(request: Request, run_id: int, segment: int) -> Response:
         history=history,
         figures=figures,
         campaigns=data["campaigns"],
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 
@@ -295,7 +295,7 @@ async def compare_page(request: Request) -> Response:
         b=b,
         matching=m,
         figures=figures,
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 
@@ -335,7 +335,7 @@ async def drift_page(request: Request) -> Response:
         by_segment=sorted(by_segment.items()),
         names=names,
         figures=figures,
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 
@@ -362,7 +362,7 @@ async def keys_page(request: Request) -> Response:
         actions=actions,
         scopes=SCOPES,
         created=None,
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 
@@ -375,7 +375,7 @@ async def refresh_page(request: Request) -> Response:
         title="Refresh",
         viewer=v,
         job=web_state(request).job,
-        message=_msg(request),
+        message=flash_message(request),
     )
 
 

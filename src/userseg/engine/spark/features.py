@@ -21,7 +21,7 @@ from typing import Any
 from userseg.config import EventMapping, FeatureConfig, Source
 from userseg.engine.dialect import SparkSQL, to_spark
 from userseg.errors import ConfigError, DataError, SchemaError
-from userseg.features.build import FeatureSet, _check_feature_config
+from userseg.features.build import FeatureSet, check_feature_config
 from userseg.features.events import (
     FeatureInfo,
     default_as_of,
@@ -163,7 +163,7 @@ def spark_features(
         in once the table is counted (``fingerprint`` is ``spark:<n>``).
     """
     config = config or FeatureConfig()
-    _check_feature_config(config)
+    check_feature_config(config)
     t0 = time.perf_counter()
     sql = SparkSQL(spark)
     as_of = config.as_of or default_as_of(sql, table)  # type: ignore[arg-type]

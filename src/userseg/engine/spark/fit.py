@@ -39,7 +39,7 @@ from userseg.engine.spark.features import read_events, spark_features
 from userseg.engine.spark.kmeans import assign_columns, lloyd, mllib_kmeans
 from userseg.engine.spark.session import spark_session
 from userseg.errors import ConfigError, DataError, UsersegError
-from userseg.pipeline_config import PipelineConfig
+from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.segment.registry import get_family
 
 __all__ = ["SparkRun", "fit_spark", "prepare_columns", "run_spark_pipeline"]
@@ -117,7 +117,7 @@ def fit_spark(
         ``run_id``, ``n_users``, ``k``, ``inertia``, ``n_iter``, ``assignments`` (the
         Parquet folder), ``timings`` (seconds per step).
     """
-    from userseg.pipeline import _asdict, open_db
+    from userseg.jobs.pipeline import open_db, settings_dict
     from userseg.segment.segmenter import Segmenter
     from userseg.store import record_feature_set, save_run
 
@@ -252,7 +252,7 @@ def fit_spark(
                 db,
                 fs,
                 {
-                    "features": _asdict(config.features),
+                    "features": settings_dict(config.features),
                     "engine": "spark",
                     "events": config.events.path or config.events.table,
                 },
@@ -265,8 +265,8 @@ def fit_spark(
                 config={
                     "engine": "spark",
                     "spark": asdict(sc),
-                    "fit": _asdict(fit_cfg),
-                    "prepare": _asdict(config.prepare),
+                    "fit": settings_dict(fit_cfg),
+                    "prepare": settings_dict(config.prepare),
                     "feature_set_id": fs.feature_set_id,
                     "as_of": fs.as_of,
                     "kmeans": {
@@ -305,9 +305,9 @@ def run_spark_pipeline(
     config: PipelineConfig, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """``userseg run`` with ``engine: spark``: fit on Spark, then the report; a summary
-    shaped as :func:`userseg.pipeline.run_pipeline`'s (no ingests: Spark reads the lake)."""
+    shaped as :func:`userseg.jobs.pipeline.run_pipeline`'s (no ingests: Spark reads the lake)."""
     from userseg.explain.report import check_output_path, report_path
-    from userseg.pipeline import open_db, report
+    from userseg.jobs.pipeline import open_db, report
     from userseg.store import get_run, load_profiles
 
     report_path(config.report.out)

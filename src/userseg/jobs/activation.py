@@ -1,7 +1,7 @@
 """Audiences, exports and campaigns over the userseg database: the Python API of issue 11.
 
 This module joins the activation library (:mod:`userseg.activate`) to the
-stored runs (:mod:`userseg.store`), as :mod:`userseg.pipeline` does for
+stored runs (:mod:`userseg.store`), as :mod:`userseg.jobs.pipeline` does for
 segmentation; the command line and the service call it.
 
 * An audience is defined by the run it follows (``"latest"``: after a refit
@@ -20,7 +20,7 @@ segmentation; the command line and the service call it.
 
 Examples
 --------
->>> from userseg import activation                                     # doctest: +SKIP
+>>> from userseg.jobs import activation                                # doctest: +SKIP
 >>> activation.create_audience(db, "vip", run="latest", segments=[1, 4])  # doctest: +SKIP
 >>> activation.create_campaign(db, "spring", "vip", "10%")             # doctest: +SKIP
 >>> activation.measure_campaign(db, "spring", days=30)                 # doctest: +SKIP

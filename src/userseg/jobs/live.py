@@ -2,7 +2,7 @@
 
 :class:`LiveScorer` holds one model version (a stored run) and its feature set
 in memory. ``record(payload)`` takes Segment-spec events (see
-:mod:`userseg.io.live`), appends them to the event table idempotently (by
+:mod:`userseg.io.segment_spec`), appends them to the event table idempotently (by
 message id), recomputes the features of exactly the users they touch — the
 same SQL, population priors and category list as the training features — and
 stores each user's current segment, with a history row whenever it changes.
@@ -22,7 +22,7 @@ import pandas as pd
 from userseg.errors import DataError, NotFoundError
 from userseg.features.build import FeatureSet, compute_features
 from userseg.io.database import Database
-from userseg.io.live import append_events, events_table, parse_segment_events
+from userseg.io.segment_spec import append_events, events_table, parse_segment_events
 from userseg.io.texts import append_texts
 from userseg.segment.segmenter import Segmenter
 from userseg.store import get_feature_set, get_run, load_model, load_profiles

@@ -32,7 +32,7 @@ def cli_reference() -> str:
     lines = [
         "# `userseg` command reference",
         "",
-        "Generated from the application by `make docs` (`python -m userseg.docgen`); "
+        "Generated from the application by `make docs` (`python tools/docgen.py`); "
         "a test keeps it in sync.",
         "",
         "Every command takes `--db PATH` (or `$USERSEG_DB`; default `userseg.duckdb`) and "

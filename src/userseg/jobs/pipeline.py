@@ -3,7 +3,8 @@
 Each function is one step of the command line (``userseg ingest``, ``features``,
 ``fit``, ``report``, ``assign``, ``run``) with the same power from Python:
 
->>> from userseg import pipeline, demo                              # doctest: +SKIP
+>>> from userseg import demo                                         # doctest: +SKIP
+>>> from userseg.jobs import pipeline                                # doctest: +SKIP
 >>> paths = demo.write_demo("demo-data", n_users=5000)               # doctest: +SKIP
 >>> db = pipeline.open_db("shop.duckdb")                             # doctest: +SKIP
 >>> pipeline.ingest(db, Source(path=paths["events"]), kind="events",
@@ -39,8 +40,8 @@ from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.features.text import text_weights
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
+from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.monitor.matching import Matching, match_segments
-from userseg.pipeline_config import PipelineConfig
 from userseg.segment.params import FitConfig
 from userseg.segment.rows import read_feature_rows
 from userseg.segment.segmenter import Segmenter
@@ -85,7 +86,8 @@ def open_db(path: str | Path, *, read_only: bool = False) -> Database:
     return open_database(path, read_only=read_only)
 
 
-def _asdict(obj: Any) -> Any:
+def settings_dict(obj: Any) -> Any:
+    """A settings dataclass as the dict a run or feature set records (anything else as is)."""
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
@@ -106,7 +108,7 @@ def ingest(
     """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
-    with db.transaction():  # the data and its import record commit together
+    with db.transaction(step="ingest"):  # the data and its import record commit together
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")
@@ -141,7 +143,7 @@ def features(
         fs = build_features(db, config, progress=progress)
         # what it was built from (imports, row counts, fingerprints): later commands
         # tell from it whether the data changed since (store.lineage)
-        record_feature_set(db, fs, {"features": _asdict(config), **source_state(db)})
+        record_feature_set(db, fs, {"features": settings_dict(config), **source_state(db)})
     return fs
 
 
@@ -230,8 +232,8 @@ def fit(
         df.index,
         feature_set=fs,
         config={
-            "fit": _asdict(config),
-            "prepare": _asdict(prepare),
+            "fit": settings_dict(config),
+            "prepare": settings_dict(prepare),
             "feature_set_id": fs.feature_set_id,
             "as_of": fs.as_of,
             "features_stale": freshness.to_dict(),
@@ -382,7 +384,7 @@ def _campaign_target(
     selection and rates leave them out. Checked before any fitting, so an
     unknown campaign stores nothing.
     """
-    from userseg.activation import CAMPAIGN_TARGET, campaign_response
+    from userseg.jobs.activation import CAMPAIGN_TARGET, campaign_response
 
     if target is None or not str(target).startswith(CAMPAIGN_TARGET):
         return df, []
@@ -470,8 +472,8 @@ def report(
         if words:
             names = {p.segment: p.name for p in profiles}
             data.sections.append(text_section(words, names, fs.text.topic_names, DEFAULT_K))
-    from userseg.activation import campaign_report_items
     from userseg.explain.report import campaigns_section
+    from userseg.jobs.activation import campaign_report_items
 
     campaigns = campaign_report_items(db, run.run_id)
     if campaigns:
