@@ -38,6 +38,7 @@ from userseg.explain.report import ReportInput, matching_section, write_report
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
+from userseg.io.private import PrivacyOptions
 from userseg.monitor.matching import Matching, match_segments
 from userseg.pipeline_config import PipelineConfig
 from userseg.segment.params import FitConfig
@@ -60,7 +61,9 @@ from userseg.store import (
     save_run,
     source_state,
 )
+from userseg.store.audit import record_action
 from userseg.store.lineage import import_report
+from userseg.store.privacy import load_suppression, save_contacts
 from userseg.store.runs import count_runs, next_segment_id, set_run_timings
 
 __all__ = [
@@ -97,19 +100,33 @@ def ingest(
     table: str | None = None,
     mode: str = "replace",
     progress: IngestProgress | None = None,
+    privacy: PrivacyOptions | None = None,
 ) -> IngestReport:
     """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import.
 
     ``progress(stage, fraction, rows_per_second)`` is called while the source is read.
+    ``privacy`` holds the secret key and ``--allow-pii`` overrides (default: the key of
+    ``USERSEG_SECRET_KEY`` when set); forgotten people are left out.
     """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
+    privacy = privacy or PrivacyOptions.from_key_file()
     with db.transaction():  # the data and its import record commit together
+        salt = load_suppression(db)
+        if salt is not None:
+            privacy = dataclasses.replace(privacy, suppression_salt=salt)
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")
             report = ingest_events(
-                db, source, mapping, policy, table=table or "events", mode=mode, progress=progress
+                db,
+                source,
+                mapping,
+                policy,
+                table=table or "events",
+                mode=mode,
+                progress=progress,
+                privacy=privacy,
             )
         else:
             if mapping is not None and not isinstance(mapping, UserMapping):
@@ -117,11 +134,33 @@ def ingest(
             if mode != "replace":
                 raise ConfigError("user tables are always replaced (mode='replace').")
             report = ingest_users(
-                db, source, mapping, policy, table=table or "users", progress=progress
+                db,
+                source,
+                mapping,
+                policy,
+                table=table or "users",
+                progress=progress,
+                privacy=privacy,
             )
         fmt = getattr(mapping, "date_format", None)
         record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
+        _record_privacy(db, report, privacy)
     return report
+
+
+def _record_privacy(db: Database, report: IngestReport, privacy: PrivacyOptions) -> None:
+    """Keep the sealed contact hashes; audit every personal column kept raw on request."""
+    if privacy.keys is not None:
+        save_contacts(db, report.table, privacy.keys.key_id)
+    for issue in report.issues:
+        if issue.kind == "personal_data" and "--allow-pii" in issue.action:
+            record_action(
+                db,
+                action="pii.allow",
+                outcome="ok",
+                target=f"{report.table}.{issue.column}",
+                detail={"found": issue.action, "ingest_id": report.ingest_id},
+            )
 
 
 def features(

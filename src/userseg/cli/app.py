@@ -18,6 +18,7 @@ from userseg.cli import (
     data_cmds,
     model_cmds,
     ops_cmds,
+    privacy_cmds,
     render,
     serve_cmds,
     value_cmds,
@@ -197,3 +198,4 @@ ops_cmds.register(app)
 serve_cmds.register(app)
 value_cmds.register(app)
 activate_cmds.register(app)
+privacy_cmds.register(app)

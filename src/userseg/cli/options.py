@@ -17,6 +17,7 @@ __all__ = [
     "DateFormat",
     "Db",
     "Json",
+    "KeyFile",
     "RunArg",
     "RunOpt",
     "config_help",
@@ -42,6 +43,14 @@ DateFormat = Annotated[
     ),
 ]
 DEFAULT_DB = Path("userseg.duckdb")
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Secret key file (mode 0600; `userseg secret-key PATH` makes one) for the "
+        "pseudonyms of personal data. Default: the key in $USERSEG_SECRET_KEY, if set.",
+    ),
+]
 RunArg = Annotated[int | None, typer.Argument(help="Run id (default: the latest).")]
 RunOpt = Annotated[
     int | None, typer.Option("--run", help="Run id, as in assign and drift (same as RUN).")

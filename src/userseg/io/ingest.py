@@ -43,6 +43,7 @@ from userseg.config import EventMapping, RowPolicy, Source
 from userseg.errors import ConfigError, DataError
 from userseg.io import changes
 from userseg.io.database import Database, quote_ident
+from userseg.io.private import ImportGuard, PrivacyOptions
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
 from userseg.io.users import ingest_users
 from userseg.io.validate import (
@@ -101,6 +102,7 @@ def ingest_events(
     table: str = "events",
     mode: str = "replace",
     progress: IngestProgress | None = None,
+    privacy: PrivacyOptions | None = None,
 ) -> IngestReport:
     """Read an event log into ``table`` (canonical columns), validated, in one transaction.
 
@@ -127,6 +129,10 @@ def ingest_events(
         when exports overlap and identical events can happen.
     progress : callable, optional
         Called while the source is read, as ``progress(stage, fraction, rows_per_second)``.
+    privacy : PrivacyOptions, optional
+        Keys and overrides for personal data (:mod:`userseg.io.private`). None
+        judges nothing: :func:`userseg.pipeline.ingest` and the command line always
+        pass options (by default the key of ``USERSEG_SECRET_KEY``, when set).
 
     Returns
     -------
@@ -138,6 +144,8 @@ def ingest_events(
         Unreadable source, no rows, or more bad rows than the policy allows; nothing is written.
     SchemaError
         A mapped column is not in the source.
+    SecretKeyError
+        The user ids are personal data and no key was given.
     """
     mapping = mapping or EventMapping()
     policy = policy or RowPolicy()
@@ -161,7 +169,15 @@ def ingest_events(
             with read_errors(scan, source):
                 check_shape(db, scan)
                 run = _EventImport(db, scan, source, mapping, policy, now, progress)
-                report = run.run(table, mode)
+                run.guard = ImportGuard.inspect(  # personal data: io/private.py
+                    db,
+                    scan.relation,
+                    _stored_columns(mapping),
+                    mapping.user_id,
+                    privacy,
+                    scan.where,
+                )
+                report = run.guard.finish(run.run(table, mode), scan.relation, run.stored_id())
         finally:
             scan.close(db)
     report.source = source.describe()
@@ -203,6 +219,7 @@ class _EventImport:
         self.now, self.progress = now, progress
         self.mapped = mapping.mapped()
         self.rows_hint = scan.estimate_rows()
+        self.guard = ImportGuard(db, PrivacyOptions(detect=False), mapping.user_id)
         self.checks = self._checks()
         #: whether some rows lack an event id (known after the first pass; until then, yes)
         self.missing_event_ids = True
@@ -211,6 +228,11 @@ class _EventImport:
         self.parsed_unnumbered = self._parsed_sql(numbered=False)
 
     # -- SQL -----------------------------------------------------------------------------
+    def stored_id(self) -> str:
+        """SQL over the source: the user id as the table stores it."""
+        m = self.mapping
+        return self.guard.id_sql(_user_id_expr(m.user_id, self._type(m.user_id)))
+
     def _type(self, col: str | None) -> str:
         return self.scan.types.get(col or "", "VARCHAR")
 
@@ -662,11 +684,15 @@ class _EventImport:
             "order_id": "order_id",
             "event_id": "event_id",
         }
+        mp = self.mapped
+        for name, canon in _TEXT_COLUMNS.items():  # personal values stored as pseudonyms
+            cols[name] = self.guard.value_sql(mp.get(canon), cols[name])
         select = ", ".join(
             f"CAST({expr} AS {EVENT_COLUMNS[name]}) AS {name}" for name, expr in cols.items()
         )
         parsed = self.parsed if dup_keep else self.parsed_unnumbered
-        body = f"SELECT {select} FROM ({parsed}) p WHERE __kept{dup_keep}"
+        keep = self.guard.keep_sql(cols["user_id"])
+        body = f"SELECT {select} FROM ({parsed}) p WHERE __kept{dup_keep} AND {keep}"
         exists = db.table_exists(table)
         if mode == "replace" or not exists:
             self._run("writing", (0.6, 0.4), f"CREATE OR REPLACE TABLE {t} AS {body}")
@@ -721,6 +747,23 @@ class _EventImport:
                 )
             users = int(db.scalar(f"SELECT count(DISTINCT user_id) FROM {t}"))
         return loaded, users
+
+
+#: Stored text columns of the event table and the mapping's name of their source column.
+_TEXT_COLUMNS = {
+    "user_id": "user_id",
+    "event_raw": "event",
+    "category": "category",
+    "session_id": "session",
+    "order_id": "order_id",
+    "event_id": "event_id",
+}
+
+
+def _stored_columns(mapping: EventMapping) -> list[str]:
+    """The source columns whose text an event table stores (judged for personal data)."""
+    mp = mapping.mapped()
+    return [mp[c] for c in _TEXT_COLUMNS.values() if mp.get(c)]
 
 
 def _pairs(values: tuple) -> list[tuple[Any, Any]]:
