@@ -145,3 +145,62 @@ def test_forget_by_stored_id_without_a_key_and_unknown_ids(world, tmp_path) -> N
 def test_forget_on_a_missing_database_is_exit_2(tmp_path) -> None:
     res = runner.invoke(app, ["forget", "u1", "--db", str(tmp_path / "none.duckdb")])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def _call(app, method: str, url: str, key: str | None):
+    import asyncio
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def go():
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, url, headers=headers)
+
+    return asyncio.run(go())
+
+
+def test_delete_user_through_the_api_needs_an_admin_key(world, tmp_path, monkeypatch) -> None:
+    from userseg.serve import create_app
+    from userseg.serve.auth import create_key
+    from userseg.store import set_key_scope
+
+    folder, key, keys = world
+    path = tmp_path / "w.duckdb"
+    shutil.copy(folder / "w.duckdb", path)
+    db = open_database(path)
+    try:
+        _, admin = create_key(db, "dpo")
+        reader_id, reader = create_key(db, "dashboard")
+        set_key_scope(db, reader_id, "read")
+    finally:
+        db.close()
+    monkeypatch.setenv(ENV_VAR, key.read_text().splitlines()[0])
+    person = PEOPLE[VICTIM]
+    pid = Pseudonymizer(keys).pseudonym(person["email"])
+    app = create_app(path, rate_limit=None)
+    try:
+        url = f"/v1/users/{person['email']}"
+        assert _call(app, "DELETE", url, None).status_code == 401
+        refused = _call(app, "DELETE", url, reader)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        res = _call(app, "DELETE", url, admin)
+        assert res.status_code == 200, res.text
+        assert res.json()["found"] == 1 and res.json()["compacted"] is True
+        # the service goes on answering from the compacted file
+        assert _call(app, "GET", f"/v1/users/{pid}", admin).status_code == 404
+        other = Pseudonymizer(keys).pseudonym(PEOPLE[0]["email"])
+        assert _call(app, "GET", f"/v1/users/{other}", admin).status_code == 200
+        assert _call(app, "GET", "/v1/segments", admin).status_code == 200
+    finally:
+        app.state.service.close()
+    scan = scan_bytes(path, [pid, person["email"], person["name"], person["phone"]])
+    assert scan.clean, scan.summary()
+    db = open_database(path)
+    try:
+        act = next(a for a in list_actions(db) if a["action"] == "forget")
+        assert act["key_name"] == "dpo"
+    finally:
+        db.close()

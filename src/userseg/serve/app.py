@@ -300,7 +300,7 @@ def create_app(
 
 def build_app(service: Service | None) -> FastAPI:
     """The FastAPI app around a :class:`Service` (None: only to produce the OpenAPI schema)."""
-    from userseg.serve import audiences
+    from userseg.serve import audiences, erasure
     from userseg.serve.routes import router
     from userseg.web import install as install_web
 
@@ -343,6 +343,7 @@ def build_app(service: Service | None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(router)
     app.include_router(audiences.router)
+    app.include_router(erasure.router)
     install_web(app)  # the web app: pages under /web (userseg.web)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=service.max_body_bytes if service else 1_000_000

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ForgetResult",
     "compact_database",
+    "compact_open",
     "forget_users",
     "load_suppression",
     "save_contacts",
@@ -242,6 +243,23 @@ def compact_database(path: str | Path) -> Path:
     Path(str(src) + ".wal").unlink(missing_ok=True)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return src
+
+
+def compact_open(db: Database) -> None:
+    """Compact the file of an open database and reconnect ``db`` to the fresh copy.
+
+    For a long-lived holder of ``db`` (the service): everyone holding this object
+    sees the new connection. The caller holds whatever lock guards ``db``;
+    functions registered on the old connection are gone.
+    """
+    if db.path == ":memory:":
+        return
+    limit = db.memory_limit
+    db.con.close()
+    try:
+        compact_database(db.path)
+    finally:
+        db.con = Database(db.path, memory_limit=limit).con
 
 
 def _sql(path: Path) -> str:
