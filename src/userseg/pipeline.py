@@ -35,6 +35,7 @@ from userseg.config import (
 )
 from userseg.errors import ConfigError
 from userseg.explain.report import ReportInput, matching_section, write_report
+from userseg.explain.small_groups import DEFAULT_MIN_GROUP, hide_small_groups
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
@@ -310,20 +311,28 @@ def report(
     out: str | Path = "userseg-report.html",
     *,
     heatmap: str | Path | None = None,
+    min_group: int = DEFAULT_MIN_GROUP,
 ) -> tuple[Path, Path | None]:
-    """Write the run's self-contained HTML report and heatmap PNG; returns their paths."""
+    """Write the run's self-contained HTML report and heatmap PNG; returns their paths.
+
+    Segments of fewer than ``min_group`` users are not described (said in the notes),
+    nor drawn on the map of users.
+    """
     run = get_run(db, run_id)
-    profiles = load_profiles(db, run.run_id)
+    all_profiles = load_profiles(db, run.run_id)
+    small = hide_small_groups(all_profiles, min_group)
+    profiles = [p for p in all_profiles if p.segment not in set(small.segments)]
     fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
     model = load_model(db, run.run_id)
     user_map = None
     if getattr(model, "map_", None) is not None:
         m = model.map_
         ids = model.segment_ids_[np.asarray(m["index"])]
+        shown = ~np.isin(ids, small.segments)  # no point of a small segment's users
         user_map = {
-            "x": m["x"],
-            "y": m["y"],
-            "names": [model.name_of(int(s)) for s in ids],
+            "x": list(np.asarray(m["x"])[shown]),
+            "y": list(np.asarray(m["y"])[shown]),
+            "names": [model.name_of(int(s)) for s in ids[shown]],
             "method": m.get("method", "pca"),
             "explained": m.get("explained"),
         }
@@ -333,7 +342,7 @@ def report(
         profiles=profiles,
         features=[f.to_dict() for f in fs.features] if fs else [],
         data_quality=_data_quality(db, fs),
-        notes=list(run.notes),
+        notes=list(run.notes) + ([small.note()] if small.segments else []),
         selection=getattr(model, "selection_", None),
         user_map=user_map,
         outcome=getattr(model, "outcome_", None),

@@ -18,6 +18,7 @@ __all__ = [
     "Db",
     "Json",
     "KeyFile",
+    "MinGroup",
     "RunArg",
     "RunOpt",
     "config_help",
@@ -43,6 +44,15 @@ DateFormat = Annotated[
     ),
 ]
 DEFAULT_DB = Path("userseg.duckdb")
+MinGroup = Annotated[
+    int,
+    typer.Option(
+        "--min-group",
+        min=1,
+        help="Segments and category cells of fewer users are not described (shown as "
+        "'<k'); 1 hides nothing.",
+    ),
+]
 KeyFile = Annotated[
     Path | None,
     typer.Option(

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from userseg._version import __version__
 from userseg.errors import ConfigError, UsersegError
+from userseg.explain.small_groups import check_min_group
 from userseg.io.database import Database
 from userseg.live import LiveScorer
 from userseg.serve.auth import Keyring
@@ -132,6 +133,7 @@ class Service:
     lock: threading.Lock
     owns_db: bool
     max_body_bytes: int
+    min_group: int = 10  # segments and cells of fewer users are not described
     _flushed_at: float = field(default_factory=time.monotonic)
     _closed: bool = False
 
@@ -239,6 +241,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     rate_limit: RateLimit | None = RateLimit(),
     auth_failure_limit: RateLimit | None = AUTH_FAILURES,
+    min_group: int = 10,
 ) -> FastAPI:
     """Build the REST service over a userseg database.
 
@@ -259,6 +262,9 @@ def create_app(
         Token bucket per API key (429 with ``Retry-After`` beyond it); None: no limit.
     auth_failure_limit : RateLimit or None
         Token bucket of failed key checks per client address (429 beyond it).
+    min_group : int, default 10
+        Segments and category cells of fewer users are answered with a marker
+        (``"<10"``), not described (:mod:`userseg.explain.small_groups`).
 
     Returns
     -------
@@ -274,6 +280,7 @@ def create_app(
 
     if max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes={max_body_bytes} should be >= 1.")
+    check_min_group(min_group)
     owns_db = not isinstance(db, Database)
     database = open_database(db) if owns_db else db
     try:
@@ -289,6 +296,7 @@ def create_app(
             lock=lock,
             owns_db=owns_db,
             max_body_bytes=max_body_bytes,
+            min_group=min_group,
         )
     except BaseException:
         if owns_db:
