@@ -227,7 +227,8 @@ class ImportGuard:
                 "personal_data",
                 d.column,
                 d.sampled,
-                f"{d.kind} in {d.share:.0%} of {d.sampled:,} sampled values: {d.action}"
+                f"{d.kind} in {d.share:.{0 if d.share >= 0.1 else 1}%} of {d.sampled:,} "
+                f"sampled values: {d.action}"
                 + ("" if self.feature_ok(d.column) else "; not a clustering feature"),
             )
             for d in self.decisions.values()
