@@ -229,3 +229,23 @@ def test_hashed_emails_for_activation_are_sealed_not_plain(tmp_path, key_file) -
     assert {unseal_digest(keys, s) for _, s in rows} == plain
     db.close()
     assert duckdb  # imported for the shape of other tests
+
+
+def test_an_appended_log_keeps_the_sealed_hashes_of_earlier_users(tmp_path, key_file) -> None:
+    keys = read_key_file(key_file)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_log(first, PEOPLE[:20])
+    write_log(second, PEOPLE[20:])
+    db = open_database(tmp_path / "u.duckdb")
+    ingest_log(db, first, keys)
+    ingest_log(db, second, keys, mode="append")
+    n = db.scalar(
+        "SELECT count(DISTINCT user_id) FROM userseg_contact_hashes WHERE table_name = 'events'"
+    )
+    assert n == N_USERS
+    ingest_log(db, second, keys)  # a replaced log: only its users' hashes are kept
+    n = db.scalar(
+        "SELECT count(DISTINCT user_id) FROM userseg_contact_hashes WHERE table_name = 'events'"
+    )
+    assert n == N_USERS - 20
+    db.close()

@@ -145,14 +145,16 @@ def ingest(
             )
         fmt = getattr(mapping, "date_format", None)
         record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
-        _record_privacy(db, report, privacy)
+        _record_privacy(db, report, privacy, replace=kind == "users" or mode == "replace")
     return report
 
 
-def _record_privacy(db: Database, report: IngestReport, privacy: PrivacyOptions) -> None:
+def _record_privacy(
+    db: Database, report: IngestReport, privacy: PrivacyOptions, *, replace: bool
+) -> None:
     """Keep the sealed contact hashes; audit every personal column kept raw on request."""
     if privacy.keys is not None:
-        save_contacts(db, report.table, privacy.keys.key_id)
+        save_contacts(db, report.table, privacy.keys.key_id, replace=replace)
     for issue in report.issues:
         if issue.kind == "personal_data" and "--allow-pii" in issue.action:
             record_action(

@@ -74,12 +74,25 @@ def load_suppression(db: Database) -> bytes | None:
     return suppression_salt(db)
 
 
-def save_contacts(db: Database, table: str, key_id: str) -> int:
-    """Keep the sealed contact hashes an import left in its temporary table; returns rows."""
+def save_contacts(db: Database, table: str, key_id: str, *, replace: bool = True) -> int:
+    """Keep the sealed contact hashes an import left in its temporary table; returns rows.
+
+    ``replace``: the import replaced ``table``, so its earlier hashes go; else (an
+    appended log) only those of the users the import holds are replaced.
+    """
     if not db.table_exists(CONTACTS):
         return 0
     with db.transaction():
-        db.execute("DELETE FROM userseg_contact_hashes WHERE table_name = ?", [table])
+        if replace:
+            db.execute("DELETE FROM userseg_contact_hashes WHERE table_name = ?", [table])
+        # a user's hashes of this import replace theirs from an earlier one (an appended
+        # log keeps the hashes of users it does not hold)
+        db.execute(
+            "DELETE FROM userseg_contact_hashes h WHERE table_name = ? AND EXISTS ("
+            f"SELECT 1 FROM {CONTACTS} c WHERE c.user_id = h.user_id AND c.kind = h.kind "
+            "AND c.platform = h.platform)",
+            [table],
+        )
         db.execute(
             "INSERT INTO userseg_contact_hashes SELECT ?, user_id, kind, platform, sealed, ? "
             f"FROM {CONTACTS}",
