@@ -89,12 +89,13 @@ LAYERS = [
     "demo",  # the simulated shop: files from config only (the demo command runs the jobs)
     "scenarios",  # the seed's other industries: generated files and playbooks, like demo
     "text",  # sentiment, language, topics over strings (io stores texts, features use them)
+    "privacy",  # detection, keys, pseudonyms: over strings and bytes (io applies them)
     "io",
     "features",
     "value",  # BG/NBD and Gamma-Gamma over the event log; the tier rules cluster replays
     "evaluate",  # pure metrics, below cluster
     "cluster",
-    "privacy",
+    "privacy.dp",  # DP k-means: runs the cluster layer's k-means under noise
     "explain",
     "segment",
     "monitor",

@@ -19,6 +19,7 @@ from userseg.cli import (
     data_cmds,
     model_cmds,
     ops_cmds,
+    privacy_cmds,
     recommend_cmds,
     render,
     serve_cmds,
@@ -257,3 +258,4 @@ serve_cmds.register(app)
 value_cmds.register(app)
 activate_cmds.register(app)
 recommend_cmds.register(app)
+privacy_cmds.register(app)

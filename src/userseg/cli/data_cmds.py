@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, config_help, csv_list, open_db, with_flags
+from userseg.cli.options import (
+    DEFAULT_DB,
+    Db,
+    Json,
+    KeyFile,
+    config_help,
+    csv_list,
+    open_db,
+    with_flags,
+)
 from userseg.config import (
     CANONICAL_EVENTS,
     EventMapping,
@@ -166,6 +175,17 @@ def ingest(
             "without ids); by default they are dropped as duplicates.",
         ),
     ] = False,
+    key_file: KeyFile = None,
+    allow_pii: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-pii",
+            metavar="COL",
+            help="Keep this personal-data column raw and usable as a feature (recorded in the "
+            "audit log); repeatable. By default personal columns are pseudonymised (with a "
+            "key) or left out, and never features.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Import an event log or a user table into the database, validated, in one transaction."""
@@ -283,6 +303,9 @@ def ingest(
                     "--keep-duplicates applies to event logs; a user table merges repeated users."
                 )
             policy = dataclasses.replace(policy, duplicates="keep")
+        from userseg.io.private import PrivacyOptions
+
+        privacy = PrivacyOptions.from_key_file(key_file, allow_pii or ())  # before any file
         with (
             open_db(db, create=True) as db_,
             render.rows_progress(f"importing {source.describe()}", not as_json) as bar,
@@ -290,7 +313,14 @@ def ingest(
             if memory_limit is not None:
                 db_.set_memory_limit(memory_limit)
             rep = pipeline.ingest(
-                db_, source, kind=kind, mapping=mapping, policy=policy, mode=mode, progress=bar
+                db_,
+                source,
+                kind=kind,
+                mapping=mapping,
+                policy=policy,
+                mode=mode,
+                progress=bar,
+                privacy=privacy,
             )
         if as_json:
             render.print_json(rep.to_dict())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from userseg.cli.options import (
     DateFormat,
     Db,
     Json,
+    MinGroup,
     RunArg,
     RunOpt,
     config_help,
@@ -364,6 +366,7 @@ def report(
         Path | None,
         typer.Option("--heatmap", help="PNG heatmap path (default: beside the report)."),
     ] = None,
+    min_group: MinGroup = 10,
     as_json: Json = False,
 ) -> None:
     """Write a run's self-contained HTML report and its segment × feature heatmap (PNG)."""
@@ -372,7 +375,7 @@ def report(
     with render.errors(as_json):
         run = pick_run(run, run_option)
         with open_db(db) as db_, render.step("writing the report", not as_json):
-            html, png = pipeline.report(db_, run, out, heatmap=heatmap)
+            html, png = pipeline.report(db_, run, out, heatmap=heatmap, min_group=min_group)
         if as_json:
             render.print_json({"report": str(html), "heatmap": str(png) if png else None})
         else:
@@ -417,19 +420,34 @@ def segments(
     run: RunArg = None,
     run_option: RunOpt = None,
     db: Db = DEFAULT_DB,
+    min_group: MinGroup = 10,
     as_json: Json = False,
 ) -> None:
-    """Show a run's segments: name, size, share and what sets each apart."""
+    """Show a run's segments: name, size, share and what sets each apart.
+
+    Segments and category cells of fewer than --min-group users are not described.
+    """
+    from userseg.explain.small_groups import hide_small_groups
     from userseg.store import get_run, load_profiles
 
     with render.errors(as_json):
         with open_db(db) as db_:
             r = get_run(db_, pick_run(run, run_option))
             profiles = load_profiles(db_, r.run_id)
+        shown = hide_small_groups(profiles, min_group)
         if as_json:
-            render.print_json([p.to_dict() for p in profiles])
+            render.print_json(shown.profiles)
         else:
-            render.console.print(render.segments_table(profiles, f"Run {r.run_id}"))
+            hidden = set(shown.segments)
+            rows = [
+                dataclasses.replace(p, size=shown.marker, share=shown.marker, distinctions=[])
+                if p.segment in hidden
+                else p
+                for p in profiles
+            ]
+            render.console.print(render.segments_table(rows, f"Run {r.run_id}"))
+            if hidden or shown.cells:
+                render.console.print(f"note: {shown.note()}")
             if (values := render.value_table(profiles)) is not None:
                 render.console.print(values)
             render.stale_warning(

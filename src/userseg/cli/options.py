@@ -17,6 +17,8 @@ __all__ = [
     "DateFormat",
     "Db",
     "Json",
+    "KeyFile",
+    "MinGroup",
     "RunArg",
     "RunOpt",
     "config_help",
@@ -42,6 +44,23 @@ DateFormat = Annotated[
     ),
 ]
 DEFAULT_DB = Path("userseg.duckdb")
+MinGroup = Annotated[
+    int,
+    typer.Option(
+        "--min-group",
+        min=1,
+        help="Segments and category cells of fewer users are not described (shown as "
+        "'<k'); 1 hides nothing.",
+    ),
+]
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Secret key file (mode 0600; `userseg secret-key PATH` makes one) for the "
+        "pseudonyms of personal data. Default: the key in $USERSEG_SECRET_KEY, if set.",
+    ),
+]
 RunArg = Annotated[int | None, typer.Argument(help="Run id (default: the latest).")]
 RunOpt = Annotated[
     int | None, typer.Option("--run", help="Run id, as in assign and drift (same as RUN).")

@@ -241,8 +241,8 @@ def segments_table(profiles: list[Any], title: str | None = None) -> Table:
         [
             p.segment,
             p.name,
-            f"{p.size:,}",
-            f"{p.share:.1%}",
+            f"{p.size:,}" if isinstance(p.size, int) else str(p.size),  # "<10": a small group
+            f"{p.share:.1%}" if isinstance(p.share, float) else str(p.share),
             *(outcome_cells(getattr(p, "outcome", None)) if extra else []),
             "; ".join(d.text for d in p.top_features) or "close to the average",
         ]

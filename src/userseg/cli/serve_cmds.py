@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from userseg.cli import render
-from userseg.cli.options import DEFAULT_DB, Db, Json, check_db_exists
+from userseg.cli.options import DEFAULT_DB, Db, Json, MinGroup, check_db_exists
 from userseg.errors import ConfigError, DependencyError
 
 __all__ = ["keys_app", "register", "serve"]
@@ -65,6 +65,7 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs latency).")
     ] = False,
+    min_group: MinGroup = 10,
 ) -> None:
     """Serve the REST API (assign, events, segments, runs) and the web app (/web) with uvicorn."""
     with render.errors(False):
@@ -87,6 +88,7 @@ def serve(
             keys_required=not no_auth,
             max_body_bytes=max_body_bytes,
             rate_limit=limit,
+            min_group=min_group,
         )
         service = app.state.service
         try:

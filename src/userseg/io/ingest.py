@@ -43,6 +43,7 @@ from userseg.config import EventMapping, RowPolicy, Source
 from userseg.errors import ConfigError, DataError
 from userseg.io import changes
 from userseg.io.database import Database, quote_ident
+from userseg.io.private import ImportGuard, PrivacyOptions
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
 from userseg.io.texts import clear_texts, write_texts
 from userseg.io.users import ingest_users
@@ -124,6 +125,7 @@ def ingest_events(
     table: str = "events",
     mode: str = "replace",
     progress: IngestProgress | None = None,
+    privacy: PrivacyOptions | None = None,
 ) -> IngestReport:
     """Read an event log into ``table`` (canonical columns), validated, in one transaction.
 
@@ -150,6 +152,10 @@ def ingest_events(
         when exports overlap and identical events can happen.
     progress : callable, optional
         Called while the source is read, as ``progress(stage, fraction, rows_per_second)``.
+    privacy : PrivacyOptions, optional
+        Keys and overrides for personal data (:mod:`userseg.io.private`). None
+        judges nothing: :func:`userseg.jobs.pipeline.ingest` and the command line always
+        pass options (by default the key of ``USERSEG_SECRET_KEY``, when set).
 
     Returns
     -------
@@ -161,6 +167,8 @@ def ingest_events(
         Unreadable source, no rows, or more bad rows than the policy allows; nothing is written.
     SchemaError
         A mapped column is not in the source.
+    SecretKeyError
+        The user ids are personal data and no key was given.
     """
     mapping = mapping or EventMapping()
     policy = policy or RowPolicy()
@@ -186,7 +194,15 @@ def ingest_events(
                 check_shape(db, scan)
                 run = _EventImport(db, scan, source, mapping, policy, now, progress)
                 run.with_item = with_item
-                report = run.run(table, mode)
+                run.guard = ImportGuard.inspect(  # personal data: io/private.py
+                    db,
+                    scan.relation,
+                    _stored_columns(mapping),
+                    mapping.user_id,
+                    privacy,
+                    scan.where,
+                )
+                report = run.guard.finish(run.run(table, mode), scan.relation, run.stored_id())
         finally:
             scan.close(db)
     report.source = source.describe()
@@ -230,6 +246,7 @@ class _EventImport:
         self.with_item = False
         self.mapped = mapping.mapped()
         self.rows_hint = scan.estimate_rows()
+        self.guard = ImportGuard(db, PrivacyOptions(detect=False), mapping.user_id)
         self.checks = self._checks()
         #: whether some rows lack an event id (known after the first pass; until then, yes)
         self.missing_event_ids = True
@@ -238,6 +255,11 @@ class _EventImport:
         self.parsed_unnumbered = self._parsed_sql(numbered=False)
 
     # -- SQL -----------------------------------------------------------------------------
+    def stored_id(self) -> str:
+        """SQL over the source: the user id as the table stores it."""
+        m = self.mapping
+        return self.guard.id_sql(_user_id_expr(m.user_id, self._type(m.user_id)))
+
     def _type(self, col: str | None) -> str:
         return self.scan.types.get(col or "", "VARCHAR")
 
@@ -652,8 +674,14 @@ class _EventImport:
         loaded, users = self._write(table, mode, dup_keep, issues, notes)
         if m.text:  # texts of the rows kept, beside the events (issue 16)
             kept = self.parsed if dup_keep else self.parsed_unnumbered
-            issues += write_texts(db, f"SELECT * FROM ({kept}) WHERE __kept{dup_keep}",
-                                  column=m.text, origin="events", where=where, mode=mode)
+            # stored under the id the event table stores (a pseudonym for personal ids),
+            # and never for a forgotten person
+            uid = self.guard.id_sql("user_id")
+            rows = f"SELECT * REPLACE ({uid} AS user_id) FROM ({kept}) WHERE __kept{dup_keep}"
+            rows = f"SELECT * FROM ({rows}) WHERE {self.guard.keep_sql('user_id')}"
+            issues += write_texts(
+                db, rows, column=m.text, origin="events", where=where, mode=mode
+            )
         elif mode == "replace" and table == "events":
             clear_texts(db, "events")  # the log replaced without texts: theirs go too
         if creates:
@@ -701,11 +729,15 @@ class _EventImport:
         types = {**EVENT_COLUMNS, **ITEM_COLUMN}
         if self.with_item:
             cols["item"] = "item"
+        mp = self.mapped
+        for name, canon in _TEXT_COLUMNS.items():  # personal values stored as pseudonyms
+            cols[name] = self.guard.value_sql(mp.get(canon), cols[name])
         select = ", ".join(
             f"CAST({expr} AS {types[name]}) AS {name}" for name, expr in cols.items()
         )
         parsed = self.parsed if dup_keep else self.parsed_unnumbered
-        body = f"SELECT {select} FROM ({parsed}) p WHERE __kept{dup_keep}"
+        keep = self.guard.keep_sql(cols["user_id"])
+        body = f"SELECT {select} FROM ({parsed}) p WHERE __kept{dup_keep} AND {keep}"
         exists = db.table_exists(table)
         if mode == "replace" or not exists:
             self._run("writing", (0.6, 0.4), f"CREATE OR REPLACE TABLE {t} AS {body}")
@@ -761,6 +793,23 @@ class _EventImport:
                 )
             users = int(db.scalar(f"SELECT count(DISTINCT user_id) FROM {t}"))
         return loaded, users
+
+
+#: Stored text columns of the event table and the mapping's name of their source column.
+_TEXT_COLUMNS = {
+    "user_id": "user_id",
+    "event_raw": "event",
+    "category": "category",
+    "session_id": "session",
+    "order_id": "order_id",
+    "event_id": "event_id",
+}
+
+
+def _stored_columns(mapping: EventMapping) -> list[str]:
+    """The source columns whose text an event table stores (judged for personal data)."""
+    mp = mapping.mapped()
+    return [mp[c] for c in _TEXT_COLUMNS.values() if mp.get(c)]
 
 
 def _pairs(values: tuple) -> list[tuple[Any, Any]]:

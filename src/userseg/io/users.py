@@ -16,6 +16,7 @@ import time
 from userseg.config import RowPolicy, Source, UserMapping
 from userseg.errors import DataError
 from userseg.io.database import Database, quote_ident
+from userseg.io.private import ImportGuard, PrivacyOptions
 from userseg.io.readers import Scan, check_shape, no_rows, open_source, read_errors
 from userseg.io.texts import clear_texts, write_texts
 from userseg.io.validate import TIME_TYPES as _TIME_TYPES
@@ -69,6 +70,7 @@ def ingest_users(
     *,
     table: str = "users",
     progress: IngestProgress | None = None,
+    privacy: PrivacyOptions | None = None,
 ) -> IngestReport:
     """Read a user table (one row per user, attribute columns) into ``table``.
 
@@ -78,7 +80,8 @@ def ingest_users(
     ``userseg_columns`` for the feature step. Identifier-like text columns (almost
     one value per user) and empty columns are kept out of the features, with a
     note. The source is read in streaming passes (profile, check, write), never
-    held in memory.
+    held in memory. Personal data is judged, pseudonymised or left out as
+    :mod:`userseg.io.private` says (``privacy``: keys and overrides).
     """
     mapping = mapping or UserMapping()
     policy = policy or RowPolicy(on_bad_value="impute")
@@ -89,7 +92,9 @@ def ingest_users(
         try:
             with read_errors(scan, source):
                 check_shape(db, scan)
-                report = _UserImport(db, scan, source, mapping, policy, progress).run(table)
+                run = _UserImport(db, scan, source, mapping, policy, progress)
+                run.privacy = privacy
+                report = run.run(table)
         finally:
             scan.close(db)
     report.seconds = time.perf_counter() - t0
@@ -112,6 +117,7 @@ class _UserImport:
         self.policy, self.progress = policy, progress
         self.rows_hint = scan.estimate_rows()
         self.rel = scan.numbered()
+        self.privacy: PrivacyOptions | None = None
 
     def _type(self, col: str) -> str:
         return self.scan.types.get(col, "VARCHAR")
@@ -194,6 +200,10 @@ class _UserImport:
         )
         # the text column becomes text features (io.texts), not an attribute
         wanted = [c for c in wanted if c not in set(mapping.exclude) and c != text_col]
+        guard = ImportGuard.inspect(  # personal data: io/private.py
+            db, self.scan.relation, [id_col or "", *wanted], id_col, self.privacy, where
+        )
+        wanted = [c for c in wanted if not guard.left_out(c)]
 
         # 1. Profile every column in one scan: values present, numbers, dates, distinct.
         parts = ["count(*)"]
@@ -227,7 +237,7 @@ class _UserImport:
                     "free text): stored, but not used as a feature"
                 )
                 ok = False
-            usable[c] = ok
+            usable[c] = ok and guard.feature_ok(c)
 
         names: dict[str, str] = {}
         taken = {"user_id"}
@@ -240,7 +250,7 @@ class _UserImport:
             names[c] = name
 
         # 2. One scan counts bad values (with the first examples), missing ids and repeats.
-        uid = _user_id_expr(id_col, self._type(id_col) if id_col else "VARCHAR")
+        uid = guard.id_sql(_user_id_expr(id_col, self._type(id_col) if id_col else "VARCHAR"))
         bad: dict[str, str] = {}
         for c, kind in kinds.items():
             if kind != "categorical":
@@ -352,9 +362,13 @@ class _UserImport:
         numbered = bool(n_dup) or id_col is None
         select = ", ".join(
             [f"{uid} AS user_id", "__row" if numbered else "NULL::BIGINT AS __row"]
-            + [f"{self._parsed(c, kind)} AS {quote_ident(names[c])}" for c, kind in kinds.items()]
+            + [
+                f"{guard.value_sql(c, self._parsed(c, kind))} AS {quote_ident(names[c])}"
+                for c, kind in kinds.items()
+            ]
         )
         keep = " AND ".join(f"NOT COALESCE({c}, false)" for c in drop_conditions) or "true"
+        keep += f" AND {guard.keep_sql(uid)}"
         source = self.rel if numbered else self.scan.relation
         parsed = f"SELECT {select} FROM {source} WHERE {keep}"
         cols = ", ".join(["user_id", *(quote_ident(n) for n in names.values())])
@@ -412,7 +426,7 @@ class _UserImport:
                 [table, names[c], kind, c, usable[c]],
             )
         columns = {"user_id": id_col or "(row number)"} | {names[c]: c for c in kinds}
-        return IngestReport(
+        report = IngestReport(
             table=table,
             source=where,
             rows_read=rows_read,
@@ -423,6 +437,7 @@ class _UserImport:
             notes=notes,
             policy=_policy_dict(policy),
         )
+        return guard.finish(report, self.rel, uid)
 
     def _quality(
         self,

@@ -36,10 +36,12 @@ from userseg.config import (
 )
 from userseg.errors import ConfigError, DataError
 from userseg.explain.report import ReportInput, matching_section, write_report
+from userseg.explain.small_groups import DEFAULT_MIN_GROUP, hide_small_groups
 from userseg.features.build import FeatureSet, build_features, load_features
 from userseg.features.text import text_weights
 from userseg.io.database import Database
 from userseg.io.ingest import IngestProgress, IngestReport, ingest_events, ingest_users
+from userseg.io.private import PrivacyOptions
 from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.monitor.matching import Matching, match_segments
 from userseg.segment.params import FitConfig
@@ -62,7 +64,9 @@ from userseg.store import (
     save_run,
     source_state,
 )
+from userseg.store.audit import record_action
 from userseg.store.lineage import import_report
+from userseg.store.privacy import load_suppression, save_contacts
 from userseg.store.runs import count_runs, next_segment_id, set_run_timings
 
 __all__ = [
@@ -101,19 +105,33 @@ def ingest(
     table: str | None = None,
     mode: str = "replace",
     progress: IngestProgress | None = None,
+    privacy: PrivacyOptions | None = None,
 ) -> IngestReport:
     """Import an event log (``kind="events"``) or a user table (``"users"``) and log the import.
 
     ``progress(stage, fraction, rows_per_second)`` is called while the source is read.
+    ``privacy`` holds the secret key and ``--allow-pii`` overrides (default: the key of
+    ``USERSEG_SECRET_KEY`` when set); forgotten people are left out.
     """
     if kind not in ("events", "users"):
         raise ConfigError(f"kind must be 'events' or 'users'; got {kind!r}.")
+    privacy = privacy or PrivacyOptions.from_key_file()
     with db.transaction(step="ingest"):  # the data and its import record commit together
+        salt = load_suppression(db)
+        if salt is not None:
+            privacy = dataclasses.replace(privacy, suppression_salt=salt)
         if kind == "events":
             if mapping is not None and not isinstance(mapping, EventMapping):
                 raise ConfigError("an event log needs an EventMapping.")
             report = ingest_events(
-                db, source, mapping, policy, table=table or "events", mode=mode, progress=progress
+                db,
+                source,
+                mapping,
+                policy,
+                table=table or "events",
+                mode=mode,
+                progress=progress,
+                privacy=privacy,
             )
         else:
             if mapping is not None and not isinstance(mapping, UserMapping):
@@ -121,11 +139,35 @@ def ingest(
             if mode != "replace":
                 raise ConfigError("user tables are always replaced (mode='replace').")
             report = ingest_users(
-                db, source, mapping, policy, table=table or "users", progress=progress
+                db,
+                source,
+                mapping,
+                policy,
+                table=table or "users",
+                progress=progress,
+                privacy=privacy,
             )
         fmt = getattr(mapping, "date_format", None)
         record_ingest(db, report, settings={"date_format": fmt} if fmt else None)
+        _record_privacy(db, report, privacy, replace=kind == "users" or mode == "replace")
     return report
+
+
+def _record_privacy(
+    db: Database, report: IngestReport, privacy: PrivacyOptions, *, replace: bool
+) -> None:
+    """Keep the sealed contact hashes; audit every personal column kept raw on request."""
+    if privacy.keys is not None:
+        save_contacts(db, report.table, privacy.keys.key_id, replace=replace)
+    for issue in report.issues:
+        if issue.kind == "personal_data" and "--allow-pii" in issue.action:
+            record_action(
+                db,
+                action="pii.allow",
+                outcome="ok",
+                target=f"{report.table}.{issue.column}",
+                detail={"found": issue.action, "ingest_id": report.ingest_id},
+            )
 
 
 def features(
@@ -431,20 +473,28 @@ def report(
     out: str | Path = "userseg-report.html",
     *,
     heatmap: str | Path | None = None,
+    min_group: int = DEFAULT_MIN_GROUP,
 ) -> tuple[Path, Path | None]:
-    """Write the run's self-contained HTML report and heatmap PNG; returns their paths."""
+    """Write the run's self-contained HTML report and heatmap PNG; returns their paths.
+
+    Segments of fewer than ``min_group`` users are not described (said in the notes),
+    nor drawn on the map of users.
+    """
     run = get_run(db, run_id)
-    profiles = load_profiles(db, run.run_id)
+    all_profiles = load_profiles(db, run.run_id)
+    small = hide_small_groups(all_profiles, min_group)
+    profiles = [p for p in all_profiles if p.segment not in set(small.segments)]
     fs = get_feature_set(db, run.feature_set_id) if run.feature_set_id else None
     model = load_model(db, run.run_id)
     user_map = None
     if getattr(model, "map_", None) is not None:
         m = model.map_
         ids = model.segment_ids_[np.asarray(m["index"])]
+        shown = ~np.isin(ids, small.segments)  # no point of a small segment's users
         user_map = {
-            "x": m["x"],
-            "y": m["y"],
-            "names": [model.name_of(int(s)) for s in ids],
+            "x": list(np.asarray(m["x"])[shown]),
+            "y": list(np.asarray(m["y"])[shown]),
+            "names": [model.name_of(int(s)) for s in ids[shown]],
             "method": m.get("method", "pca"),
             "explained": m.get("explained"),
         }
@@ -454,7 +504,7 @@ def report(
         profiles=profiles,
         features=[f.to_dict() for f in fs.features] if fs else [],
         data_quality=_data_quality(db, fs),
-        notes=list(run.notes),
+        notes=list(run.notes) + ([small.note()] if small.segments else []),
         selection=getattr(model, "selection_", None),
         user_map=user_map,
         outcome=getattr(model, "outcome_", None),

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from userseg._version import __version__
 from userseg.errors import ConfigError, UsersegError
+from userseg.explain.small_groups import check_min_group
 from userseg.io.database import Database
 from userseg.jobs.live import LiveScorer
 from userseg.serve.auth import Keyring
@@ -126,6 +127,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     rate_limit: RateLimit | None = RateLimit(),
     auth_failure_limit: RateLimit | None = AUTH_FAILURES,
+    min_group: int = 10,
 ) -> FastAPI:
     """Build the REST service over a userseg database.
 
@@ -146,6 +148,9 @@ def create_app(
         Token bucket per API key (429 with ``Retry-After`` beyond it); None: no limit.
     auth_failure_limit : RateLimit or None
         Token bucket of failed key checks per client address (429 beyond it).
+    min_group : int, default 10
+        Segments and category cells of fewer users are answered with a marker
+        (``"<10"``), not described (:mod:`userseg.explain.small_groups`).
 
     Returns
     -------
@@ -161,6 +166,7 @@ def create_app(
 
     if max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes={max_body_bytes} should be >= 1.")
+    check_min_group(min_group)
     owns_db = not isinstance(db, Database)
     database = open_database(db) if owns_db else db
     try:
@@ -176,6 +182,7 @@ def create_app(
             lock=lock,
             owns_db=owns_db,
             max_body_bytes=max_body_bytes,
+            min_group=min_group,
         )
     except BaseException:
         if owns_db:
@@ -187,7 +194,7 @@ def create_app(
 
 def build_app(service: Service | None) -> FastAPI:
     """The FastAPI app around a :class:`Service` (None: only to produce the OpenAPI schema)."""
-    from userseg.serve import audiences
+    from userseg.serve import audiences, erasure
     from userseg.serve.recommend import router as recommend_router
     from userseg.serve.routes import router
     from userseg.web import install as install_web
@@ -232,6 +239,7 @@ def build_app(service: Service | None) -> FastAPI:
     app.include_router(recommend_router)  # before routes: /v1/users/{id:path} would take it
     app.include_router(router)
     app.include_router(audiences.router)
+    app.include_router(erasure.router)
     install_web(app)  # the web app: pages under /web (userseg.web)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=service.max_body_bytes if service else 1_000_000

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from userseg._version import __version__
 from userseg.errors import NotFoundError
+from userseg.explain.small_groups import hide_small_groups
 from userseg.json_safe import jsonable
 from userseg.serve.auth import key_id_of
 from userseg.serve.schemas import (
@@ -337,16 +338,10 @@ def _messages(payload: Any) -> list[dict[str, Any]]:
     return [m.model_dump(exclude_none=True) for m in messages]
 
 
-def _summary(p: Any) -> dict[str, Any]:
-    d = p.to_dict()
-    return {
-        "segment": p.segment,
-        "name": p.name,
-        "name_source": p.name_source,
-        "size": p.size,
-        "share": p.share,
-        "top_features": d["top_features"],
-    }
+def _summary(d: dict[str, Any]) -> dict[str, Any]:
+    """A profile (small groups already masked) as the segment list shows it."""
+    keys = ("segment", "name", "name_source", "size", "share", "top_features", "suppressed")
+    return {k: d[k] for k in keys}
 
 
 @router.get(
@@ -367,7 +362,12 @@ def segments(
 
     def read() -> dict[str, Any]:
         rid = svc.run_id if run_id is None else get_run(svc.db, run_id).run_id
-        return {"run_id": rid, "segments": [_summary(p) for p in load_profiles(svc.db, rid)]}
+        shown = hide_small_groups(load_profiles(svc.db, rid), svc.min_group)
+        return {
+            "run_id": rid,
+            "segments": [_summary(d) for d in shown.profiles],
+            "small_groups": shown.to_dict(),
+        }
 
     return json_response(jsonable(svc.with_db(read)))
 
@@ -390,16 +390,17 @@ def segment(
     def read() -> dict[str, Any]:
         rid = svc.run_id if run_id is None else get_run(svc.db, run_id).run_id
         profiles = load_profiles(svc.db, rid)
-        for p in profiles:
-            if p.segment == segment_id:
-                d = p.to_dict()
-                return _summary(p) | {
+        shown = hide_small_groups(profiles, svc.min_group)
+        for d in shown.profiles:
+            if d["segment"] == segment_id:
+                return _summary(d) | {
                     "run_id": rid,
                     "means": d["means"],
                     "zscores": d["zscores"],
                     "population": d["population"],
                     "categories": d["categories"],
                     "distinctions": d["distinctions"],
+                    "small_groups": shown.to_dict(),
                 }
         raise NotFoundError(
             f"run {rid} has no segment {segment_id}; segments: {[p.segment for p in profiles]}.",

@@ -308,18 +308,29 @@ class Distinction(BaseModel):
     text: str
 
 
+class SmallGroups(BaseModel):
+    """What was not described because it holds fewer than ``min_group`` users."""
+
+    min_group: int
+    hidden_segments: list[int]
+    hidden_cells: int
+    note: str
+
+
 class SegmentSummary(BaseModel):
     segment: int
     name: str
     name_source: str
-    size: int
-    share: float
+    size: int | str = Field(description='Users, or the marker "<k" for a small segment.')
+    share: float | str
     top_features: list[Distinction]
+    suppressed: bool = Field(description="Fewer than min_group users: not described.")
 
 
 class SegmentsResponse(BaseModel):
     run_id: int
     segments: list[SegmentSummary]
+    small_groups: SmallGroups
 
 
 class SegmentProfileResponse(SegmentSummary):
@@ -327,8 +338,9 @@ class SegmentProfileResponse(SegmentSummary):
     means: dict[str, float | None]
     zscores: dict[str, float | None]
     population: dict[str, float | None]
-    categories: dict[str, dict[str, float | None]]
+    categories: dict[str, dict[str, float | str | None]]
     distinctions: list[Distinction]
+    small_groups: SmallGroups
 
 
 class RunSummary(BaseModel):

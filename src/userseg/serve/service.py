@@ -87,6 +87,7 @@ class Service:
     lock: threading.Lock
     owns_db: bool
     max_body_bytes: int
+    min_group: int = 10  # segments and cells of fewer users are not described
     _flushed_at: float = field(default_factory=time.monotonic)
     _closed: bool = False
 

@@ -128,6 +128,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             result JSON NOT NULL, outcomes JSON NOT NULL)""",
         ],
     ),
+    (
+        5,
+        "privacy: settings (suppression salt), suppressed users, sealed contact hashes",
+        [
+            """CREATE TABLE IF NOT EXISTS userseg_privacy_settings (
+            name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
+            # salted hashes of the stored ids of forgotten people (never the ids)
+            """CREATE TABLE IF NOT EXISTS userseg_suppressed (
+            id_hash VARCHAR PRIMARY KEY, added_at TIMESTAMP NOT NULL)""",
+            # platform hashes of e-mails and phones, sealed under the secret key
+            """CREATE TABLE IF NOT EXISTS userseg_contact_hashes (
+            table_name VARCHAR NOT NULL, user_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+            platform VARCHAR NOT NULL, sealed VARCHAR NOT NULL, key_id VARCHAR NOT NULL)""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
