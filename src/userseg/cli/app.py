@@ -61,11 +61,8 @@ def _main(
 # -- demo -------------------------------------------------------------------------------
 
 
-def _write_demo_files(
-    scenario: str, out: Path, users: int, seed: int, text: bool
-) -> tuple[dict[str, Path], tuple[EventMapping, UserMapping]]:
-    """The scenario's generated files and the mappings that import them."""
-    from userseg import demo as demo_mod
+def _check_scenario(scenario: str, text: bool) -> None:
+    """Refuse an unknown scenario, or reviews for another scenario than the shop."""
     from userseg import scenarios as scenarios_mod
 
     if scenario != "shop" and scenario not in scenarios_mod.SCENARIOS:
@@ -77,6 +74,15 @@ def _write_demo_files(
         raise ConfigError(
             f"--text writes reviews for the shop scenario only; not for {scenario!r}."
         )
+
+
+def _write_demo_files(
+    scenario: str, out: Path, users: int, seed: int, text: bool
+) -> tuple[dict[str, Path], tuple[EventMapping, UserMapping]]:
+    """The scenario's generated files and the mappings that import them."""
+    from userseg import demo as demo_mod
+    from userseg import scenarios as scenarios_mod
+
     if scenario != "shop":
         paths = scenarios_mod.write(scenario, out, users, seed=seed)
         return paths, (scenarios_mod.data.EVENT_MAPPING, scenarios_mod.data.USER_MAPPING)
@@ -120,6 +126,7 @@ def demo(
     from userseg.jobs import pipeline
 
     with render.errors(as_json):
+        _check_scenario(scenario, text)
         playbook = scenarios_mod.load_playbook(scenarios_mod.playbook_path(scenario))
         t0 = time.perf_counter()
         with render.step(f"generating {users:,} demo users", not as_json):
