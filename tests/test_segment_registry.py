@@ -140,8 +140,9 @@ def test_the_algorithm_list_is_declared_once() -> None:
 
     names = algorithm_names()
     assert names[:4] == ("kmeans", "gmm", "dbscan", "hdbscan")
-    # the built-in families: the four clusterings, then the rule-based value tiers (issue 12)
-    assert (*names[:4], "value_tiers") == ALGORITHMS
+    # the built-in families: the four clusterings, then the rule-based value tiers (issue 12),
+    # then the differentially private k-means (issue 13, only through fit --dp-epsilon)
+    assert (*names[:4], "value_tiers", "dp_kmeans") == ALGORITHMS
     assert all(f'"{a}"' in (Segmenter.__doc__ or "") for a in names)
     fit = get_command(app).commands["fit"]  # type: ignore[attr-defined]
     helps = {p.name: p.help or "" for p in fit.params}

@@ -18,6 +18,7 @@ from userseg.cli.options import (
     MinGroup,
     RunArg,
     RunOpt,
+    check_db_exists,
     config_help,
     given,
     open_db,
@@ -144,6 +145,30 @@ def fit(
             "in money, instead of the quantile.",
         ),
     ] = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--dp-epsilon",
+            help="Differentially private k-means at this epsilon (> 0; needs --k): charged to "
+            "the data set's privacy budget, refused when it is spent (docs/privacy.md).",
+        ),
+    ] = None,
+    dp_bounds: Annotated[
+        str | None,
+        typer.Option(
+            "--dp-bounds",
+            help="--dp-epsilon: the declared range 'lo,hi' of every prepared (standardised) "
+            "feature; values outside are clipped [default: -4,4].",
+        ),
+    ] = None,
+    dp_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--dp-budget",
+            help="--dp-epsilon: the data set's total privacy budget, set on its first DP fit "
+            "[default: 3.0].",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Segment the users; k chosen by silhouette, Calinski-Harabasz, Davies-Bouldin."""
@@ -157,6 +182,10 @@ def fit(
         "past_value_min": past_value_min,
         "predicted_value_min": predicted_value_min,
     }
+    dp = {"epsilon": dp_epsilon, "bounds": dp_bounds, "total": dp_budget}
+    if any(v is not None for v in dp.values()):
+        _fit_dp(ctx, db, k, seed, dp, feature_set, as_json)
+        return
     if preset is not None or any(v is not None for v in tiers.values()):
         _fit_preset(ctx, db, preset, tiers, feature_set, as_json)
         return
@@ -240,6 +269,83 @@ def fit(
             )
             return
         _show_fit(run, seg, matching, stale, rebuilt)
+
+
+#: fit options a DP fit does not take (each would choose or check by reading the data again).
+_NOT_WITH_DP = (
+    "k_min",
+    "k_max",
+    "algorithm",
+    "param",
+    "prep",
+    "config",
+    "previous",
+    "target",
+    "stability_runs",
+    "rebuild_features",
+    "engine",
+    "preset",
+)
+
+
+def _fit_dp(
+    ctx: typer.Context,
+    db: Path,
+    k: int | None,
+    seed: int | None,
+    dp: dict[str, Any],
+    feature_set: int | None,
+    as_json: bool,
+) -> None:
+    """``fit --dp-epsilon``: DP k-means stored as a run, charged to the budget (jobs.dp_fit)."""
+    from userseg.jobs.dp_fit import check_epsilon, fit_dp, parse_bounds
+    from userseg.store import get_run
+
+    with render.errors(as_json):
+        if dp["epsilon"] is None:
+            raise ConfigError("--dp-bounds and --dp-budget apply to a DP fit; add --dp-epsilon.")
+        epsilon = check_epsilon(dp["epsilon"])
+        bounds = parse_bounds(dp["bounds"])
+        clash = [n for n in _NOT_WITH_DP if given(ctx, n)]
+        if clash:
+            flags = ", ".join("--" + n.replace("_", "-") for n in clash)
+            raise ConfigError(
+                f"--dp-epsilon fits DP k-means at a fixed --k with the default preparation: "
+                f"{flags} do not apply to it (they would read the data outside the budget)."
+            )
+        if k is None:
+            raise ConfigError("--dp-epsilon needs a fixed --k: choosing k would spend more.")
+        check_db_exists(db)
+        with open_db(db) as db_:
+            result = fit_dp(
+                db_,
+                k=k,
+                epsilon=epsilon,
+                bounds=bounds,
+                total=dp["total"],
+                feature_set_id=feature_set,
+                random_state=0 if seed is None else seed,
+            )
+            run = get_run(db_, result.run_id)
+        if as_json:
+            render.print_json(
+                run.to_dict()
+                | {
+                    "segments": [p.to_dict() for p in result.segmenter.profiles_],
+                    "privacy_budget": result.budget.to_dict(),
+                    "utility": result.utility,
+                }
+            )
+            return
+        _show_fit(run, result.segmenter, None, None, None)
+        u, b = result.utility, result.budget
+        print(
+            f"utility cost: DP inertia {u['dp_inertia']:.4g} vs non-private k-means "
+            f"{u['plain_inertia']:.4g} on the same prepared data, ratio {u['utility_ratio']:.3f}"
+        )
+        print(
+            f"privacy budget of {b.dataset}: spent {b.spent:g} of {b.total:g}, {b.remaining:g} left"
+        )
 
 
 #: The ready segmentations of ``fit --preset``.

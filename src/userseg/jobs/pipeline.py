@@ -45,6 +45,7 @@ from userseg.io.private import PrivacyOptions
 from userseg.jobs.pipeline_config import PipelineConfig
 from userseg.monitor.matching import Matching, match_segments
 from userseg.segment.params import FitConfig
+from userseg.segment.registry import get_family
 from userseg.segment.rows import read_feature_rows
 from userseg.segment.segmenter import Segmenter
 from userseg.store import (
@@ -219,6 +220,12 @@ def fit(
     """
     config = config or FitConfig()
     config.validate()
+    if get_family(config.algorithm).private:
+        # a private family spends epsilon: only the DP fit charges it to the budget
+        raise ConfigError(
+            f"--algorithm {config.algorithm} is differentially private: fit it with "
+            "`userseg fit --dp-epsilon E --k K`, which charges the data set's privacy budget."
+        )
     prepare = prepare or PrepareConfig()
     fs = get_feature_set(db, feature_set_id) if feature_set_id else latest_feature_set(db)
     freshness = feature_freshness(db, fs)

@@ -16,7 +16,7 @@ Examples
 --------
 >>> from userseg.segment.registry import algorithm_names, get_family
 >>> algorithm_names()
-('kmeans', 'gmm', 'dbscan', 'hdbscan', 'value_tiers')
+('kmeans', 'gmm', 'dbscan', 'hdbscan', 'value_tiers', 'dp_kmeans')
 >>> get_family("dbscan").chooses_k
 True
 """
@@ -96,6 +96,9 @@ class Family:
     centroid : bool
         Its model is a set of centres refined by Lloyd passes, which the Spark engine
         runs distributed (``engine: spark`` takes only such families).
+    private : bool
+        It spends a differential-privacy budget: the plain fit refuses it, only
+        ``fit --dp-epsilon`` (:mod:`userseg.jobs.dp_fit`) runs it, charged to the budget.
     """
 
     name: ClassVar[str]
@@ -104,6 +107,7 @@ class Family:
     structure_check: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
     centroid: ClassVar[bool] = False
+    private: ClassVar[bool] = False
 
     def estimator(self) -> Any:
         """An unfitted estimator, whose ``get_params()`` lists what ``algorithm_params`` may set."""

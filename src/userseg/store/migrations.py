@@ -143,6 +143,19 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             platform VARCHAR NOT NULL, sealed VARCHAR NOT NULL, key_id VARCHAR NOT NULL)""",
         ],
     ),
+    (
+        6,
+        "privacy: differential-privacy budget per data set and its ledger of spends",
+        [
+            # one row per data set (a fingerprint of the imported data): its total epsilon
+            """CREATE TABLE IF NOT EXISTS userseg_dp_budgets (
+            dataset VARCHAR PRIMARY KEY, total DOUBLE NOT NULL, created_at TIMESTAMP NOT NULL)""",
+            # every epsilon spent on it, by what (a DP fit) and the run it made
+            """CREATE TABLE IF NOT EXISTS userseg_dp_spends (
+            dataset VARCHAR NOT NULL, spent_at TIMESTAMP NOT NULL, epsilon DOUBLE NOT NULL,
+            what VARCHAR NOT NULL, run_id INTEGER)""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
