@@ -174,3 +174,14 @@ def test_a_recorded_budget_cannot_be_changed(fresh) -> None:
     res = run("fit", "--db", fresh, "--k", "3", "--dp-epsilon", "1", "--dp-budget", "10")
     assert res.exit_code == 2 and "cannot change it" in res.output
     assert counts(fresh)[:2] == (1, 1)
+
+
+def test_privacy_budget_command_lists_spent_and_left(fresh) -> None:
+    empty = run("privacy-budget", "--db", fresh)
+    assert empty.exit_code == 0 and "no differentially private fit yet" in empty.stdout
+    assert run("fit", "--db", fresh, "--k", "3", "--dp-epsilon", "0.5").exit_code == 0
+    res = run("privacy-budget", "--db", fresh, "--json")
+    assert res.exit_code == 0, res.output
+    (b,) = json.loads(res.stdout)["budgets"]
+    assert (b["total"], b["spent"], b["remaining"]) == (3.0, 0.5, 2.5)
+    assert run("privacy-budget", "--db", fresh.parent / "missing.duckdb").exit_code == 2

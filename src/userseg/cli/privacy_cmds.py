@@ -10,7 +10,7 @@ import typer
 from userseg.cli import render
 from userseg.cli.options import DEFAULT_DB, Db, Json, KeyFile, check_db_exists
 
-__all__ = ["forget", "register", "secret_key"]
+__all__ = ["forget", "privacy_budget", "register", "secret_key"]
 
 
 def forget(
@@ -84,6 +84,31 @@ def secret_key(
         )
 
 
+def privacy_budget(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
+    """The differential-privacy budget of each data set: total, spent and left (in epsilon).
+
+    A data set gets its budget on its first `fit --dp-epsilon`; each DP fit spends its
+    epsilon, and a fit that would spend more than is left is refused.
+    """
+    from userseg.jobs.pipeline import open_db
+    from userseg.store.dp_budget import list_budgets
+
+    with render.errors(as_json):
+        check_db_exists(db)
+        with open_db(db) as db_:
+            budgets = [b.to_dict() for b in list_budgets(db_)]
+        if as_json:
+            render.print_json({"budgets": budgets})
+            return
+        if not budgets:
+            print("no differentially private fit yet: no data set has spent any epsilon")
+        for b in budgets:
+            print(
+                f"{b['dataset']}: spent {b['spent']:g} of {b['total']:g}, {b['remaining']:g} left"
+            )
+
+
 def register(app: typer.Typer) -> None:
     app.command()(forget)
+    app.command("privacy-budget")(privacy_budget)
     app.command("secret-key")(secret_key)

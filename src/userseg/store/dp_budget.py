@@ -22,7 +22,14 @@ from typing import Any
 from userseg.errors import ConfigError, PrivacyBudgetError
 from userseg.io.database import Database
 
-__all__ = ["DEFAULT_BUDGET", "BudgetState", "budget_state", "dataset_key", "spend"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "BudgetState",
+    "budget_state",
+    "dataset_key",
+    "list_budgets",
+    "spend",
+]
 
 #: The total ε of a data set unless its first DP fit says otherwise (``--dp-budget``).
 DEFAULT_BUDGET = 3.0
@@ -112,3 +119,13 @@ def spend(
         [dataset, now, float(epsilon), what, run_id],
     )
     return BudgetState(dataset, state.total, state.spent + float(epsilon))
+
+
+def list_budgets(db: Database) -> list[BudgetState]:
+    """Every data set that has a budget: its total, spent and remaining ε, by name."""
+    rows = db.rows(
+        "SELECT b.dataset, b.total, coalesce(sum(s.epsilon), 0) FROM userseg_dp_budgets b "
+        "LEFT JOIN userseg_dp_spends s USING (dataset) GROUP BY b.dataset, b.total "
+        "ORDER BY b.dataset"
+    )
+    return [BudgetState(str(d), float(t), float(sp)) for d, t, sp in rows]
