@@ -271,8 +271,9 @@ def fit(
         _show_fit(run, seg, matching, stale, rebuilt)
 
 
-#: fit options a DP fit does not take (each would choose or check by reading the data again).
-_NOT_WITH_DP = (
+#: fit options that choose or check the model by reading the features: neither a DP fit (it
+#: would read the data outside the budget) nor a preset (its tiers are rules) takes them.
+_CHOOSES_FROM_DATA = (
     "k_min",
     "k_max",
     "algorithm",
@@ -284,8 +285,16 @@ _NOT_WITH_DP = (
     "stability_runs",
     "rebuild_features",
     "engine",
-    "preset",
 )
+_NOT_WITH_DP = (*_CHOOSES_FROM_DATA, "preset")
+
+
+def _refuse_given(ctx: typer.Context, names: tuple[str, ...], before: str, after: str) -> None:
+    """A ConfigError ``before`` + the flags of ``names`` given on the command line + ``after``."""
+    clash = [n for n in names if given(ctx, n)]
+    if clash:
+        flags = ", ".join("--" + n.replace("_", "-") for n in clash)
+        raise ConfigError(f"{before}{flags}{after}")
 
 
 def _fit_dp(
@@ -306,13 +315,12 @@ def _fit_dp(
             raise ConfigError("--dp-bounds and --dp-budget apply to a DP fit; add --dp-epsilon.")
         epsilon = check_epsilon(dp["epsilon"])
         bounds = parse_bounds(dp["bounds"])
-        clash = [n for n in _NOT_WITH_DP if given(ctx, n)]
-        if clash:
-            flags = ", ".join("--" + n.replace("_", "-") for n in clash)
-            raise ConfigError(
-                f"--dp-epsilon fits DP k-means at a fixed --k with the default preparation: "
-                f"{flags} do not apply to it (they would read the data outside the budget)."
-            )
+        _refuse_given(
+            ctx,
+            _NOT_WITH_DP,
+            "--dp-epsilon fits DP k-means at a fixed --k with the default preparation: ",
+            " do not apply to it (they would read the data outside the budget).",
+        )
         if k is None:
             raise ConfigError("--dp-epsilon needs a fixed --k: choosing k would spend more.")
         check_db_exists(db)
@@ -351,21 +359,7 @@ def _fit_dp(
 #: The ready segmentations of ``fit --preset``.
 PRESETS = ("value",)
 #: fit options a preset sets itself (a preset run is not a clustering of the features).
-_NOT_WITH_PRESET = (
-    "k",
-    "k_min",
-    "k_max",
-    "algorithm",
-    "param",
-    "prep",
-    "config",
-    "previous",
-    "target",
-    "stability_runs",
-    "rebuild_features",
-    "engine",
-    "seed",
-)
+_NOT_WITH_PRESET = ("k", *_CHOOSES_FROM_DATA, "seed")
 
 
 def _fit_preset(
@@ -386,13 +380,12 @@ def _fit_preset(
             raise ConfigError(f"{flags} set the thresholds of --preset value; add --preset value.")
         if preset not in PRESETS:
             raise ConfigError(f"--preset {preset!r} is not one of {', '.join(PRESETS)}.")
-        clash = [n for n in _NOT_WITH_PRESET if given(ctx, n)]
-        if clash:
-            flags = ", ".join("--" + n.replace("_", "-") for n in clash)
-            raise ConfigError(
-                f"--preset {preset} is a ready segmentation (its tiers are rules, not a "
-                f"clustering): {flags} do not apply to it; drop them."
-            )
+        _refuse_given(
+            ctx,
+            _NOT_WITH_PRESET,
+            f"--preset {preset} is a ready segmentation (its tiers are rules, not a clustering): ",
+            " do not apply to it; drop them.",
+        )
         with open_db(db) as db_:
             with render.progress(not as_json) as bar:
                 run_id, seg = pipeline.fit_value_tiers(
